@@ -1,0 +1,63 @@
+"""The ``mcompile`` command line: thin commands over the pipeline, one module per command.
+
+Exit codes: 0 ok; 1 ``check``/``diff`` found differences; 2 input or usage error (every problem
+printed as ``file:line:col: $.path: message``, sorted, nothing written); 3 internal error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import wraps
+from typing import Any, Callable
+
+import typer
+
+from ..errors import InputError
+
+EXIT_HELP = "Exit codes: 0 ok, 1 check/diff found differences, 2 input or usage error, 3 internal error."
+
+app = typer.Typer(
+    name="mcompile",
+    help="Compile LLM-inference profiles for Amazon EKS into Helm charts, kustomize overlays and GitOps apps.\n\n" + EXIT_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn InputError into sorted located messages and exit 2; never show a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InputError as e:
+            for d in e.sorted():
+                typer.echo(str(d), err=True)
+            n = len(e.sorted())
+            typer.echo(f"mcompile: {n} error{'s' if n != 1 else ''}, nothing written", err=True)
+            raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except BrokenPipeError:  # `mcompile explain … | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
+        except Exception as e:  # noqa: BLE001 - last line of defence, reported not hidden
+            if os.environ.get("MCOMPILE_DEBUG"):
+                raise
+            typer.echo(f"mcompile: internal error: {type(e).__name__}: {e} (set MCOMPILE_DEBUG=1 for a traceback)", err=True)
+            raise typer.Exit(3) from None
+
+    return wrapper
+
+
+def main() -> None:
+    from . import build, explain, schema_cmd, validate  # noqa: F401  (register commands)
+
+    try:
+        app(prog_name="mcompile")
+    except SystemExit as e:
+        sys.exit(e.code)

@@ -1,0 +1,26 @@
+"""Options shared by the commands (declared once so every command spells them the same way)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..resolve import Request
+
+Profiles = typer.Argument(..., help="Profile files (profiles/*.yaml).", show_default=False)
+Env = typer.Option(None, "--env", "-e", help="Environment (profile.environments key); repeatable where noted.")
+Envs = typer.Option(None, "--env", "-e", help="Environments to process (repeatable); default: all.")
+Override = typer.Option(None, "--override", "-f", help="Override file applied over the profile and environment (repeatable, in order).")
+Set = typer.Option(None, "--set", help="path=value override, highest precedence (repeatable), e.g. capacity.pools[burst].weight=20.")
+Out = typer.Option(Path("out"), "--out", help="Output directory.")
+
+
+def display_name(path: Path) -> str:
+    """How a profile is named in messages: as the user typed it, POSIX separators."""
+    return path.as_posix()
+
+
+def request(profile: Path, env: Optional[str], override: Optional[List[Path]], sets: Optional[List[str]]) -> Request:
+    return Request(profile, display_name(profile), env, tuple(override or ()), tuple(sets or ()))

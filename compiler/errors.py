@@ -1,0 +1,82 @@
+"""Located diagnostics shared by every stage.
+
+Every problem with user input becomes a :class:`Diagnostic` that names the file, line and column
+it came from and the JSON path of the value (``$.capacity.pools[0].weight``). Stages collect all
+diagnostics they find and raise one :class:`InputError`; the CLI prints them sorted and exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Iterable
+
+
+@dataclass(frozen=True, order=True)
+class Source:
+    """Where a value came from: ``file:line:col`` (1-based) plus the layer that set it."""
+
+    file: str
+    line: int = 0
+    col: int = 0
+    layer: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One located problem: ``file:line:col: $.json.path: message``."""
+
+    source: Source | None
+    path: str
+    message: str
+
+    def sort_key(self) -> tuple:
+        s = self.source
+        return (s.file, s.line, s.col, self.path, self.message) if s else ("~", 0, 0, self.path, self.message)
+
+    def __str__(self) -> str:
+        where = str(self.source) if self.source else "<input>:0:0"
+        return f"{where}: {self.path or '$'}: {self.message}"
+
+
+@dataclass
+class InputError(Exception):
+    """Raised with every diagnostic a stage found; never raised with an empty list."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.render())
+
+    def sorted(self) -> list[Diagnostic]:
+        unique = {str(d): d for d in self.diagnostics}
+        return sorted(unique.values(), key=Diagnostic.sort_key)
+
+    def render(self) -> str:
+        return "\n".join(str(d) for d in self.sorted())
+
+
+def raise_if_any(diagnostics: Iterable[Diagnostic]) -> None:
+    found = list(diagnostics)
+    if found:
+        raise InputError(found)
+
+
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def json_path(parts: Iterable[str | int]) -> str:
+    """``("capacity", "pools", 0, "weight")`` -> ``$.capacity.pools[0].weight``."""
+    out = "$"
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif _PLAIN.match(p):
+            out += f".{p}"
+        else:
+            out += "[" + json.dumps(p) + "]"
+    return out

@@ -1,0 +1,199 @@
+"""Stage 1 — load: YAML text to plain data with a position for every node.
+
+Safe by construction: we compose the YAML node graph with ruamel.yaml and build plain Python
+values ourselves, so only the YAML 1.2 core tags exist (no object construction), duplicate keys
+are all reported, and alias expansion is bounded (a "billion laughs" document is refused after
+``MAX_NODES`` nodes instead of exhausting memory).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .errors import Diagnostic, InputError, Source, json_path
+
+MAX_BYTES = 2 * 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class Layer:
+    """One input document: its data, the position of every node, and what layer it is."""
+
+    name: str  # "tier default", "profile", "environment prod", "override", "--set"
+    origin: str  # display name of the file ("profiles/tier2.yaml", "--set")
+    data: Any
+    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def source(self, path: Path_) -> Source:
+        """The closest recorded position at or above ``path``."""
+        p = tuple(path)
+        while p and p not in self.positions:
+            p = p[:-1]
+        line, col = self.positions.get(p, (1, 1))
+        return Source(self.origin, line, col, self.name)
+
+    def sub(self, prefix: Path_, name: str) -> "Layer":
+        """The layer rooted at ``prefix`` (e.g. ``environments.prod``), positions re-keyed."""
+        n = len(prefix)
+        data = self.data
+        for k in prefix:
+            data = data[k]
+        pos = {p[n:]: v for p, v in self.positions.items() if p[:n] == tuple(prefix)}
+        return Layer(name, self.origin, data, pos)
+
+
+_INT = re.compile(r"^[-+]?[0-9][0-9_]*$")  # YAML 1.2 core: 0755 is decimal 755
+_OCT = re.compile(r"^0o[0-7_]+$")
+_HEX = re.compile(r"^0x[0-9a-fA-F_]+$")
+_CORE = "tag:yaml.org,2002:"
+
+
+class _Builder:
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+        self.count = 0
+        self.positions: dict[Path_, tuple[int, int]] = {}
+        self.errors: list[Diagnostic] = []
+
+    def err(self, node: Node, path: Path_, msg: str) -> None:
+        m = node.start_mark
+        self.errors.append(Diagnostic(Source(self.origin, m.line + 1, m.column + 1), json_path(path), msg))
+
+    def build(self, node: Node, path: Path_, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooBig(f"document expands to more than {MAX_NODES} nodes (alias bomb?)", node)
+        if depth > MAX_DEPTH:
+            raise _TooBig(f"document nests deeper than {MAX_DEPTH} levels", node)
+        m = node.start_mark
+        self.positions.setdefault(path, (m.line + 1, m.column + 1))
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, SequenceNode):
+            if node.tag not in (_CORE + "seq",):
+                self.err(node, path, f"tag {node.tag!r} is not allowed")
+            return [self.build(v, path + (i,), depth + 1) for i, v in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _mapping(self, node: MappingNode, path: Path_, depth: int) -> dict:
+        if node.tag != _CORE + "map":
+            self.err(node, path, f"tag {node.tag!r} is not allowed")
+        out: dict[str, Any] = {}
+        for knode, vnode in node.value:
+            if not isinstance(knode, ScalarNode) or knode.tag == _CORE + "merge" or knode.value == "<<":
+                self.err(knode, path, "only plain scalar keys are allowed (no merge keys or complex keys)")
+                continue
+            key = str(knode.value)
+            kpath = path + (key,)
+            if key in out:
+                first = self.positions.get(kpath, (0, 0))
+                self.err(knode, kpath, f"duplicate key {key!r} (first defined at line {first[0]})")
+                continue
+            km = knode.start_mark
+            self.positions[kpath] = (km.line + 1, km.column + 1)
+            out[key] = self.build(vnode, kpath, depth + 1)
+        return out
+
+    def _scalar(self, node: ScalarNode, path: Path_) -> Any:
+        tag, v = node.tag, node.value
+        if tag == _CORE + "str" or tag == _CORE + "timestamp":
+            return str(v)
+        if tag == _CORE + "null":
+            return None
+        if tag == _CORE + "bool":
+            return v.lower() == "true"
+        if tag == _CORE + "int":
+            s = v.replace("_", "")
+            if _OCT.match(v):
+                return int(s[2:], 8)
+            if _HEX.match(v):
+                return int(s[2:], 16)
+            if _INT.match(v):
+                return int(s)
+            self.err(node, path, f"cannot read {v!r} as an integer")
+            return None
+        if tag == _CORE + "float":
+            low = v.lower()
+            if low in (".inf", "+.inf"):
+                return math.inf
+            if low == "-.inf":
+                return -math.inf
+            if low == ".nan":
+                return math.nan
+            try:
+                return float(v.replace("_", ""))
+            except ValueError:
+                self.err(node, path, f"cannot read {v!r} as a number")
+                return None
+        self.err(node, path, f"tag {tag!r} is not allowed")
+        return None
+
+
+class _TooBig(Exception):
+    def __init__(self, msg: str, node: Node) -> None:
+        super().__init__(msg)
+        self.node = node
+
+
+def parse_text(text: str, origin: str, name: str, *, path_prefix: Path_ = ()) -> Layer:
+    """Parse one YAML document. Raises :class:`InputError` with every problem found."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise InputError([Diagnostic(Source(origin, 1, 1, name), "$", f"file is larger than {MAX_BYTES} bytes")])
+    try:
+        node = YAML(typ="rt", pure=True).compose(text)
+    except MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = (e.problem or e.context or "invalid YAML").strip()
+        if "expected a single document" in str(e):
+            problem = "expected a single YAML document, found more than one"
+        raise InputError([Diagnostic(Source(origin, line, col, name), "$", f"YAML syntax error: {problem}")]) from None
+    except (YAMLError, RecursionError) as e:
+        raise InputError([Diagnostic(Source(origin, 1, 1, name), "$", f"YAML error: {e}".splitlines()[0])]) from None
+    builder = _Builder(origin)
+    data: Any = None
+    if node is not None:
+        try:
+            data = builder.build(node, path_prefix, 0)
+        except _TooBig as e:
+            m = e.node.start_mark
+            raise InputError([Diagnostic(Source(origin, m.line + 1, m.column + 1, name), "$", str(e))]) from None
+    if builder.errors:
+        raise InputError(builder.errors)
+    return Layer(name, origin, data, builder.positions)
+
+
+def load_file(path: Path, display: str, name: str) -> Layer:
+    """Read and parse a YAML file; missing, unreadable or non-UTF-8 files are located errors."""
+    src = Source(display, 1, 1, name)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError([Diagnostic(src, "$", "file not found")]) from None
+    except IsADirectoryError:
+        raise InputError([Diagnostic(src, "$", "is a directory, expected a YAML file")]) from None
+    except OSError as e:
+        raise InputError([Diagnostic(src, "$", f"cannot read file: {e.strerror}")]) from None
+    if len(raw) > MAX_BYTES:
+        raise InputError([Diagnostic(src, "$", f"file is larger than {MAX_BYTES} bytes")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise InputError([Diagnostic(Source(display, line, col, name), "$", "file is not valid UTF-8")]) from None
+    if "\x00" in text:
+        raise InputError([Diagnostic(src, "$", "file contains a NUL byte")])
+    return parse_text(text, display, name)

@@ -1,0 +1,171 @@
+"""Stage 2 — merge: layer on layer, with the provenance of every leaf.
+
+Precedence (lowest first): tier defaults < profile < ``environments.<env>`` < ``-f`` override files
+(in order) < ``--set`` values (in order). Rules, one per row of ``tests/test_merge.py``:
+
+* maps deep-merge key by key;
+* lists replace the lower layer's list;
+* lists whose schema declares ``x-merge-key`` (pools, env, destinations) merge item by item on
+  that key: matching items deep-merge, new items are appended in the order they appear;
+* an explicit ``null`` deletes the key (and everything below it) from the lower layers;
+* a scalar replaces whatever was there, of any type.
+
+The merge runs on deepmerge with our own strategies over *copies* of wrapped trees (deepmerge
+mutates its ``base`` argument and appends lists by default). Leaves are wrapped as
+:class:`Leaf` so each carries the :class:`~compiler.errors.Source` of the layer that set it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from deepmerge import Merger
+
+from .errors import Source, json_path
+from .load import Layer
+from .schema import Schema
+
+
+@dataclass(frozen=True)
+class Leaf:
+    value: Any
+    source: Source
+
+
+class LDict(dict):
+    """A mapping that remembers every layer that defined it."""
+
+    def __init__(self, *a: Any, sources: list[Source] | None = None) -> None:
+        super().__init__(*a)
+        self.sources: list[Source] = list(sources or [])
+
+
+class LList(list):
+    def __init__(self, *a: Any, source: Source) -> None:
+        super().__init__(*a)
+        self.source = source
+
+
+@dataclass(frozen=True)
+class Merged:
+    """The merged values and, for every node (``$.a.b[0]``), the source that set it."""
+
+    values: dict[str, Any]
+    provenance: dict[str, Source]
+
+    def source(self, path: Sequence[str | int]) -> Source | None:
+        parts = list(path)
+        while True:
+            found = self.provenance.get(json_path(parts))
+            if found or not parts:
+                return found
+            parts.pop()
+
+
+def wrap(layer: Layer) -> LDict:
+    """Wrap a layer's data so every node knows where it came from."""
+
+    def go(value: Any, path: tuple) -> Any:
+        src = layer.source(path)
+        if isinstance(value, dict):
+            return LDict({k: go(v, path + (k,)) for k, v in value.items()}, sources=[src])
+        if isinstance(value, list):
+            return LList([go(v, path + (i,)) for i, v in enumerate(value)], source=src)
+        return Leaf(value, src)
+
+    data = layer.data if isinstance(layer.data, dict) else {}
+    return go(data, ())
+
+
+def _is_null(v: Any) -> bool:
+    return isinstance(v, Leaf) and v.value is None
+
+
+def _strip_nulls(v: Any) -> Any:
+    """A new subtree has nothing below it to delete: drop its null leaves."""
+    if isinstance(v, LDict):
+        return LDict({k: _strip_nulls(x) for k, x in v.items() if not _is_null(x)}, sources=v.sources)
+    if isinstance(v, LList):
+        return LList([_strip_nulls(x) for x in v if not _is_null(x)], source=v.source)
+    return v
+
+
+class _Strategies:
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+
+    def dicts(self, merger: Merger, path: list, base: LDict, nxt: LDict) -> LDict:
+        for key, value in nxt.items():
+            if _is_null(value):
+                base.pop(key, None)
+            elif key in base:
+                base[key] = merger.value_strategy(path + [key], base[key], value)
+            else:
+                base[key] = _strip_nulls(value)
+        base.sources.extend(nxt.sources)
+        return base
+
+    def lists(self, merger: Merger, path: list, base: LList, nxt: LList) -> LList:
+        key = self.schema.merge_key(path)
+        if key is None:
+            return _strip_nulls(nxt)
+        index = {_item_key(item, key): i for i, item in enumerate(base)}
+        out = LList(base, source=nxt.source)
+        for item in nxt:
+            k = _item_key(item, key)
+            if k is not None and k in index:
+                i = index[k]
+                out[i] = merger.value_strategy(path + [i], out[i], item)
+            elif not _is_null(item):
+                index[k] = len(out)
+                out.append(_strip_nulls(item))
+        return out
+
+
+def _item_key(item: Any, key: str) -> Any:
+    if isinstance(item, LDict) and isinstance(item.get(key), Leaf):
+        return item[key].value
+    return None
+
+
+def merge_layers(layers: Sequence[Layer], schema: Schema) -> Merged:
+    """Merge ``layers`` lowest precedence first; inputs are never mutated."""
+    strategies = _Strategies(schema)
+    merger = Merger(
+        [(LDict, strategies.dicts), (LList, strategies.lists)],
+        ["override"],
+        ["override"],
+    )
+    acc: Any = LDict()
+    for layer in layers:
+        acc = merger.merge(acc, copy.deepcopy(wrap(layer)))
+    return _unwrap(acc)
+
+
+def _container_source(sources: list[Source]) -> Source | None:
+    """A map's source: the profile file if it defines it, else the last layer that touched it."""
+    for s in sources:
+        if s.layer == "profile":
+            return s
+    return sources[-1] if sources else None
+
+
+def _unwrap(tree: Any) -> Merged:
+    prov: dict[str, Source] = {}
+
+    def go(v: Any, path: list) -> Any:
+        if isinstance(v, LDict):
+            src = _container_source(v.sources)
+            if src:
+                prov[json_path(path)] = src
+            return {k: go(x, path + [k]) for k, x in v.items()}
+        if isinstance(v, LList):
+            prov[json_path(path)] = v.source
+            return [go(x, path + [i]) for i, x in enumerate(v)]
+        prov[json_path(path)] = v.source
+        return v.value
+
+    values = go(tree, [])
+    return Merged(values, prov)

@@ -1,0 +1,129 @@
+"""Stages 1-3 as one function: load every layer, validate each, merge, validate the result.
+
+    tier defaults < profile < environments.<env> < -f files (in order) < --set (in order)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import Diagnostic, InputError, Source
+from .load import Layer, load_file
+from .merge import Merged, merge_layers
+from .schema import Schema
+from .setflags import parse_set
+from .validate import validate_layer, validate_merged
+
+DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
+DEFAULT_ENV = "default"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for: one profile, one environment, extra layers."""
+
+    profile: Path
+    display: str  # how the profile is named in messages ("profiles/tier2.yaml")
+    env: str | None = None
+    overrides: tuple[Path, ...] = ()
+    sets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A merged, validated profile for one environment."""
+
+    display: str
+    env: str
+    merged: Merged
+    environments: tuple[str, ...] = field(default=())
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return self.merged.values
+
+
+@lru_cache(maxsize=1)
+def schema() -> Schema:
+    return Schema.load()
+
+
+@lru_cache(maxsize=8)
+def _defaults(tier: str) -> tuple[Layer, ...]:
+    return tuple(load_file(DEFAULTS_DIR / f"{n}.yaml", f"compiler/defaults/{n}.yaml", "tier default") for n in ("common", tier))
+
+
+def load_profile(req: Request) -> Layer:
+    return load_file(req.profile, req.display, "profile")
+
+
+def environments_of(profile: Layer) -> tuple[str, ...]:
+    envs = profile.data.get("environments") if isinstance(profile.data, dict) else None
+    return tuple(sorted(envs)) if isinstance(envs, dict) and envs else (DEFAULT_ENV,)
+
+
+def resolve(req: Request, profile: Layer | None = None) -> Resolved:
+    """Resolve one environment (``req.env``; required when the profile defines several)."""
+    sch = schema()
+    errors: list[Diagnostic] = []
+    profile = profile or load_profile(req)
+    errors += validate_layer(profile, sch, is_profile=True)
+    envs = environments_of(profile)
+    env = req.env or (envs[0] if len(envs) == 1 else None)
+    if env is None:
+        raise InputError([Diagnostic(profile.source(("environments",)), "$.environments", f"the profile defines several environments ({', '.join(envs)}): choose one with --env")])
+    layers: list[Layer] = []
+    tier = profile.data.get("tier") if isinstance(profile.data, dict) else None
+    if tier in ("tier1", "tier2", "tier3"):
+        layers += _defaults(tier)
+    base = profile.data if isinstance(profile.data, dict) else {}
+    layers.append(Layer("profile", profile.origin, {k: v for k, v in base.items() if k != "environments"}, profile.positions))
+    if env not in envs:
+        errors.append(Diagnostic(profile.source(("environments",)) if "environments" in base else Source(profile.origin, 1, 1, "profile"), "$.environments", f"unknown environment {env!r}; the profile defines: {', '.join(envs)}"))
+    elif isinstance(base.get("environments"), dict):
+        block = profile.sub(("environments", env), f"environment {env}")
+        if block.data is None:
+            block.data = {}
+        errors += validate_layer(block, sch)
+        layers.append(block)
+    for path in req.overrides:
+        try:
+            layer = load_file(path, str(path), "override")
+        except InputError as e:
+            errors += e.diagnostics
+            continue
+        errors += validate_layer(layer, sch)
+        layers.append(layer)
+    for i, expr in enumerate(req.sets, start=1):
+        try:
+            layer = parse_set(expr, i, sch)
+        except InputError as e:
+            errors += e.diagnostics
+            continue
+        errors += validate_layer(layer, sch)
+        layers.append(layer)
+    if errors:
+        raise InputError(errors)
+    merged = merge_layers(layers, sch)
+    errors += validate_merged(merged, sch)
+    if errors:
+        raise InputError(errors)
+    return Resolved(req.display, env, merged, envs)
+
+
+def resolve_all(req: Request) -> list[Resolved]:
+    """Every environment of the profile (or just ``req.env``); all errors of all envs at once."""
+    profile = load_profile(req)
+    envs = (req.env,) if req.env else environments_of(profile)
+    out, errors = [], []
+    for env in envs:
+        try:
+            out.append(resolve(Request(req.profile, req.display, env, req.overrides, req.sets), profile))
+        except InputError as e:
+            errors += e.diagnostics
+    if errors:
+        raise InputError(errors)
+    return out

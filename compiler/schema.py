@@ -1,0 +1,139 @@
+"""The profile schema (``schemas/profile.schema.json``) and what the stages ask of it.
+
+One JSON Schema (Draft 2020-12) is the single source of truth: the validator, the merge rules
+(``x-merge-key``), the override-layer schema (the same schema with requirements relaxed), the
+Markdown reference (``mcompile schema --markdown``) and the chart's ``values.schema.json`` all
+derive from it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from jsonschema import Draft202012Validator
+
+_HERE = Path(__file__).resolve().parent
+_CANDIDATES = (_HERE.parent / "schemas" / "profile.schema.json", _HERE / "_schemas" / "profile.schema.json")
+
+
+def schema_path() -> Path:
+    for p in _CANDIDATES:
+        if p.is_file():
+            return p
+    raise FileNotFoundError("profile.schema.json not found next to the compiler package")
+
+
+class Schema:
+    """Navigation over the profile schema."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+
+    @classmethod
+    def load(cls) -> "Schema":
+        return cls(json.loads(schema_path().read_text(encoding="utf-8")))
+
+    def resolve(self, node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            ref = node["$ref"]
+            target = self.doc
+            for part in ref.removeprefix("#/").split("/"):
+                target = target[part]
+            node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return node
+
+    def at(self, path: Sequence[str | int]) -> dict[str, Any] | None:
+        """The sub-schema describing the value at ``path`` (None if the path is not in the schema)."""
+        node = self.resolve(self.doc)
+        for part in path:
+            if isinstance(part, int):
+                node = node.get("items")
+            else:
+                props = node.get("properties", {})
+                node = props.get(part) if part in props else node.get("additionalProperties")
+            if not isinstance(node, dict):
+                return None
+            node = self.resolve(node)
+        return node
+
+    def merge_key(self, path: Sequence[str | int]) -> str | None:
+        node = self.at(path)
+        return node.get("x-merge-key") if node else None
+
+    def keys_at(self, path: Sequence[str | int]) -> list[str]:
+        node = self.at(path)
+        return sorted(node.get("properties", {})) if node else []
+
+    @cached_property
+    def validator(self) -> Draft202012Validator:
+        return Draft202012Validator(self.doc)
+
+    @cached_property
+    def layer_validator(self) -> Draft202012Validator:
+        """Validates one override layer: same types, ranges and unknown-key rules, nothing required."""
+        return Draft202012Validator(relax(self.doc))
+
+    def walk(self) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
+        """Every property path with its (resolved) schema, depth first, in document order."""
+
+        def go(node: dict[str, Any], path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
+            node = self.resolve(node)
+            if path:
+                yield path, node
+            for name, sub in node.get("properties", {}).items():
+                yield from go(sub, path + (name,))
+            items = node.get("items")
+            if isinstance(items, dict):
+                yield from go(items, path + ("[]",))
+
+        yield from go(self.doc, ())
+
+
+def relax(doc: dict[str, Any]) -> dict[str, Any]:
+    """The override-layer schema: drop ``required`` (except merge keys of named list items),
+    requirement-only ``anyOf``/``oneOf``, and the cross-field ``allOf`` rules that need the whole
+    profile. Types, enums, ranges and ``additionalProperties: false`` stay."""
+    out = copy.deepcopy(doc)
+    seen: set[int] = set()
+
+    def go(node: Any, keep: str | None = None) -> None:
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        if isinstance(node, list):
+            for x in node:
+                go(x)
+            return
+        if not isinstance(node, dict):
+            return
+        if "required" in node and isinstance(node["required"], list):
+            node["required"] = [keep] if keep and keep in node["required"] else []
+            if not node["required"]:
+                del node["required"]
+        for comb in ("anyOf", "oneOf"):
+            branches = node.get(comb)
+            if isinstance(branches, list) and all(_requirement_only(b) for b in branches):
+                del node[comb]
+        key = node.get("x-merge-key")
+        for name, sub in node.items():
+            if name == "items" and key:
+                target = sub
+                if "$ref" in sub:
+                    target = out
+                    for part in sub["$ref"].removeprefix("#/").split("/"):
+                        target = target[part]
+                go(target, key)
+            elif name not in ("enum", "const", "not", "dependentSchemas"):
+                go(sub)  # requirements under not/dependentSchemas are constraints, kept as is
+
+    out.pop("allOf", None)
+    go(out)
+    return out
+
+
+def _requirement_only(branch: Any) -> bool:
+    return isinstance(branch, dict) and set(branch) <= {"required", "not"}

@@ -1,0 +1,156 @@
+"""Stage 3 — validate: every layer on its own (typos, types, ranges), then the merged profile
+(required keys, cross-field rules in the schema, and the few rules JSON Schema cannot say).
+
+Errors point at the file, line and column that set the offending value: for a layer, its own
+positions; for the merged profile, the provenance recorded by the merge.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Callable, Iterable, Sequence
+
+from jsonschema import ValidationError
+
+from .errors import Diagnostic, Source, json_path
+from .load import Layer
+from .merge import Merged
+from .schema import Schema
+
+Locate = Callable[[Sequence[str | int]], Source | None]
+
+#: Keys only the profile itself may set (they select the defaults layer or hold the layers).
+PROFILE_ONLY = ("apiVersion", "kind", "tier", "environments")
+
+
+def drop_nulls(value: Any) -> Any:
+    """Nulls are deletions, not values: validate what remains."""
+    if isinstance(value, dict):
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_nulls(v) for v in value if v is not None]
+    return value
+
+
+def validate_layer(layer: Layer, schema: Schema, *, is_profile: bool = False) -> list[Diagnostic]:
+    """Check one layer against the relaxed (override) schema."""
+    if not isinstance(layer.data, dict):
+        got = "an empty document" if layer.data is None else type(layer.data).__name__
+        return [Diagnostic(layer.source(()), "$", f"expected a mapping at the top level, got {got}")]
+    out: list[Diagnostic] = []
+    data = drop_nulls(layer.data)
+    if not is_profile:
+        for key in PROFILE_ONLY:
+            if key in data:
+                out.append(Diagnostic(layer.source((key,)), json_path([key]), f"{key!r} can only be set in the profile itself, not in {layer.name}"))
+                data.pop(key)
+    if is_profile:
+        data = {k: v for k, v in data.items() if k != "environments"}
+        envs = layer.data.get("environments")
+        if envs is not None and not isinstance(envs, dict):
+            out.append(Diagnostic(layer.source(("environments",)), "$.environments", "expected a mapping of environment name to override block"))
+    out += _errors(schema.layer_validator.iter_errors(data), layer.source, schema, data)
+    return out
+
+
+def validate_merged(merged: Merged, schema: Schema) -> list[Diagnostic]:
+    """Check the merged profile against the full schema, then the cross-field rules."""
+    values = {k: v for k, v in merged.values.items() if k != "environments"}
+    out = _errors(schema.validator.iter_errors(values), merged.source, schema, values)
+    if not out:
+        out += cross_field_rules(merged)
+    return out
+
+
+def cross_field_rules(merged: Merged) -> list[Diagnostic]:
+    """Rules JSON Schema cannot express (relations between two values)."""
+    v, out = merged.values, []
+    a = v.get("autoscaling", {})
+    if "minReplicas" in a and "maxReplicas" in a and a["minReplicas"] > a["maxReplicas"]:
+        path = ["autoscaling", "minReplicas"]
+        out.append(Diagnostic(merged.source(path), json_path(path), f"minReplicas ({a['minReplicas']}) is greater than maxReplicas ({a['maxReplicas']})"))
+    for role in ("prefill", "decode"):
+        r = v.get("serving", {}).get("disaggregation", {}).get(role, {})
+        if "minReplicas" in r and "maxReplicas" in r and r["minReplicas"] > r["maxReplicas"]:
+            path = ["serving", "disaggregation", role, "minReplicas"]
+            out.append(Diagnostic(merged.source(path), json_path(path), f"minReplicas ({r['minReplicas']}) is greater than maxReplicas ({r['maxReplicas']})"))
+    pools = v.get("capacity", {}).get("pools", [])
+    if pools and not any(p.get("role") == "baseline" for p in pools):
+        path = ["capacity", "pools"]
+        out.append(Diagnostic(merged.source(path), json_path(path), "at least one pool must have role baseline"))
+    for i, p in enumerate(pools):
+        if p.get("efa") and v.get("capacity", {}).get("provisioner") == "autoMode":
+            path = ["capacity", "pools", i, "efa"]
+            out.append(Diagnostic(merged.source(path), json_path(path), "EFA pools need provisioner karpenter (Auto Mode NodeClass has no EFA setting)"))
+        if "reserved" in p.get("capacityType", []) and not p.get("reservations"):
+            path = ["capacity", "pools", i, "capacityType"]
+            out.append(Diagnostic(merged.source(path), json_path(path), "capacityType reserved needs at least one entry in reservations"))
+    dis = v.get("serving", {}).get("disaggregation", {})
+    if v.get("tier") != "tier3" and dis.get("enabled"):
+        path = ["serving", "disaggregation", "enabled"]
+        out.append(Diagnostic(merged.source(path), json_path(path), "prefill/decode disaggregation is a tier3 feature (LeaderWorkerSet roles)"))
+    return out
+
+
+def _errors(errors: Iterable[ValidationError], locate: Locate, schema: Schema, data: Any) -> list[Diagnostic]:
+    errors = list(errors)
+    # A value of the wrong type also fails its enum/range/pattern: report only the type error.
+    typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    out: list[Diagnostic] = []
+    for e in errors:
+        if tuple(e.absolute_path) in typed and e.validator != "type":
+            continue
+        out.extend(_explain(e, locate, schema))
+    return out
+
+
+def _explain(e: ValidationError, locate: Locate, schema: Schema) -> list[Diagnostic]:
+    path = list(e.absolute_path)
+    if e.validator == "additionalProperties" and isinstance(e.instance, dict):
+        allowed = sorted(e.schema.get("properties", {}))
+        diags = []
+        for key in sorted(set(e.instance) - set(allowed)):
+            hint = difflib.get_close_matches(key, allowed, n=1)
+            msg = f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else f"; allowed: {', '.join(allowed)}")
+            diags.append(Diagnostic(locate(path + [key]), json_path(path + [key]), msg))
+        if diags:
+            return diags
+    if e.validator == "required":
+        missing = e.message.split("'")[1] if "'" in e.message else e.message
+        return [Diagnostic(locate(path), json_path(path), f"missing required key {missing!r}")]
+    if e.validator in ("anyOf", "oneOf") and e.context:
+        best = min(e.context, key=lambda c: (len(c.absolute_path), c.validator != "required"))
+        if all(c.validator == "required" for c in e.context):
+            need = " or ".join(sorted({repr(c.message.split("'")[1]) for c in e.context}))
+            return [Diagnostic(locate(path), json_path(path), f"needs {need}")]
+        return _explain(best, locate, schema)
+    return [Diagnostic(locate(path), json_path(path), _message(e))]
+
+
+def _message(e: ValidationError) -> str:
+    v, inst = e.validator, e.instance
+    desc = e.schema.get("description") if isinstance(e.schema, dict) else None
+    if v == "type":
+        return f"expected {e.validator_value}, got {_typename(inst)} {_short(inst)}"
+    if v == "enum":
+        return f"{_short(inst)} is not one of {', '.join(_short(x) for x in e.validator_value)}" + (f" ({desc})" if desc and len(desc) < 80 else "")
+    if v == "const":
+        return f"must be {_short(e.validator_value)}, got {_short(inst)}" + (f" ({desc})" if desc else "")
+    if v == "pattern":
+        return f"{_short(inst)} does not match the required format {e.validator_value}"
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        word = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[v]
+        return f"{_short(inst)} is out of range: must be {word} {e.validator_value}"
+    if v == "not":
+        why = e.validator_value.get("description") if isinstance(e.validator_value, dict) else None
+        return f"{_short(inst)} is not allowed" + (f": {why}" if why else "")
+    return e.message
+
+
+def _typename(x: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "mapping", type(None): "null"}.get(type(x), type(x).__name__)
+
+
+def _short(x: Any) -> str:
+    s = repr(x) if isinstance(x, str) else str(x).lower() if isinstance(x, bool) else str(x)
+    return s if len(s) <= 60 else s[:57] + "..."

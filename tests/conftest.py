@@ -1,0 +1,29 @@
+"""Shared fixtures: repository paths, the real CRDs and the real helm/kubectl binaries."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def crd_dir() -> Path:
+    """``$MCOMPILE_CRDS`` or ``../shared/crds`` beside the checkout. Missing CRDs fail, never skip."""
+    env = os.environ.get("MCOMPILE_CRDS")
+    path = Path(env) if env else REPO.parent / "shared" / "crds"
+    if not path.is_dir():
+        pytest.fail(f"CRD directory {path} not found: set MCOMPILE_CRDS or check out shared/ beside the repo")
+    return path
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def crds() -> Path:
+    return crd_dir()

@@ -1,0 +1,59 @@
+"""The command surface: validate, explain, schema, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+from .clirun import mcompile, mcompile_proc
+
+
+def test_validate_shipped_profiles(repo) -> None:
+    r = mcompile("validate", "profiles/tier1.yaml", "profiles/tier2.yaml", "profiles/tier3.yaml", cwd=repo)
+    assert r.code == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "profiles/tier1.yaml: ok (prod, staging)",
+        "profiles/tier2.yaml: ok (dev, prod)",
+        "profiles/tier3.yaml: ok (prod)",
+    ]
+
+
+def test_explain_shows_every_leaf_with_its_source(repo) -> None:
+    r = mcompile("explain", "profiles/tier2.yaml", "--env", "prod", cwd=repo)
+    assert r.code == 0, r.stderr
+    lines = r.stdout.splitlines()[1:]
+    assert lines and all("  # " in line for line in lines)
+    by_path = {line.split(" = ")[0]: line.split("  # ")[-1] for line in lines}
+    assert by_path["$.autoscaling.minReplicas"] == "profiles/tier2.yaml:56:19 (environment prod)"
+    assert by_path["$.serving.engine"].startswith("compiler/defaults/common.yaml:")
+    assert by_path["$.model.id"] == "profiles/tier2.yaml:12:3 (profile)"
+    assert "$.environments" not in " ".join(by_path)
+
+
+def test_explain_subtree_and_set(repo) -> None:
+    r = mcompile("explain", "profiles/tier2.yaml", "serving.image", "--env", "dev", "--set", "serving.image.tag=v0.28.1", cwd=repo)
+    assert r.code == 0, r.stderr
+    assert [line.split("  #")[0].strip() for line in r.stdout.splitlines()[1:]] == [
+        '$.serving.image.repository = "vllm/vllm-openai"',
+        '$.serving.image.tag = "v0.28.1"',
+        '$.serving.image.pullPolicy = "IfNotPresent"',
+    ]
+    assert r.stdout.splitlines()[2].endswith("# --set:1:19 (--set)")
+
+
+def test_explain_needs_env_when_several(repo) -> None:
+    r = mcompile("explain", "profiles/tier2.yaml", cwd=repo)
+    assert r.code == 2
+    assert "choose one with --env" in r.stderr
+
+
+def test_schema_json_and_markdown(repo) -> None:
+    r = mcompile("schema")
+    assert json.loads(r.stdout)["title"] == "mcompile InferenceProfile"
+    md = mcompile("schema", "--markdown").stdout
+    assert "| `capacity.pools` | array |" in md and "merged by `name`" in md
+
+
+def test_usage_error_exits_2_and_unimplemented_is_explicit(repo) -> None:
+    assert mcompile_proc("validate", "--bogus", cwd=repo).code == 2
+    r = mcompile_proc("--help", cwd=repo)
+    assert r.code == 0 and "Exit codes: 0 ok, 1 check/diff found differences, 2 input" in r.stdout
