@@ -1,0 +1,36 @@
+"""Stage 5 — render: a typed profile and its plan to Kubernetes objects (plain dicts), one
+module per resource family, always in the same order."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..plan.model import Plan
+from ..profile import Profile
+from .meta import Context
+
+Renderer = Callable[[Context], list[dict[str, Any]]]
+
+
+def families() -> list[tuple[str, Renderer]]:
+    """(family, renderer) in output order. Imported lazily so a family module stays independent."""
+    from . import autoscaling, lws, monitoring, network, nodepools, routing, serving
+
+    return [
+        ("network", network.render_namespace),
+        ("nodepools", nodepools.render),
+        ("serving", serving.render),
+        ("lws", lws.render),
+        ("routing", routing.render),
+        ("autoscaling", autoscaling.render),
+        ("monitoring", monitoring.render),
+        ("network", network.render),
+    ]
+
+
+def render(profile: Profile, plan: Plan) -> list[dict[str, Any]]:
+    ctx = Context(profile, plan)
+    out: list[dict[str, Any]] = []
+    for _family, fn in families():
+        out.extend(fn(ctx))
+    return out

@@ -1,0 +1,350 @@
+"""Typed view of a merged, validated profile: what plan and render read.
+
+Built once per environment from :class:`~compiler.resolve.Resolved`; frozen dataclasses so no
+stage can change what another sees. Field names follow the schema (snake_case).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .resolve import Resolved
+
+BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5, "fp4": 0.5}
+
+
+@dataclass(frozen=True)
+class Image:
+    repository: str
+    tag: str
+    digest: str | None
+    pull_policy: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
+
+    @property
+    def version(self) -> tuple[int, ...] | None:
+        """``v0.11.2`` -> (0, 11, 2); None when the tag is not a version."""
+        t = self.tag.removeprefix("v").split("-")[0]
+        parts = t.split(".")
+        return tuple(int(p) for p in parts) if parts and all(p.isdigit() for p in parts) else None
+
+
+@dataclass(frozen=True)
+class Architecture:
+    layers: int | None
+    kv_heads: int | None
+    head_dim: int | None
+    kv_bytes_per_token: int | None
+
+
+@dataclass(frozen=True)
+class Model:
+    id: str
+    source: str
+    served_name: str
+    parameters_b: float
+    active_parameters_b: float
+    precision: str
+    max_context: int
+    architecture: Architecture | None
+
+    @property
+    def scheme(self) -> str:
+        return self.source.split("://", 1)[0]
+
+    @property
+    def weight_gb(self) -> float:
+        return self.parameters_b * BYTES_PER_PARAM[self.precision]
+
+
+@dataclass(frozen=True)
+class Measured:
+    concurrency: int
+    e2e_seconds: float
+    ttft_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Workload:
+    input_tokens: int
+    output_tokens: int
+    target_rps: float
+    ttft_seconds: float | None
+    e2e_seconds: float
+    pattern: str
+    measured: tuple[Measured, ...]
+
+
+@dataclass(frozen=True)
+class Role:
+    """One serving role: ``serve`` (tier1/2, and tier3 without disaggregation), ``prefill`` or ``decode``."""
+
+    name: str
+    tensor: int
+    pipeline: int
+    data: int
+    min_replicas: int | None
+    max_replicas: int | None
+    max_num_seqs: int | None
+    kv_role: str | None  # kv_producer / kv_consumer when disaggregated
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class SecretEnv:
+    name: str
+    secret_name: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Serving:
+    engine: str
+    image: Image
+    roles: tuple[Role, ...]
+    gpus_per_node: int | None
+    multinode_backend: str
+    startup_policy: str
+    gpu_memory_utilization: float
+    max_num_seqs: int | None
+    prefix_caching: bool
+    kv_cache_dtype: str
+    extra_args: tuple[str, ...]
+    env: tuple[EnvVar, ...]
+    secret_env: tuple[SecretEnv, ...]
+    cpu: int
+    memory_gi: int
+    shm_gi: int
+    startup_budget_seconds: int | None
+    period_seconds: int
+    readiness_path: str
+    liveness_path: str
+    port: int
+    termination_grace_seconds: int | None
+    compile_cache_claim: str | None
+    service_account: str
+    kv_cache_aware: bool
+    endpoint_picker: str
+    endpoint_picker_port: int
+    disaggregated: bool
+    nixl_backend: str
+    side_channel_port: int
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: str | None
+    tags: tuple[tuple[str, str], ...]
+    owner_id: str | None
+
+
+@dataclass(frozen=True)
+class Pool:
+    name: str
+    role: str
+    capacity_types: tuple[str, ...]
+    instance_types: tuple[str, ...]
+    instance_families: tuple[str, ...]
+    weight: int
+    limit_gpus: int | None
+    limit_cpu: int | None
+    limit_memory_gi: int | None
+    reservations: tuple[Reservation, ...]
+    efa: bool
+    consolidate_after: str
+    index: int  # position in capacity.pools (for locating errors)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    provisioner: str
+    cluster_name: str
+    node_role: str
+    ami_alias: str
+    root_volume_gi: int | None
+    soci: bool
+    pools: tuple[Pool, ...]
+
+
+@dataclass(frozen=True)
+class Autoscaling:
+    enabled: bool
+    min_replicas: int | None
+    max_replicas: int | None
+    polling_interval: int
+    cooldown_period: int
+    queue_weight: float
+    formula: str | None
+    target: float | None
+    activation_target: float
+    server_address: str
+    aws_managed_prometheus: bool
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    enabled: bool
+    namespace: str
+    selector_labels: tuple[tuple[str, str], ...]
+    alerts: bool
+    dcgm: bool
+    interval: str
+
+
+@dataclass(frozen=True)
+class Destination:
+    name: str
+    server: str
+    environment: str
+
+
+@dataclass(frozen=True)
+class GitOps:
+    engine: str
+    repo_url: str
+    revision: str
+    path: str
+    project: str
+    controller_namespace: str
+    destinations: tuple[Destination, ...]
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    namespace: str
+    labels: tuple[tuple[str, str], ...]
+    tier: str
+    env: str
+    source: str  # display path of the profile file
+    model: Model
+    workload: Workload
+    serving: Serving
+    capacity: Capacity
+    autoscaling: Autoscaling
+    monitoring: Monitoring
+    network_policy: bool
+    gateway_namespace: str
+    gitops: GitOps
+    environments: tuple[str, ...]
+
+
+def from_resolved(r: Resolved) -> Profile:
+    v = r.values
+    return Profile(
+        name=v["metadata"]["name"],
+        namespace=v["metadata"]["namespace"],
+        labels=tuple(sorted(v["metadata"].get("labels", {}).items())),
+        tier=v["tier"],
+        env=r.env,
+        source=r.display,
+        model=_model(v["model"]),
+        workload=_workload(v["workload"]),
+        serving=_serving(v["serving"], v["metadata"]["name"], v.get("autoscaling", {})),
+        capacity=_capacity(v["capacity"]),
+        autoscaling=_autoscaling(v.get("autoscaling", {})),
+        monitoring=_monitoring(v.get("monitoring", {})),
+        network_policy=v.get("network", {}).get("policy", True),
+        gateway_namespace=v.get("network", {}).get("gatewayNamespace", "gateway-system"),
+        gitops=_gitops(v.get("gitops", {})),
+        environments=r.environments,
+    )
+
+
+def _model(m: dict[str, Any]) -> Model:
+    a = m.get("architecture")
+    arch = Architecture(a.get("layers"), a.get("kvHeads"), a.get("headDim"), a.get("kvBytesPerToken")) if a else None
+    return Model(m["id"], m["source"], m.get("servedName", m["id"]), float(m["parametersB"]), float(m.get("activeParametersB", m["parametersB"])), m["precision"], m["maxContext"], arch)
+
+
+def _workload(w: dict[str, Any]) -> Workload:
+    slo = w["slo"]
+    measured = tuple(Measured(p["concurrency"], float(p["e2eSeconds"]), p.get("ttftSeconds")) for p in w.get("measured", []))
+    return Workload(w["inputTokens"], w["outputTokens"], float(w["targetRPS"]), slo.get("ttftSeconds"), float(slo["e2eSeconds"]), w["pattern"], measured)
+
+
+def _serving(s: dict[str, Any], name: str, autoscaling: dict[str, Any]) -> Serving:
+    par = s["parallelism"]
+    dis = s.get("disaggregation", {})
+    disaggregated = bool(dis.get("enabled"))
+
+    def role(rname: str, r: dict[str, Any], kv_role: str | None) -> Role:
+        return Role(rname, r.get("tensor", par["tensor"]), r.get("pipeline", par.get("pipeline", 1)), r.get("data", par.get("data", 1)),
+                    r.get("minReplicas", autoscaling.get("minReplicas")), r.get("maxReplicas", autoscaling.get("maxReplicas")),
+                    r.get("maxNumSeqs", s.get("maxNumSeqs")), kv_role)
+
+    roles = (role("prefill", dis.get("prefill", {}), "kv_producer"), role("decode", dis.get("decode", {}), "kv_consumer")) if disaggregated else (role("serve", {}, None),)
+    res, probes, mn, routing = s.get("resources", {}), s.get("probes", {}), s.get("multiNode", {}), s.get("routing", {})
+    img = s["image"]
+    return Serving(
+        engine=s["engine"],
+        image=Image(img["repository"], img["tag"], img.get("digest"), img.get("pullPolicy", "IfNotPresent")),
+        roles=roles,
+        gpus_per_node=s.get("gpusPerNode"),
+        multinode_backend=mn.get("backend", "mp"),
+        startup_policy=mn.get("startupPolicy", "LeaderCreated"),
+        gpu_memory_utilization=float(s.get("gpuMemoryUtilization", 0.9)),
+        max_num_seqs=s.get("maxNumSeqs"),
+        prefix_caching=bool(s.get("prefixCaching", True)),
+        kv_cache_dtype=s.get("kvCacheDtype", "auto"),
+        extra_args=tuple(s.get("extraArgs", ())),
+        env=tuple(EnvVar(e["name"], e["value"]) for e in s.get("env", [])),
+        secret_env=tuple(SecretEnv(e["name"], e["secretName"], e["key"]) for e in s.get("secretEnv", [])),
+        cpu=res.get("cpu", 8),
+        memory_gi=res.get("memoryGi", 64),
+        shm_gi=res.get("shmGi", 16),
+        startup_budget_seconds=probes.get("startupBudgetSeconds"),
+        period_seconds=probes.get("periodSeconds", 10),
+        readiness_path=probes.get("readinessPath", "/v1/models"),
+        liveness_path=probes.get("livenessPath", "/health"),
+        port=s.get("port", 8000),
+        termination_grace_seconds=s.get("terminationGracePeriodSeconds"),
+        compile_cache_claim=(s.get("compileCache", {}).get("claimName") if s.get("compileCache", {}).get("enabled") else None),
+        service_account=s.get("serviceAccount", {}).get("name", name),
+        kv_cache_aware=bool(routing.get("kvCacheAware", False)),
+        endpoint_picker=routing.get("endpointPicker", f"{name}-epp"),
+        endpoint_picker_port=routing.get("endpointPickerPort", 9002),
+        disaggregated=disaggregated,
+        nixl_backend=dis.get("backend", "LIBFABRIC"),
+        side_channel_port=dis.get("sideChannelPort", 5600),
+    )
+
+
+def _capacity(c: dict[str, Any]) -> Capacity:
+    pools = []
+    for i, p in enumerate(c["pools"]):
+        lim = p.get("limits", {})
+        res = tuple(Reservation(r.get("id"), tuple(sorted(r.get("tags", {}).items())), r.get("ownerID")) for r in p.get("reservations", []))
+        pools.append(Pool(p["name"], p["role"], tuple(p["capacityType"]), tuple(p.get("instanceTypes", ())), tuple(p.get("instanceFamilies", ())),
+                          p.get("weight", 100 if p["role"] == "baseline" else 50), lim.get("gpus"), lim.get("cpu"), lim.get("memoryGi"), res,
+                          bool(p.get("efa", False)), p.get("consolidateAfter", "10m"), i))
+    return Capacity(c["provisioner"], c.get("clusterName", "my-cluster"), c.get("nodeRole", "KarpenterNodeRole"), c.get("amiAlias", "bottlerocket@v1.63.0"),
+                    c.get("rootVolumeGi"), bool(c.get("soci", True)), tuple(pools))
+
+
+def _autoscaling(a: dict[str, Any]) -> Autoscaling:
+    prom = a.get("prometheus", {})
+    return Autoscaling(bool(a.get("enabled", True)), a.get("minReplicas"), a.get("maxReplicas"), a.get("pollingInterval", 2), a.get("cooldownPeriod", 300),
+                       float(a.get("queueWeight", 10)), a.get("formula"), a.get("target"), float(a.get("activationTarget", 5)),
+                       prom.get("serverAddress", "http://prometheus-operated.monitoring.svc:9090"), bool(prom.get("awsManagedPrometheus", False)))
+
+
+def _monitoring(m: dict[str, Any]) -> Monitoring:
+    return Monitoring(bool(m.get("enabled", True)), m.get("namespace", "monitoring"), tuple(sorted(m.get("selectorLabels", {}).items())),
+                      bool(m.get("alerts", True)), bool(m.get("dcgm", False)), m.get("interval", "15s"))
+
+
+def _gitops(g: dict[str, Any]) -> GitOps:
+    engine = g.get("engine", "argocd")
+    dests = tuple(Destination(d["name"], d["server"], d["environment"]) for d in g.get("destinations", []))
+    return GitOps(engine, g.get("repoURL", "https://example.invalid/repo.git"), g.get("revision", "main"), g.get("path", "out"), g.get("project", "default"),
+                  g.get("controllerNamespace", "argocd" if engine == "argocd" else "flux-system"), dests)

@@ -1,0 +1,193 @@
+"""Strict schema validation of built-in Kubernetes kinds with ``kubernetes_validate``.
+
+``kubernetes_validate.validate()`` re-reads and re-parses the 1.4 MB
+``_definitions.json`` and rebuilds the validator on every call (~17 ms). This
+module reuses the library's bundled JSON schemas and lookup rules but caches:
+
+* per Kubernetes schema version: the parsed, crawled ``referencing`` registry of
+  shared definitions;
+* per (schema version, kind, apiVersion): the compiled Draft 2020-12 validator
+  (or the fact that no schema exists).
+
+The ``-strict`` schema variant is used, so fields that the API does not declare
+are errors, as with ``kubectl apply --validate=strict``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import referencing
+import referencing.jsonschema
+from kubernetes_validate.utils import VersionNotSupportedError
+
+from compiler.verify.findings import Finding, format_path, object_identity
+
+DEFAULT_KUBERNETES_VERSION = "1.33"
+
+_SCHEMA_ROOT = Path(str(resources.files("kubernetes_validate") / "kubernetes-json-schema"))
+_DIR_RE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-local-strict$")
+
+
+def _minor(version: str) -> tuple[int, int]:
+    """Parse ``"1.33"``, ``"v1.33.2"`` into ``(1, 33)``."""
+    match = re.match(r"^v?(\d+)\.(\d+)", version.strip())
+    if not match:
+        raise ValueError(f"not a Kubernetes version: {version!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+@cache
+def available_versions() -> tuple[tuple[int, int], ...]:
+    """The (major, minor) versions for which strict schemas are bundled, ascending."""
+    found = []
+    for entry in _SCHEMA_ROOT.iterdir():
+        match = _DIR_RE.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), int(match.group(2))))
+    return tuple(sorted(found))
+
+
+def resolve_schema_dir(version: str) -> Path:
+    """Pick the newest bundled strict schema directory not newer than ``version``.
+
+    Mirrors ``kubernetes_validate.validate``; raises ``VersionNotSupportedError``
+    for versions newer than the newest bundled (or older than the oldest).
+    """
+    wanted = _minor(version)
+    candidates = [v for v in available_versions() if v <= wanted]
+    if not candidates or wanted > available_versions()[-1]:
+        raise VersionNotSupportedError(version=f"{wanted[0]}.{wanted[1]}")
+    major, minor = candidates[-1]
+    return _SCHEMA_ROOT / f"v{major}.{minor}.0-local-strict"
+
+
+def schema_file_name(kind: str, api_version: str) -> str:
+    """File name kubernetes_validate uses: ``deployment-apps-v1.json``, ``service-v1.json``."""
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    return f"{kind.lower()}-{api}.json"
+
+
+def _split_api_version(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+@cache
+def _registry(schema_dir: Path) -> referencing.Registry:
+    """Parsed and crawled registry holding ``_definitions.json`` for one version."""
+    with open(schema_dir / "_definitions.json", encoding="utf-8") as fh:
+        definitions = json.load(fh)
+    resource = referencing.Resource.from_contents(
+        definitions, default_specification=referencing.jsonschema.DRAFT202012
+    )
+    return (resource @ referencing.Registry()).crawl()
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """A cached lookup result: a validator, or None when no schema matches."""
+
+    validator: jsonschema.protocols.Validator | None
+
+
+class KubeValidator:
+    """Validate built-in Kubernetes objects strictly against one Kubernetes version.
+
+    Instances are cheap; compiled validators are shared through a process-wide
+    cache keyed by (schema dir, kind, apiVersion). Thread-safe.
+    """
+
+    _cache: dict[tuple[Path, str, str], _Entry] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, version: str = DEFAULT_KUBERNETES_VERSION) -> None:
+        self.version = version
+        self.schema_dir = resolve_schema_dir(version)
+
+    @property
+    def schema_version(self) -> str:
+        """The bundled schema version actually used, e.g. ``"1.33"``."""
+        match = _DIR_RE.match(self.schema_dir.name)
+        assert match is not None
+        return f"{match.group(1)}.{match.group(2)}"
+
+    def _entry(self, api_version: str, kind: str) -> _Entry:
+        key = (self.schema_dir, kind, api_version)
+        entry = self._cache.get(key)
+        if entry is not None:
+            return entry
+        with self._lock:
+            entry = self._cache.get(key)
+            if entry is None:
+                entry = _Entry(self._load(api_version, kind))
+                self._cache[key] = entry
+        return entry
+
+    def _load(self, api_version: str, kind: str) -> jsonschema.protocols.Validator | None:
+        path = self.schema_dir / schema_file_name(kind, api_version)
+        if not path.is_file():
+            return None
+        with open(path, encoding="utf-8") as fh:
+            schema = json.load(fh)
+        # The file name drops the group's domain (apps.example.com/v1 -> apps-v1),
+        # so confirm the exact group/version/kind before calling a kind built-in.
+        group, version = _split_api_version(api_version)
+        gvks = schema.get("x-kubernetes-group-version-kind") or []
+        if not any(
+            g.get("group", "") == group and g.get("version") == version and g.get("kind") == kind
+            for g in gvks
+        ):
+            return None
+        return jsonschema.Draft202012Validator(schema, registry=_registry(self.schema_dir))
+
+    def is_builtin(self, obj: dict[str, Any]) -> bool:
+        """True if a built-in schema exists for ``obj``'s apiVersion/kind."""
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        if not isinstance(api_version, str) or not isinstance(kind, str):
+            return False
+        return self._entry(api_version, kind).validator is not None
+
+    def validate(self, obj: dict[str, Any]) -> list[Finding]:
+        """Return every schema violation in ``obj`` (empty list if valid).
+
+        An object without a built-in schema yields one finding saying so; call
+        :meth:`is_builtin` first to route custom resources elsewhere.
+        """
+        kind, name = object_identity(obj)
+        api_version = obj.get("apiVersion") if isinstance(obj, dict) else None
+        if not isinstance(api_version, str) or not kind:
+            return [Finding("", "object has no apiVersion/kind", kind, name)]
+        validator = self._entry(api_version, kind).validator
+        if validator is None:
+            return [
+                Finding(
+                    "",
+                    f"no built-in Kubernetes {self.schema_version} schema for "
+                    f"{api_version} {kind}",
+                    kind,
+                    name,
+                )
+            ]
+        findings = [
+            Finding(format_path(err.absolute_path), _message(err), kind, name)
+            for err in validator.iter_errors(obj)
+        ]
+        return sorted(set(findings))
+
+
+def _message(err: jsonschema.ValidationError) -> str:
+    """Make oneOf/anyOf errors readable by quoting their most relevant sub-error."""
+    if err.context:
+        best = jsonschema.exceptions.best_match(err.context)
+        if best is not None:
+            return f"{err.message}: {best.message}"
+    return err.message
