@@ -85,6 +85,21 @@ def cross_field_rules(merged: Merged) -> list[Diagnostic]:
         if "reserved" in p.get("capacityType", []) and not p.get("reservations"):
             path = ["capacity", "pools", i, "capacityType"]
             out.append(Diagnostic(merged.source(path), json_path(path), "capacityType reserved needs at least one entry in reservations"))
+    from .render.autoscaling import AMP_URL, formula_names  # the renderer's own parsers: one definition
+
+    if a.get("formula"):
+        unknown = sorted(formula_names(a["formula"]) - {"running", "waiting"})
+        if unknown:
+            path = ["autoscaling", "formula"]
+            out.append(Diagnostic(merged.source(path), json_path(path), f"formula refers to {', '.join(unknown)}: only the triggers 'running' and 'waiting' exist (KEDA rejects unknown names)"))
+    prom = a.get("prometheus", {})
+    if prom.get("awsManagedPrometheus") and not AMP_URL.match(prom.get("serverAddress", "")):
+        path = ["autoscaling", "prometheus", "serverAddress"]
+        out.append(Diagnostic(merged.source(path), json_path(path), "awsManagedPrometheus needs the workspace URL https://aps-workspaces.<region>.amazonaws.com/workspaces/<workspace-id>"))
+    mn = v.get("serving", {}).get("multiNode", {})
+    if mn.get("startupPolicy") == "LeaderReady" and v.get("tier") == "tier3":
+        path = ["serving", "multiNode", "startupPolicy"]
+        out.append(Diagnostic(merged.source(path), json_path(path), "LeaderReady deadlocks a multi-node group: workers start only after the leader is ready, and the leader is ready only once the workers joined; use LeaderCreated"))
     dis = v.get("serving", {}).get("disaggregation", {})
     if v.get("tier") != "tier3" and dis.get("enabled"):
         path = ["serving", "disaggregation", "enabled"]

@@ -27,3 +27,11 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def crds() -> Path:
     return crd_dir()
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """The real upstream CRDs, loaded once per test process."""
+    from compiler.verify.crds import CrdRegistry
+
+    return CrdRegistry.load([crd_dir()])

@@ -114,6 +114,7 @@ CASES = [
     Case("merge-key-refused", [f"{P}:34:3: $.base: only plain scalar keys are allowed (no merge keys or complex keys)"], profile=BASE + "base:\n  <<: {a: 1}\n"),
     Case("disaggregation-outside-tier3", [f"{P}:22:20: $.serving.disaggregation.enabled: prefill/decode disaggregation is a tier3 feature (LeaderWorkerSet roles)"], replace=sub("  parallelism: {tensor: 4}\n", "  parallelism: {tensor: 4}\n  disaggregation: {enabled: true}\n")),
     Case("env-sets-tier", [f"{P}:32:10: $.tier: 'tier' can only be set in the profile itself, not in environment prod"], replace=sub("  prod: {}", "  prod: {tier: tier3}"), args=["--env", "prod"]),
+    Case("leader-ready-deadlock", [f"{P}:22:15: $.serving.multiNode.startupPolicy: LeaderReady deadlocks a multi-node group: workers start only after the leader is ready, and the leader is ready only once the workers joined; use LeaderCreated"], profile=BASE.replace("tier: tier2", "tier: tier3").replace("  parallelism: {tensor: 4}\n", "  parallelism: {tensor: 8, pipeline: 2}\n  multiNode: {startupPolicy: LeaderReady}\n")),
     Case("null-required-in-profile", [f"{P}:13:1: $.workload: missing required key 'pattern'"], replace=sub("  pattern: spiky", "  pattern: null")),
 ]
 

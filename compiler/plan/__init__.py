@@ -79,6 +79,8 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
     pools = tuple(pool_plan(p, types_by_pool[p.name], roles, sizing, s.cpu, s.memory_gi, p is baseline) for p in profile.capacity.pools)
     for pp, pool in zip(pools, profile.capacity.pools):
         _check_limits(ctx, pool, pp, roles, types_by_pool[pool.name])
+    if ctx.errors:
+        raise InputError(ctx.errors)
     per_hour = sum(p.cost_per_hour for p in pools)
     capacity = min(r.replicas * r.rps_per_replica for r in roles)
     tokens_per_hour = profile.workload.target_rps * profile.workload.output_tokens * 3600
@@ -148,7 +150,7 @@ def _role(ctx: _Ctx, role: Role, base_types: list[InstanceType], all_types: list
         ctx.warn(_role_path(role, "max"), f"{role.name}: maxReplicas {hi} cannot serve {wl.target_rps:g} RPS (needs {needed} at {op.rps_per_replica:.2f} RPS per replica)")
     target = int(p.autoscaling.target) if p.autoscaling.target else max(1, math.floor(cap * HEADROOM))
     per_node_gb = p.model.weight_gb / pods
-    budget = s.startup_budget_seconds or int(min(10800, max(300, 60 * math.ceil((per_node_gb / LOAD_GBS[p.model.scheme] + STARTUP_FIXED_S) * 1.5 / 60))))
+    budget = s.startup_budget_seconds or int(min(10800, max(600, 60 * math.ceil((per_node_gb / LOAD_GBS[p.model.scheme] + STARTUP_FIXED_S) * 1.5 / 60))))
     drain = op.e2e_seconds if role.name != "prefill" else op.ttft_seconds * max(1, cap)
     grace = s.termination_grace_seconds or int(min(3600, max(30, 5 * math.ceil((PRESTOP_S + drain + 15) / 5))))
     rp = RolePlan(role.name, role.tensor, role.pipeline, role.data, gpp, pods, t.name, t.gpu.memory_gb, round(f.weights_per_gpu_gb, 3), memory.OVERHEAD_GB,

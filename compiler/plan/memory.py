@@ -68,6 +68,10 @@ def suggestions(model: Model, shape: ModelShape, kv_dtype: str, utilization: flo
         if tp > tensor and fit(model, shape, kv_dtype, mem, utilization, tp, pipeline, 1).fits and any(t.gpus >= tp for t in types):
             out.append(f"tensor parallel {tp}")
             break
+    for pp in (2, 4, 8):
+        if pp > pipeline and fit(model, shape, kv_dtype, mem, utilization, tensor, pp, 1).fits:
+            out.append(f"pipeline parallel {pp} across nodes")
+            break
     if BYTES_PER_PARAM[model.precision] > 1:
         fp8 = Model(model.id, model.source, model.served_name, model.parameters_b, model.active_parameters_b, "fp8", model.max_context, model.architecture)
         if fit(fp8, shape, kv_dtype, mem, utilization, tensor, pipeline, 1).fits:

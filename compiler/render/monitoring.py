@@ -1,0 +1,193 @@
+"""Prometheus Operator monitoring: a PodMonitor for the serving pods and a PrometheusRule with the
+seed 004 alert table (queue depth, P99 latency, GPU memory, failed requests).
+
+Why the expressions look the way they do:
+
+* vLLM series carry ``model_name`` and ``engine`` (there is no ``model`` label): every vLLM
+  expression is pinned to the profile's namespace and served model name.
+* The KV-cache gauge was renamed ``gpu_cache_usage_perc`` -> ``kv_cache_usage_perc`` in v0.9.2
+  (the old name is gone in v0.12): :func:`kv_cache_metric` picks by image version.
+* vLLM has no failure counter (``vllm:request_success_total`` only counts finished requests by
+  ``finished_reason``), so failed requests are the 5xx share of the OpenAI server's HTTP metrics
+  (``http_requests_total`` from prometheus-fastapi-instrumentator, ``status`` grouped as ``5xx``),
+  restricted to the ``/v1/`` API handlers so probe traffic (``/health``, ``/v1/models``) does not
+  dilute the ratio. Those series have no model_name: they are pinned to this PodMonitor's ``job``.
+* GPU memory comes from DCGM when the GPU Operator's exporter runs. vLLM preallocates
+  ``gpuMemoryUtilization`` of every GPU, so framebuffer usage sits just above that value in
+  steady state: :func:`framebuffer_thresholds` keeps the table's 90 %/95 % unless the reservation
+  itself reaches them. Without DCGM the KV-cache usage (0..1) is the proxy, with the table values.
+  The exporter attributes GPUs to pods as ``namespace``/``pod``, renamed ``exported_namespace``/
+  ``exported_pod`` when its ServiceMonitor does not honor labels: both spellings are matched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..plan.model import RolePlan
+from .autoscaling import format_number, is_lws, promql_string, target_name
+from .meta import Context, metadata
+from .network import serving_pod_selector
+
+MONITORING_API = "monitoring.coreos.com/v1"
+COMPONENT = "monitoring"
+KV_CACHE_RENAMED = (0, 9, 2)
+#: Prometheus' sanitized meta label for the LWS worker index ("0" on leaders, absent on Deployments).
+WORKER_INDEX_META = "__meta_kubernetes_pod_label_leaderworkerset_sigs_k8s_io_worker_index"
+COMPONENT_META = "__meta_kubernetes_pod_label_app_kubernetes_io_component"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One row of the alert table: the same alert name fires at two severities, so
+    Alertmanager's usual inhibition (critical silences warning) applies."""
+
+    alert: str
+    warning: float
+    critical: float
+    duration: str
+    summary: str
+    description: str
+
+
+QUEUE = Threshold("VllmQueueDepthHigh", 10, 50, "1m", "vLLM requests are queueing",
+                  "{{ $labels.pod }} in {{ $labels.namespace }} has {{ $value }} requests waiting for a slot.")
+LATENCY = Threshold("VllmLatencyP99High", 10, 30, "5m", "vLLM P99 end-to-end latency is high",
+                    "P99 end-to-end latency of {{ $labels.model_name }} ({{ $labels.role }}) is {{ $value }} s.")
+FAILURES = Threshold("VllmRequestFailuresHigh", 0.01, 0.05, "5m", "vLLM requests are failing",
+                     "{{ $value | humanizePercentage }} of API requests to {{ $labels.role }} pods in {{ $labels.namespace }} returned 5xx.")
+KV_CACHE = Threshold("VllmKvCacheUsageHigh", 0.90, 0.95, "5m", "vLLM KV cache is nearly full",
+                     "KV cache usage of {{ $labels.pod }} is {{ $value | humanizePercentage }}; requests will be preempted.")
+GPU_MEMORY_ALERT = "VllmGpuMemoryHigh"
+
+
+def kv_cache_metric(version: tuple[int, ...] | None) -> str:
+    """The vLLM KV-cache usage gauge for an image version (None: an untagged build, assume new)."""
+    return "vllm:gpu_cache_usage_perc" if version is not None and version < KV_CACHE_RENAMED else "vllm:kv_cache_usage_perc"
+
+
+def framebuffer_thresholds(gpu_memory_utilization: float) -> tuple[float, float]:
+    """(warning, critical) framebuffer fractions: the table's 0.90/0.95, raised to stay above
+    vLLM's own steady-state reservation (utilization + 0.03 for the CUDA context), at most 0.99."""
+    warning = min(0.99, max(0.90, round(gpu_memory_utilization + 0.03, 2)))
+    critical = min(0.99, max(0.95, round(warning + 0.02, 2)))
+    return warning, critical
+
+
+def pod_regex(ctx: Context, role: RolePlan) -> str:
+    """Pod names of one role: ``<lws>-<group>[-<worker>]`` or ``<deployment>-<hash>-<suffix>``."""
+    base = target_name(ctx, role)
+    return base + ("-[0-9]+(-[0-9]+)?" if is_lws(role) else "-[a-z0-9]+-[a-z0-9]+")
+
+
+def all_pods_regex(ctx: Context) -> str:
+    return "|".join(pod_regex(ctx, r) for r in ctx.roles())
+
+
+def job(ctx: Context) -> str:
+    """The ``job`` label Prometheus Operator gives targets of a PodMonitor: ``<namespace>/<name>``."""
+    return f"{ctx.namespace}/{ctx.name}"
+
+
+def vllm_selector(ctx: Context) -> str:
+    return "{" + f"namespace={promql_string(ctx.namespace)},model_name={promql_string(ctx.profile.model.served_name)}" + "}"
+
+
+def queue_expr(ctx: Context) -> str:
+    return f"sum by (namespace, model_name, role, pod) (vllm:num_requests_waiting{vllm_selector(ctx)})"
+
+
+def latency_expr(ctx: Context) -> str:
+    return ("histogram_quantile(0.99, sum by (le, namespace, model_name, role) "
+            f"(rate(vllm:e2e_request_latency_seconds_bucket{vllm_selector(ctx)}[5m])))")
+
+
+def failure_expr(ctx: Context) -> str:
+    base = f"job={promql_string(job(ctx))},namespace={promql_string(ctx.namespace)},handler=~\"/v1/.+\",handler!=\"/v1/models\""
+    failed = f"sum by (namespace, role) (rate(http_requests_total{{{base},status=~\"5..\"}}[5m]))"
+    total = f"sum by (namespace, role) (rate(http_requests_total{{{base}}}[5m]))"
+    return f"{failed} / {total}"
+
+
+def kv_cache_expr(ctx: Context) -> str:
+    metric = kv_cache_metric(ctx.profile.serving.image.version)
+    return f"max by (namespace, model_name, role, pod) ({metric}{vllm_selector(ctx)})"
+
+
+def framebuffer_expr(ctx: Context) -> str:
+    """Used / (used + free) per GPU of this profile's pods, under either DCGM label spelling."""
+    pods = promql_string(all_pods_regex(ctx))
+    ns = promql_string(ctx.namespace)
+
+    def ratio(ns_label: str, pod_label: str) -> str:
+        sel = f"{{{ns_label}={ns},{pod_label}=~{pods}}}"
+        return f"(DCGM_FI_DEV_FB_USED{sel} / (DCGM_FI_DEV_FB_USED{sel} + DCGM_FI_DEV_FB_FREE{sel}))"
+
+    return f"({ratio('namespace', 'pod')} or {ratio('exported_namespace', 'exported_pod')})"
+
+
+def rule(alert: str, expr: str, op_value: float, severity: str, duration: str, summary: str, description: str) -> dict[str, Any]:
+    return {"alert": alert, "expr": f"{expr} > {format_number(op_value)}", "for": duration,
+            "labels": {"severity": severity}, "annotations": {"summary": summary, "description": description}}
+
+
+def rules_for(t: Threshold, expr: str) -> list[dict[str, Any]]:
+    return [rule(t.alert, expr, t.warning, "warning", t.duration, t.summary, t.description),
+            rule(t.alert, expr, t.critical, "critical", t.duration, t.summary, t.description)]
+
+
+def gpu_memory_rules(ctx: Context) -> list[dict[str, Any]]:
+    if not ctx.profile.monitoring.dcgm:
+        return rules_for(KV_CACHE, kv_cache_expr(ctx))
+    warning, critical = framebuffer_thresholds(ctx.profile.serving.gpu_memory_utilization)
+    t = Threshold(GPU_MEMORY_ALERT, warning, critical, "5m", "GPU memory of a vLLM pod is nearly full",
+                  "GPU {{ $labels.gpu }} on {{ $labels.Hostname }} uses {{ $value | humanizePercentage }} of its memory.")
+    return rules_for(t, framebuffer_expr(ctx))
+
+
+def alert_rules(ctx: Context) -> list[dict[str, Any]]:
+    return [*rules_for(QUEUE, queue_expr(ctx)), *rules_for(LATENCY, latency_expr(ctx)),
+            *gpu_memory_rules(ctx), *rules_for(FAILURES, failure_expr(ctx))]
+
+
+def selector_labels(ctx: Context) -> dict[str, str]:
+    return dict(ctx.profile.monitoring.selector_labels)
+
+
+def pod_monitor(ctx: Context) -> dict[str, Any]:
+    relabelings = [
+        # LWS workers run headless (no API server): scrape leaders ("0") and Deployment pods only.
+        {"action": "drop", "sourceLabels": [WORKER_INDEX_META], "regex": "[1-9][0-9]*"},
+        {"action": "replace", "sourceLabels": [COMPONENT_META], "targetLabel": "role"},
+    ]
+    return {
+        "apiVersion": MONITORING_API,
+        "kind": "PodMonitor",
+        "metadata": metadata(ctx, ctx.name, COMPONENT, extra_labels=selector_labels(ctx)),
+        "spec": {
+            "selector": serving_pod_selector(ctx),
+            "namespaceSelector": {"matchNames": [ctx.namespace]},
+            "podMetricsEndpoints": [{"port": "http", "path": "/metrics", "scheme": "http",
+                                     "interval": ctx.profile.monitoring.interval, "relabelings": relabelings}],
+        },
+    }
+
+
+def prometheus_rule(ctx: Context) -> dict[str, Any]:
+    return {
+        "apiVersion": MONITORING_API,
+        "kind": "PrometheusRule",
+        "metadata": metadata(ctx, ctx.name, COMPONENT, extra_labels=selector_labels(ctx)),
+        "spec": {"groups": [{"name": f"{ctx.name}.vllm", "rules": alert_rules(ctx)}]},
+    }
+
+
+def render(ctx: Context) -> list[dict[str, Any]]:
+    m = ctx.profile.monitoring
+    if not m.enabled:
+        return []
+    out = [pod_monitor(ctx)]
+    if m.alerts:
+        out.append(prometheus_rule(ctx))
+    return out

@@ -1,0 +1,71 @@
+"""Semantic rules: invariants across rendered objects that no schema can express, each a small pure
+function of (objects, profile, plan) returning :class:`Violation` s that blame a profile field.
+
+Schemas say an object is well-formed; these say the objects work together in a real cluster:
+vLLM's ranks match the GPUs, some NodePool can host every pod and has the GPUs for full scale,
+EFA is coherent, KEDA formulas and targets are sound, selectors and ports line up, NodePools use
+the right label domain, images are pinned. The rules read Kubernetes semantics (labels,
+selectors, tolerations, requirements) from the objects, not incidental details of the renderers.
+
+=====================  ==================================================================
+rule                   module
+=====================  ==================================================================
+tp-pp-gpus             :func:`.rules_capacity.tp_pp_gpus`
+gpus-fit-instance      :func:`.rules_capacity.gpus_fit_instance`
+schedulable            :func:`.rules_capacity.schedulable_rule`
+pool-gpu-limits        :func:`.rules_capacity.pool_gpu_limits`
+efa-coherence          :func:`.rules_capacity.efa_coherence`
+keda-formula-names     :func:`.rules_wiring.keda_formula_names`
+keda-one-per-target    :func:`.rules_wiring.keda_one_per_target`
+keda-no-replicas       :func:`.rules_wiring.keda_no_replicas`
+ports-selectors        :func:`.rules_wiring.ports_selectors`
+family-vs-type         :func:`.rules_nodepool.family_vs_type`
+label-prefix           :func:`.rules_nodepool.label_prefix`
+no-latest              :func:`.rules_wiring.no_latest`
+consolidation          :func:`.rules_nodepool.consolidation`
+=====================  ==================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from ..plan.model import Plan
+from ..profile import Profile
+from .rules_base import RuleInput, Violation
+from .rules_capacity import efa_coherence, gpus_fit_instance, pool_gpu_limits, schedulable_rule, tp_pp_gpus
+from .rules_nodepool import consolidation, family_vs_type, label_prefix
+from .rules_wiring import keda_formula_names, keda_no_replicas, keda_one_per_target, no_latest, ports_selectors
+
+Rule = Callable[[RuleInput], list[Violation]]
+
+#: Every rule, in report order.
+RULES: list[Rule] = [
+    tp_pp_gpus,
+    gpus_fit_instance,
+    schedulable_rule,
+    pool_gpu_limits,
+    efa_coherence,
+    keda_formula_names,
+    keda_one_per_target,
+    keda_no_replicas,
+    ports_selectors,
+    family_vs_type,
+    label_prefix,
+    no_latest,
+    consolidation,
+]
+
+
+def check_rules(objects: Iterable[dict[str, Any]], profile: Profile, plan: Plan) -> list[Violation]:
+    """All rules over one environment's objects: rule order, then object order (deterministic)."""
+    inp = RuleInput(tuple(objects), profile, plan)
+    out: list[Violation] = []
+    for rule in RULES:
+        for v in rule(inp):
+            if v not in out:
+                out.append(v)
+    return out
+
+
+__all__ = ["RULES", "Rule", "RuleInput", "Violation", "check_rules"]

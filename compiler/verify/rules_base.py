@@ -1,0 +1,52 @@
+"""The result and input types of the semantic rules (:mod:`compiler.verify.rules`).
+
+Kept apart from the rule modules so each of them can import these without importing the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..plan.model import Plan
+from ..profile import Profile
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken cross-object invariant.
+
+    ``obj`` is ``Kind/name`` of the object that shows the problem; ``message`` says what is wrong
+    and what to change; ``profile_path`` names the profile field to blame (the caller turns it into
+    ``file:line:col`` through the merge provenance, falling back to the nearest ancestor).
+    """
+
+    rule: str
+    obj: str
+    message: str
+    profile_path: tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class RuleInput:
+    """Everything a rule may read: the rendered objects, the typed profile and its plan."""
+
+    objects: tuple[dict[str, Any], ...]
+    profile: Profile
+    plan: Plan
+
+
+def ref(obj: dict[str, Any]) -> str:
+    """``Kind/name`` of an object (``?`` for whatever is missing)."""
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    return f"{obj.get('kind', '?')}/{meta.get('name', '?')}"
+
+
+def namespace_of(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    return str(meta.get("namespace") or "")
+
+
+def objects_of(inp: RuleInput, *kinds: str) -> list[dict[str, Any]]:
+    """The objects of the given kinds, in render order (rules stay deterministic)."""
+    return [o for o in inp.objects if isinstance(o, dict) and o.get("kind") in kinds]

@@ -1,0 +1,187 @@
+"""PodMonitor / PrometheusRule: valid against the real CRDs, selecting the serving pods, and
+carrying the seed alert table with expressions pinned to namespace and model_name."""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compiler.verify.rules_k8s import selector_matches as matches
+from compiler.pipeline import Compiled, compile_env
+from compiler.render import monitoring
+from compiler.render.meta import Context, selector
+from compiler.resolve import Request
+from compiler.verify.crds import CrdRegistry
+
+ROOT = Path(__file__).resolve().parents[2]
+TIERS = ("tier1", "tier2", "tier3")
+
+
+@lru_cache(maxsize=None)
+def build(tier: str, sets: tuple[str, ...] = ()) -> Compiled:
+    path = ROOT / "profiles" / f"{tier}.yaml"
+    return compile_env(Request(path, f"profiles/{tier}.yaml", "prod", (), sets))
+
+
+def one(c: Compiled, kind: str) -> dict[str, Any]:
+    (obj,) = [o for o in c.objects if o["kind"] == kind]
+    return obj
+
+
+def rules(c: Compiled) -> list[dict[str, Any]]:
+    return [r for g in one(c, "PrometheusRule")["spec"]["groups"] for r in g["rules"]]
+
+
+
+
+def thresholds(c: Compiled, alert: str) -> dict[str, tuple[float, str]]:
+    """severity -> (threshold, for) of one alert, read back from the rendered rules."""
+    out = {}
+    for r in rules(c):
+        if r["alert"] == alert:
+            m = re.search(r" > ([0-9.]+)$", r["expr"])
+            assert m, r["expr"]
+            out[r["labels"]["severity"]] = (float(m.group(1)), r["for"])
+    return out
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize("sets", [(), ("serving.image.tag=v0.9.0",)])
+def test_monitoring_objects_are_valid(registry: CrdRegistry, tier: str, sets: tuple[str, ...]) -> None:
+    c = build(tier, sets)
+    for kind in ("PodMonitor", "PrometheusRule"):
+        assert registry.validate(one(c, kind)) == []
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_pod_monitor_selects_every_serving_pod_and_nothing_else(tier: str) -> None:
+    c = build(tier)
+    ctx = Context(c.profile, c.plan)
+    pm = one(c, "PodMonitor")
+    sel = pm["spec"]["selector"]
+    for role in c.plan.roles:
+        assert matches(sel, selector(ctx, role.role))
+        assert matches(sel, {**selector(ctx, role.role), "leaderworkerset.sigs.k8s.io/worker-index": "0"})
+    assert not matches(sel, selector(ctx, "epp"))
+    assert not matches(sel, {**selector(ctx, c.plan.roles[0].role), "app.kubernetes.io/instance": "someone-else"})
+    assert pm["spec"]["namespaceSelector"] == {"matchNames": [c.profile.namespace]}
+    (ep,) = pm["spec"]["podMetricsEndpoints"]
+    assert (ep["port"], ep["path"], ep["interval"]) == ("http", "/metrics", c.profile.monitoring.interval)
+
+
+def test_pod_monitor_drops_headless_lws_workers_only() -> None:
+    (ep,) = one(build("tier3"), "PodMonitor")["spec"]["podMetricsEndpoints"]
+    (drop,) = [r for r in ep["relabelings"] if r["action"] == "drop"]
+    assert drop["sourceLabels"] == ["__meta_kubernetes_pod_label_leaderworkerset_sigs_k8s_io_worker_index"]
+    regex = re.compile(drop["regex"])
+    assert regex.fullmatch("1") and regex.fullmatch("12")
+    assert not regex.fullmatch("0") and not regex.fullmatch("")  # leaders and Deployment pods stay
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_monitor_and_rule_carry_the_prometheus_selector_labels(tier: str) -> None:
+    c = build(tier)
+    for kind in ("PodMonitor", "PrometheusRule"):
+        labels = one(c, kind)["metadata"]["labels"]
+        assert dict(c.profile.monitoring.selector_labels).items() <= labels.items()
+        assert dict(c.profile.monitoring.selector_labels)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_alert_table_thresholds(tier: str) -> None:
+    c = build(tier)
+    assert thresholds(c, "VllmQueueDepthHigh") == {"warning": (10, "1m"), "critical": (50, "1m")}
+    assert {k: v[0] for k, v in thresholds(c, "VllmLatencyP99High").items()} == {"warning": 10, "critical": 30}
+    assert {k: v[0] for k, v in thresholds(c, "VllmRequestFailuresHigh").items()} == {"warning": 0.01, "critical": 0.05}
+
+
+def test_gpu_memory_from_kv_cache_without_dcgm() -> None:
+    c = build("tier1")
+    assert c.profile.monitoring.dcgm is False
+    assert {k: v[0] for k, v in thresholds(c, "VllmKvCacheUsageHigh").items()} == {"warning": 0.90, "critical": 0.95}
+    assert thresholds(c, monitoring.GPU_MEMORY_ALERT) == {}
+
+
+@pytest.mark.parametrize("tier", ["tier2", "tier3"])
+def test_gpu_memory_from_dcgm_stays_above_the_vllm_reservation(tier: str) -> None:
+    c = build(tier)
+    util = c.profile.serving.gpu_memory_utilization
+    got = {k: v[0] for k, v in thresholds(c, monitoring.GPU_MEMORY_ALERT).items()}
+    assert got == dict(zip(("warning", "critical"), monitoring.framebuffer_thresholds(util), strict=True))
+    assert util < got["warning"] < got["critical"] <= 0.99
+    for r in rules(c):
+        if r["alert"] == monitoring.GPU_MEMORY_ALERT:
+            assert "DCGM_FI_DEV_FB_USED" in r["expr"] and "DCGM_FI_DEV_FB_FREE" in r["expr"]
+            assert f'namespace="{c.profile.namespace}"' in r["expr"] and f'exported_namespace="{c.profile.namespace}"' in r["expr"]
+    assert thresholds(c, "VllmKvCacheUsageHigh") == {}
+
+
+def test_framebuffer_thresholds_follow_the_table_when_the_reservation_allows() -> None:
+    assert monitoring.framebuffer_thresholds(0.80) == (0.90, 0.95)
+    assert monitoring.framebuffer_thresholds(0.90) == (0.93, 0.95)
+    assert monitoring.framebuffer_thresholds(0.95) == (0.98, 0.99)
+
+
+def test_dcgm_pod_pattern_matches_only_this_profiles_pods() -> None:
+    for tier, good, bad in (("tier2", ["llama-70b-7c9f8d6b5-abcde"], ["llama-70b-epp-7c9f8d6b5-abcde", "llama-70b-2-7c9f8d6b5-abcde"]),
+                            ("tier3", ["glm-5-prefill-0", "glm-5-decode-2-1"], ["glm-5-epp-7c9f8d6b5-abcde", "glm-5-prefill-x"])):
+        c = build(tier)
+        pattern = re.compile(monitoring.all_pods_regex(Context(c.profile, c.plan)))
+        assert all(pattern.fullmatch(p) for p in good)
+        assert not any(pattern.fullmatch(p) for p in bad)
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_expressions_are_pinned_and_never_use_a_model_label(tier: str) -> None:
+    c = build(tier)
+    for r in rules(c):
+        expr = r["expr"]
+        assert not re.search(r"[{,]\s*model\s*[=!]", expr), expr
+        if "vllm:" in expr:
+            assert expr.count("vllm:") == expr.count(f'namespace="{c.profile.namespace}",model_name="{c.profile.model.served_name}"'), expr
+        if "http_requests_total" in expr:
+            assert expr.count("http_requests_total{") == expr.count(f'job="{c.profile.namespace}/{c.profile.name}",namespace="{c.profile.namespace}"')
+        assert set(r["labels"]) == {"severity"} and r["labels"]["severity"] in {"warning", "critical"}
+        assert set(r["annotations"]) == {"summary", "description"}
+
+
+def test_latency_is_p99_of_the_e2e_histogram() -> None:
+    for r in rules(build("tier2")):
+        if r["alert"] == "VllmLatencyP99High":
+            assert r["expr"].startswith("histogram_quantile(0.99, sum by (le,")
+            assert "rate(vllm:e2e_request_latency_seconds_bucket{" in r["expr"]
+
+
+def test_failed_requests_are_the_5xx_share_of_api_requests() -> None:
+    (r, _) = [r for r in rules(build("tier2")) if r["alert"] == "VllmRequestFailuresHigh"]
+    failed, total = r["expr"].rsplit(" > ", 1)[0].split(" / ")
+    assert 'status=~"5.."' in failed and "status" not in total
+    assert 'handler!="/v1/models"' in failed and 'handler!="/v1/models"' in total
+
+
+@pytest.mark.parametrize(("tag", "metric"), [(None, "vllm:kv_cache_usage_perc"), ("v0.9.0", "vllm:gpu_cache_usage_perc"),
+                                             ("v0.9.2", "vllm:kv_cache_usage_perc")])
+def test_kv_cache_metric_follows_the_image_version(tag: str | None, metric: str) -> None:
+    c = build("tier1", (f"serving.image.tag={tag}",) if tag else ())
+    exprs = [r["expr"] for r in rules(c) if r["alert"] == "VllmKvCacheUsageHigh"]
+    assert exprs and all(f"{metric}{{" in e for e in exprs)
+    other = "vllm:gpu_cache_usage_perc" if metric == "vllm:kv_cache_usage_perc" else "vllm:kv_cache_usage_perc"
+    assert all(other not in r["expr"] for r in rules(c))
+
+
+def test_kv_cache_metric_function() -> None:
+    assert monitoring.kv_cache_metric(None) == "vllm:kv_cache_usage_perc"
+    assert monitoring.kv_cache_metric((0, 9, 1)) == "vllm:gpu_cache_usage_perc"
+    assert monitoring.kv_cache_metric((0, 9, 2)) == "vllm:kv_cache_usage_perc"
+    assert monitoring.kv_cache_metric((0, 28, 0)) == "vllm:kv_cache_usage_perc"
+
+
+def test_monitoring_switches() -> None:
+    assert [o for o in build("tier2", ("monitoring.enabled=false",)).objects if o["apiVersion"].startswith("monitoring.coreos.com/")] == []
+    kinds = [o["kind"] for o in build("tier2", ("monitoring.alerts=false",)).objects if o["apiVersion"].startswith("monitoring.coreos.com/")]
+    assert kinds == ["PodMonitor"]
