@@ -55,7 +55,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def main() -> None:
-    from . import build, explain, schema_cmd, validate  # noqa: F401  (register commands)
+    from . import build, diff, explain, plan, schema_cmd, validate  # noqa: F401  (register commands)
 
     try:
         app(prog_name="mcompile")

@@ -11,7 +11,6 @@ from ..resolve import Request
 
 Profiles = typer.Argument(..., help="Profile files (profiles/*.yaml).", show_default=False)
 Env = typer.Option(None, "--env", "-e", help="Environment (profile.environments key); repeatable where noted.")
-Envs = typer.Option(None, "--env", "-e", help="Environments to process (repeatable); default: all.")
 Override = typer.Option(None, "--override", "-f", help="Override file applied over the profile and environment (repeatable, in order).")
 Set = typer.Option(None, "--set", help="path=value override, highest precedence (repeatable), e.g. capacity.pools[burst].weight=20.")
 Out = typer.Option(Path("out"), "--out", help="Output directory.")
@@ -24,3 +23,5 @@ def display_name(path: Path) -> str:
 
 def request(profile: Path, env: Optional[str], override: Optional[List[Path]], sets: Optional[List[str]]) -> Request:
     return Request(profile, display_name(profile), env, tuple(override or ()), tuple(sets or ()))
+Crds = typer.Option(None, "--crds", help="CRD files or directories (e.g. `kubectl get crd -o yaml` output); default: $MCOMPILE_CRDS, ../shared/crds, the user cache.")
+KubeVersion = typer.Option("1.33", "--kube-version", help="Kubernetes version whose built-in schemas validate the output.")

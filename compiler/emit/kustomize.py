@@ -1,0 +1,81 @@
+"""kustomize: ``base/`` holds the base environment's objects (one per file); each
+``overlays/<env>/`` adds the objects only that environment has, deletes the ones it lacks and
+JSON6902-patches the rest, so ``kubectl kustomize overlays/<env>`` is exactly that environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .variance import Analysis, Variant
+from .yamlout import dump_document
+
+KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+
+
+def _pointer(path: list[str | int]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def json_patch(base: Any, env: Any, path: list[str | int] | None = None) -> list[dict[str, Any]]:
+    """RFC 6902 operations turning ``base`` into ``env`` (maps by key, same-length lists by index)."""
+    path = path or []
+    if isinstance(base, dict) and isinstance(env, dict):
+        ops: list[dict[str, Any]] = []
+        for k in base:
+            if k not in env:
+                ops.append({"op": "remove", "path": _pointer(path + [k])})
+        for k in env:
+            if k not in base:
+                ops.append({"op": "add", "path": _pointer(path + [k]), "value": env[k]})
+            elif base[k] != env[k]:
+                ops += json_patch(base[k], env[k], path + [k])
+        return ops
+    if isinstance(base, list) and isinstance(env, list) and len(base) == len(env):
+        return [op for i, (b, e) in enumerate(zip(base, env)) if b != e for op in json_patch(b, e, path + [i])]
+    return [{"op": "replace", "path": _pointer(path), "value": env}]
+
+
+def _target(obj: dict[str, Any]) -> dict[str, str]:
+    group, _, version = obj["apiVersion"].rpartition("/")
+    t = {"group": group, "version": version, "kind": obj["kind"], "name": obj["metadata"]["name"]}
+    if obj["metadata"].get("namespace"):
+        t["namespace"] = obj["metadata"]["namespace"]
+    return t
+
+
+def kustomize_files(analysis: Analysis, header: str) -> dict[str, str]:
+    """Relative path inside the kustomize dir -> text."""
+    files: dict[str, str] = {}
+    base_env = analysis.base_env
+    base_resources = []
+    for v in analysis.variants:
+        obj = v.per_env[base_env]
+        if obj is not None:
+            files[f"base/{v.stem}.yaml"] = dump_document(obj, header=header)
+            base_resources.append(f"{v.stem}.yaml")
+    files["base/kustomization.yaml"] = dump_document({**KUSTOMIZATION, "resources": sorted(base_resources)}, header=header)
+    for env in analysis.envs:
+        files.update(_overlay(analysis.variants, base_env, env, header))
+    return files
+
+
+def _overlay(variants: list[Variant], base_env: str, env: str, header: str) -> dict[str, str]:
+    files: dict[str, str] = {}
+    resources, patches = ["../../base"], []
+    for v in variants:
+        base, mine = v.per_env[base_env], v.per_env[env]
+        if base is None and mine is not None:
+            files[f"overlays/{env}/{v.stem}.yaml"] = dump_document(mine, header=header)
+            resources.append(f"{v.stem}.yaml")
+        elif base is not None and mine is None:
+            delete = {"apiVersion": base["apiVersion"], "kind": base["kind"], "metadata": {k: base["metadata"][k] for k in ("name", "namespace") if k in base["metadata"]}, "$patch": "delete"}
+            files[f"overlays/{env}/patches/{v.stem}-delete.yaml"] = dump_document(delete, header=header)
+            patches.append({"path": f"patches/{v.stem}-delete.yaml"})
+        elif base is not None and mine is not None and base != mine:
+            files[f"overlays/{env}/patches/{v.stem}.yaml"] = dump_document(json_patch(base, mine), header=header)
+            patches.append({"path": f"patches/{v.stem}.yaml", "target": _target(base)})
+    doc: dict[str, Any] = {**KUSTOMIZATION, "resources": resources}
+    if patches:
+        doc["patches"] = patches
+    files[f"overlays/{env}/kustomization.yaml"] = dump_document(doc, header=header)
+    return files

@@ -1,0 +1,134 @@
+"""build and check end to end on the shipped profiles: writing, ownership, staleness, determinism."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .clirun import mcompile
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = ["profiles/tier1.yaml", "profiles/tier2.yaml", "profiles/tier3.yaml"]
+
+
+def tree(out: Path) -> dict[str, str]:
+    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*")) if p.is_file() and p.name != "lock"}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A user repository: profiles/ and a built out/."""
+    root = tmp_path_factory.mktemp("proj")
+    shutil.copytree(REPO / "profiles", root / "profiles")
+    r = mcompile("build", *PROFILES, cwd=root)
+    assert r.code == 0, r.stderr
+    return root
+
+
+def test_build_writes_then_rebuild_writes_nothing(project: Path) -> None:
+    files = tree(project / "out")
+    assert len(files) > 100
+    r = mcompile("build", *PROFILES, cwd=project)
+    assert r.code == 0, r.stderr
+    assert [line.split(": ", 1)[1].split(",")[:2] for line in r.stdout.splitlines()] == [["0 written", " 0 deleted"]] * 3
+    assert tree(project / "out") == files
+
+
+def test_out_layout_has_one_chart_or_kustomization_per_synced_dir(project: Path) -> None:
+    out = project / "out"
+    for name in ("qwen3-32b", "llama-70b", "glm-5"):
+        assert (out / name / "chart" / "Chart.yaml").is_file()
+        assert (out / name / "kustomize" / "base" / "kustomization.yaml").is_file()
+    for d in out.rglob("*"):
+        if d.is_dir():
+            markers = {(d / m).is_file() for m in ("Chart.yaml", "kustomization.yaml")}
+            assert markers != {True}, f"{d} has both Chart.yaml and kustomization.yaml"
+    synced_plain = [out / "llama-70b" / "deploy" / "argocd", *(out / "glm-5" / "deploy" / "flux").iterdir()]
+    for d in synced_plain:
+        assert all(p.suffix == ".yaml" and p.is_file() for p in d.iterdir()), d
+    assert (out / ".mcompile" / "manifest.json").is_file()
+
+
+def test_headers_name_the_profile_relative_to_the_repo(project: Path) -> None:
+    text = (project / "out" / "llama-70b" / "kustomize" / "base" / "kustomization.yaml").read_text()
+    assert text.startswith("# Source: profiles/tier2.yaml\n")
+    assert str(project) not in "".join(p.read_text() for p in (project / "out").rglob("*.yaml"))
+
+
+def test_check_clean_then_stale_then_extra(project: Path, tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(project, work)
+    assert mcompile("check", cwd=work).code == 0
+    target = work / "out" / "llama-70b" / "kustomize" / "base" / "service-llama-70b.yaml"
+    target.write_text(target.read_text().replace("port: 8000", "port: 8001"))
+    r = mcompile("check", cwd=work)
+    assert r.code == 1
+    assert "llama-70b: changed: llama-70b/kustomize/base/service-llama-70b.yaml" in r.stdout
+    assert "\n-      port: 8001\n+      port: 8000\n" in r.stdout  # the short unified diff
+    # A profile change that drops objects leaves extra owned files until the next build.
+    mcompile("build", *PROFILES, cwd=work)
+    (work / "profiles" / "tier2.yaml").write_text((work / "profiles" / "tier2.yaml").read_text() + "network: {policy: false}\n")
+    r = mcompile("check", "profiles/tier2.yaml", cwd=work)
+    assert r.code == 1 and "llama-70b: extra: llama-70b/kustomize/base/networkpolicy-llama-70b-allow-http.yaml" in r.stdout
+    r = mcompile("build", "profiles/tier2.yaml", cwd=work)
+    assert r.code == 0 and " deleted" in r.stdout and not (work / "out/llama-70b/kustomize/base/networkpolicy-llama-70b-allow-http.yaml").exists()
+
+
+def test_unowned_files_are_never_touched(project: Path, tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(project, work)
+    mine = work / "out" / "llama-70b" / "NOTES-by-hand.md"
+    mine.write_text("mine\n")
+    assert mcompile("build", *PROFILES, cwd=work).code == 0
+    assert mine.read_text() == "mine\n"
+    # An unowned file where mcompile wants to write: refused, nothing written.
+    (work / "out" / "llama-70b" / "chart" / "values-dev.yaml").unlink()
+    manifest = work / "out" / ".mcompile" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"llama-70b/chart/values-dev.yaml"', '"llama-70b/chart/values-dev-gone.yaml"'))
+    (work / "out" / "llama-70b" / "chart" / "values-dev.yaml").write_text("by hand\n")
+    before = tree(work / "out")
+    r = mcompile("build", *PROFILES, cwd=work)
+    assert r.code == 2 and "unowned" in r.stderr
+    assert tree(work / "out") == before
+
+
+def test_bad_input_leaves_out_byte_identical(project: Path, tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(project, work)
+    before = tree(work / "out")
+    (work / "profiles" / "tier2.yaml").write_text((work / "profiles" / "tier2.yaml").read_text().replace("tensor: 4", "tensor: 3"))
+    r = mcompile("build", *PROFILES, cwd=work)
+    assert r.code == 2 and "profiles/tier2.yaml:" in r.stderr and "Traceback" not in r.stderr
+    assert tree(work / "out") == before
+
+
+def test_two_profiles_may_not_render_the_same_object(project: Path, tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(project, work)
+    (work / "profiles" / "tier1.yaml").write_text((work / "profiles" / "tier1.yaml").read_text().replace("inference-qwen3", "inference-llama"))
+    r = mcompile("build", *PROFILES, cwd=work)
+    assert r.code == 2
+    assert "Namespace inference-llama is also rendered by profiles/tier1.yaml" in r.stderr or "Namespace inference-llama is also rendered by profiles/tier2.yaml" in r.stderr
+
+
+def _build_proc(cwd: Path, out: str, profiles: list[str], seed: str) -> None:
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    p = subprocess.run([sys.executable, "-m", "compiler", "build", *profiles, "--out", out], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+
+
+def test_output_is_byte_identical_across_runs_cwd_and_hash_seed(project: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(project / "profiles", a / "profiles")
+    shutil.copytree(project / "profiles", b / "profiles")
+    _build_proc(a, "out", PROFILES, "0")
+    _build_proc(b / "profiles", "../out", [p.removeprefix("profiles/") for p in PROFILES], "4242")
+    assert tree(a / "out") == tree(b / "out") == tree(project / "out")
+    _build_proc(a, "out", PROFILES, "77")  # a second run: nothing changes
+    assert tree(a / "out") == tree(project / "out")
