@@ -11,10 +11,23 @@ def test_validate_shipped_profiles(repo) -> None:
     r = mcompile("validate", "profiles/tier1.yaml", "profiles/tier2.yaml", "profiles/tier3.yaml", cwd=repo)
     assert r.code == 0, r.stderr
     assert r.stdout.splitlines() == [
-        "profiles/tier1.yaml: ok (prod, staging)",
-        "profiles/tier2.yaml: ok (dev, prod)",
-        "profiles/tier3.yaml: ok (prod)",
+        "profiles/tier1.yaml: ok (prod, staging; 24 objects verified)",
+        "profiles/tier2.yaml: ok (dev, prod; 28 objects verified)",
+        "profiles/tier3.yaml: ok (prod; 22 objects verified)",
     ]
+    assert r.stderr == "mcompile: not schema-checked (no public CRD): NodeClass (eks.amazonaws.com/v1)\n"
+
+
+def test_validate_reports_verifier_findings_located(repo, tmp_path) -> None:
+    """A --set that breaks an invariant across objects is caught by validate with the profile line."""
+    r = mcompile("validate", str(repo / "profiles/tier2.yaml"), "--env", "prod", "--set", "capacity.pools[baseline].limits.gpus=4", "--set", "capacity.pools[burst].limits.gpus=8", "--set", "autoscaling.maxReplicas=4")
+    assert r.code == 2
+    assert "pool-gpu-limits" in r.stderr and "--set:1:" in r.stderr
+
+
+def test_allow_kind_syntax_is_checked(repo) -> None:
+    r = mcompile("validate", "profiles/tier1.yaml", "--allow-kind", "Widget", cwd=repo)
+    assert r.code == 2 and "expected apiVersion/Kind" in r.stderr
 
 
 def test_explain_shows_every_leaf_with_its_source(repo) -> None:

@@ -12,6 +12,7 @@ from functools import wraps
 from typing import Any, Callable
 
 import typer
+from typer.exceptions import TyperException
 
 from ..errors import InputError
 
@@ -40,8 +41,8 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             n = len(e.sorted())
             typer.echo(f"mcompile: {n} error{'s' if n != 1 else ''}, nothing written", err=True)
             raise typer.Exit(2) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
-            raise
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, TyperException):
+            raise  # usage errors: click prints them and exits 2
         except BrokenPipeError:  # `mcompile explain … | head`
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None

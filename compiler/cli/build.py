@@ -12,8 +12,7 @@ from ..emit.check import check as check_files
 from ..emit.writer import OutputLocked, WritePlanError, plan_writes, summary_line, write_outputs
 from ..errors import Diagnostic, InputError, Source
 from . import app, handle_errors
-from ..verify import make_verifier
-from .options import Crds, KubeVersion, Out, Override, Profiles, Set
+from .options import AllowKind, Crds, KubeVersion, Out, Override, Profiles, Set, verifier_from
 
 
 def _default_profiles() -> list[Path]:
@@ -33,7 +32,7 @@ def build(profiles: List[Path] = Profiles, override: Optional[List[Path]] = Over
           crds: Optional[List[Path]] = Crds, kube_version: str = KubeVersion) -> None:
     """Compile profiles into out/ (every environment: the chart and GitOps apps span them all). Nothing is written unless every profile compiles and verifies."""
     targets = _targets(profiles, override, set_, out)
-    verifier = make_verifier(tuple(crds or ()), kube_version)
+    verifier = verifier_from(crds, kube_version, allow_kind)
     planned = build_files(targets, verifier)  # raises InputError with every problem of every profile
     if verifier.note():
         typer.echo(f"mcompile: {verifier.note()}", err=True)
@@ -51,11 +50,11 @@ def build(profiles: List[Path] = Profiles, override: Optional[List[Path]] = Over
 @app.command()
 @handle_errors
 def check(profiles: Optional[List[Path]] = typer.Argument(None, help="Profiles (default: profiles/*.yaml)."), out: Path = Out,
-          crds: Optional[List[Path]] = Crds, kube_version: str = KubeVersion) -> None:
+          crds: Optional[List[Path]] = Crds, kube_version: str = KubeVersion, allow_kind: Optional[List[str]] = AllowKind) -> None:
     """Exit 1 if out/ is stale for these profiles (lists missing, changed and extra owned files with a short diff)."""
     targets = _targets(profiles or _default_profiles(), None, None, out)
     stale = False
-    for scope, files in build_files(targets, make_verifier(tuple(crds or ()), kube_version)):
+    for scope, files in build_files(targets, verifier_from(crds, kube_version, allow_kind)):
         try:
             r = check_files(out, files, scope)
         except WritePlanError as e:

@@ -25,3 +25,13 @@ def request(profile: Path, env: Optional[str], override: Optional[List[Path]], s
     return Request(profile, display_name(profile), env, tuple(override or ()), tuple(sets or ()))
 Crds = typer.Option(None, "--crds", help="CRD files or directories (e.g. `kubectl get crd -o yaml` output); default: $MCOMPILE_CRDS, ../shared/crds, the user cache.")
 KubeVersion = typer.Option("1.33", "--kube-version", help="Kubernetes version whose built-in schemas validate the output.")
+AllowKind = typer.Option(None, "--allow-kind", help="apiVersion/Kind accepted without a CRD (repeatable), e.g. example.com/v1/Widget; eks.amazonaws.com/v1/NodeClass is always allowed (no public CRD).")
+
+
+def verifier_from(crds, kube_version: str, allow_kind):
+    from ..verify import make_verifier
+
+    for a in allow_kind or ():
+        if a.count("/") < 1 or not a.rsplit("/", 1)[1]:
+            raise typer.BadParameter(f"{a!r}: expected apiVersion/Kind", param_hint="--allow-kind")
+    return make_verifier(tuple(crds or ()), kube_version, tuple(allow_kind or ()))

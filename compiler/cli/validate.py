@@ -1,4 +1,5 @@
-"""``mcompile validate PROFILE…`` — load, merge and validate every environment of each profile."""
+"""``mcompile validate PROFILE…`` — load, merge, validate, plan, render and verify every
+environment of each profile (nothing is written)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import List, Optional
 import typer
 
 from ..errors import InputError
-from ..resolve import resolve_all
+from ..pipeline import compile_all
+from ..verify import verify_compiled
 from . import app, handle_errors
-from .options import Env, Override, Profiles, Set, request
+from .options import AllowKind, Crds, Env, KubeVersion, Override, Profiles, request, verifier_from
 
 
 @app.command()
@@ -20,16 +22,28 @@ def validate(
     env: Optional[str] = Env,
     override: Optional[List[Path]] = Override,
     set_: Optional[List[str]] = typer.Option(None, "--set", help="path=value override (repeatable)."),
+    crds: Optional[List[Path]] = Crds,
+    kube_version: str = KubeVersion,
+    allow_kind: Optional[List[str]] = AllowKind,
 ) -> None:
-    """Validate profiles (every environment unless --env). Exit 0 when all are valid."""
+    """Validate profiles and verify what they compile to (every environment unless --env): schema,
+    capacity plan, Kubernetes schemas, the real CRDs and the semantic rules. Exit 0 when all pass."""
+    verifier = verifier_from(crds, kube_version, allow_kind)
     errors, lines = [], []
     for p in profiles:
         try:
-            resolved = resolve_all(request(p, env, override, set_))
-            lines.append(f"{p.as_posix()}: ok ({', '.join(r.env for r in resolved)})")
+            compiled = compile_all(request(p, env, override, set_))
         except InputError as e:
             errors += e.diagnostics
+            continue
+        found = [d for c in compiled for d in verify_compiled(c, verifier)]
+        errors += found
+        if not found:
+            objects = sum(len(c.objects) for c in compiled)
+            lines.append(f"{p.as_posix()}: ok ({', '.join(c.profile.env for c in compiled)}; {objects} objects verified)")
     if errors:
         raise InputError(errors)
     for line in lines:
         typer.echo(line)
+    if verifier.note():
+        typer.echo(f"mcompile: {verifier.note()}", err=True)

@@ -80,10 +80,12 @@ def _registry(paths: tuple[Path, ...]) -> CrdRegistry:
     return CrdRegistry.load(list(paths))
 
 
-def make_verifier(crds: Sequence[Path] = (), kube_version: str = "1.33") -> Verifier:
+def make_verifier(crds: Sequence[Path] = (), kube_version: str = "1.33", allow: Sequence[str] = ()) -> Verifier:
+    """``allow``: extra ``group/version/Kind`` entries that have no CRD and are accepted unchecked."""
     paths, where = locate_crds(tuple(crds))
     registry = _registry(tuple(paths)) if paths else None
-    return Verifier(_kube(kube_version), registry, where)
+    extra = frozenset(tuple(a.rsplit("/", 1)) for a in allow)
+    return Verifier(_kube(kube_version), registry, where, NO_PUBLIC_CRD | extra)
 
 
 def verify_compiled(c: Compiled, verifier: Verifier) -> list[Diagnostic]:
