@@ -56,7 +56,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def main() -> None:
-    from . import build, diff, explain, plan, schema_cmd, validate  # noqa: F401  (register commands)
+    from . import build, crds, diff, explain, plan, schema_cmd, validate  # noqa: F401  (register commands)
 
     try:
         app(prog_name="mcompile")
