@@ -173,6 +173,8 @@ class Capacity:
     root_volume_gi: int | None
     soci: bool
     pools: tuple[Pool, ...]
+    prices: tuple[tuple[str, float], ...] = ()  # on-demand USD/h overrides by instance type
+    spot_price_factor: float | None = None
 
 
 @dataclass(frozen=True)
@@ -327,8 +329,10 @@ def _capacity(c: dict[str, Any]) -> Capacity:
         pools.append(Pool(p["name"], p["role"], tuple(p["capacityType"]), tuple(p.get("instanceTypes", ())), tuple(p.get("instanceFamilies", ())),
                           p.get("weight", 100 if p["role"] == "baseline" else 50), lim.get("gpus"), lim.get("cpu"), lim.get("memoryGi"), res,
                           bool(p.get("efa", False)), p.get("consolidateAfter", "10m"), i))
+    pricing = c.get("pricing", {})
     return Capacity(c["provisioner"], c.get("clusterName", "my-cluster"), c.get("nodeRole", "KarpenterNodeRole"), c.get("amiAlias", "bottlerocket@v1.63.0"),
-                    c.get("rootVolumeGi"), bool(c.get("soci", True)), tuple(pools))
+                    c.get("rootVolumeGi"), bool(c.get("soci", True)), tuple(pools),
+                    tuple(sorted((k, float(v)) for k, v in pricing.get("onDemandPerHour", {}).items())), pricing.get("spotPriceFactor"))
 
 
 def _autoscaling(a: dict[str, Any]) -> Autoscaling:

@@ -76,7 +76,8 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
     if ctx.errors:
         raise InputError(ctx.errors)
     s = profile.serving
-    pools = tuple(pool_plan(p, types_by_pool[p.name], roles, sizing, s.cpu, s.memory_gi, p is baseline) for p in profile.capacity.pools)
+    cap = profile.capacity
+    pools = tuple(pool_plan(p, types_by_pool[p.name], roles, sizing, s.cpu, s.memory_gi, p is baseline, dict(cap.prices), cap.spot_price_factor) for p in cap.pools)
     for pp, pool in zip(pools, profile.capacity.pools):
         _check_limits(ctx, pool, pp, roles, types_by_pool[pool.name])
     if ctx.errors:

@@ -35,7 +35,8 @@ def nodes_for(replicas: int, role: RolePlan, t: InstanceType, cpu: int, memory_g
     return math.ceil(replicas / max(1, pods_per_node(t, role, cpu, memory_gi)))
 
 
-def pool_plan(pool: Pool, types: Sequence[InstanceType], roles: Sequence[RolePlan], sizing: dict[str, InstanceType], cpu: int, memory_gi: int, carries_target: bool) -> PoolPlan:
+def pool_plan(pool: Pool, types: Sequence[InstanceType], roles: Sequence[RolePlan], sizing: dict[str, InstanceType], cpu: int, memory_gi: int,
+              carries_target: bool, prices: dict[str, float] | None = None, spot_factor: float | None = None) -> PoolPlan:
     need_gpus = sum(r.max_replicas * r.gpus_per_replica for r in roles)
     biggest = max((t.gpus for t in types), default=0)
     gpus = pool.limit_gpus or max(need_gpus, biggest)
@@ -43,14 +44,15 @@ def pool_plan(pool: Pool, types: Sequence[InstanceType], roles: Sequence[RolePla
     mem_ratio = max((t.memory_gi / t.gpus for t in types), default=memory_gi)
     limit_cpu = pool.limit_cpu or max(math.ceil(cpu_ratio * gpus), max((t.vcpu for t in types), default=0))
     limit_mem = pool.limit_memory_gi or max(math.ceil(mem_ratio * gpus), max((t.memory_gi for t in types), default=0))
-    factor = SPOT_PRICE_FACTOR if set(pool.capacity_types) == {"spot"} else 1.0
+    factor = (spot_factor or SPOT_PRICE_FACTOR) if set(pool.capacity_types) == {"spot"} else 1.0
+    prices = prices or {}
     price = 0.0
     nodes = 0
     cost_max = 0.0
     for r in roles:
         t = sizing[r.role]
         in_pool = t if t in types else (min(types, key=lambda x: (x.gpus < r.gpus_per_pod, x.price)) if types else t)
-        node_price = in_pool.price * factor
+        node_price = prices.get(in_pool.name, in_pool.price) * factor
         price = max(price, node_price)
         if carries_target:
             nodes += nodes_for(max(r.replicas, r.min_replicas), r, in_pool, cpu, memory_gi)

@@ -120,3 +120,13 @@ def test_shipped_profiles_plan_cleanly(tier: str) -> None:
         c = compile_env(Request(REPO / "profiles" / f"{tier}.yaml", f"profiles/{tier}.yaml", r.env))
         assert [str(w) for w in c.plan.warnings] == []
         assert all(role.replicas >= 1 and role.max_replicas >= role.min_replicas for role in c.plan.roles)
+
+
+def test_price_table_and_spot_factor_are_overridable(tmp_path: Path) -> None:
+    base = ("model.precision=fp8", "serving.parallelism.tensor=8", "capacity.pools[baseline].instanceTypes=[p5.48xlarge]",
+            "workload.targetRPS=25", "workload.slo.e2eSeconds=5",
+            "workload.measured=[{concurrency: 64, e2eSeconds: 5}]")
+    plan = plan_of(tmp_path, *base, 'capacity.pricing={onDemandPerHour: {"p5.48xlarge": 55.04}, spotPriceFactor: 0.3}')
+    assert plan.cost_per_month == pytest.approx(2 * 55.04 * 720)
+    # The spot-only g6e burst pool prices the cheapest g6e with 8 GPUs (g6e.48xlarge, $30.131/h) at 30 %.
+    assert plan.pool("burst").price_per_hour == pytest.approx(30.131 * 0.3)
