@@ -21,7 +21,8 @@ from typing import Any
 from ..plan.model import RolePlan
 from . import meta
 from .meta import Context
-from .vllm import LEADER, MASTER_PORT, SINGLE, WORKER, engine_args, entry_role, extra_args, http_selector, is_lws_role, pod_template
+from .vllm import (LEADER, MASTER_PORT, SINGLE, WORKER, engine_args, entry_role, extra_args, http_selector, is_lws_role, pod_template,
+                   workload_annotations)
 
 API_VERSION = "leaderworkerset.x-k8s.io/v1"
 
@@ -72,7 +73,8 @@ def leader_worker_set(ctx: Context, rp: RolePlan) -> dict[str, Any]:
     else:  # size 1: the leader is the whole replica and is built from workerTemplate
         template["workerTemplate"] = pod_template(ctx, rp, SINGLE)
     spec["leaderWorkerTemplate"] = template
-    return {"apiVersion": API_VERSION, "kind": "LeaderWorkerSet", "metadata": meta.metadata(ctx, lws_name(ctx, rp), rp.role), "spec": spec}
+    metadata = meta.metadata(ctx, lws_name(ctx, rp), rp.role, annotations=workload_annotations(ctx, rp))
+    return {"apiVersion": API_VERSION, "kind": "LeaderWorkerSet", "metadata": metadata, "spec": spec}
 
 
 def _mp_args(node_rank: str) -> list[str]:

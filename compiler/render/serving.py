@@ -12,7 +12,7 @@ from typing import Any
 from ..plan.model import RolePlan
 from . import meta
 from .meta import Context
-from .vllm import is_lws_role, pod_template
+from .vllm import is_lws_role, pod_template, workload_annotations
 
 #: Rollout headroom on top of the model-load budget: node provisioning and a ~10 GB image pull.
 PROGRESS_MARGIN_SECONDS = 900
@@ -58,7 +58,7 @@ def deployment(ctx: Context, rp: RolePlan) -> dict[str, Any]:
         "progressDeadlineSeconds": rp.startup_budget_seconds + PROGRESS_MARGIN_SECONDS,
         "template": pod_template(ctx, rp, deployment=True),
     })
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta.metadata(ctx, workload_name(ctx, rp), rp.role), "spec": spec}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta.metadata(ctx, workload_name(ctx, rp), rp.role, annotations=workload_annotations(ctx, rp)), "spec": spec}
 
 
 def service(ctx: Context, rp: RolePlan) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 from ..catalog import instance_types
 from ..plan.model import RolePlan
 from ..profile import Model, Role
-from . import meta
+from . import meta, security
 from .meta import Context
 
 #: Writable scratch: the root filesystem is read-only, so HOME and every cache live here.
@@ -254,9 +254,7 @@ def _ports(ctx: Context, rp: RolePlan, position: str) -> list[dict[str, Any]]:
 
 def container(ctx: Context, rp: RolePlan, position: str, command: list[str], args: list[str]) -> dict[str, Any]:
     s = ctx.profile.serving
-    caps: dict[str, Any] = {"drop": ["ALL"]}
-    if efa_interfaces(ctx, rp):
-        caps["add"] = ["IPC_LOCK"]  # EFA/NCCL pin (mlock) their buffers
+    add = ["IPC_LOCK"] if efa_interfaces(ctx, rp) else []  # EFA/NCCL pin (mlock) their buffers
     c: dict[str, Any] = {
         "name": CONTAINER,
         "image": s.image.ref,
@@ -267,7 +265,7 @@ def container(ctx: Context, rp: RolePlan, position: str, command: list[str], arg
         "ports": _ports(ctx, rp, position),
         "resources": _resources(ctx, rp),
         "volumeMounts": _mounts(ctx, rp),
-        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": caps},
+        "securityContext": security.container_security_context(add),
         "lifecycle": {"preStop": {"sleep": {"seconds": prestop_seconds(rp)}}},
     }
     for key in ("args", "ports"):
@@ -276,6 +274,26 @@ def container(ctx: Context, rp: RolePlan, position: str, command: list[str], arg
     if position != WORKER:  # headless workers serve no HTTP; the leader's probes cover the group
         c.update(_probes(ctx, rp))
     return c
+
+
+def waivers(ctx: Context, rp: RolePlan) -> list[security.Waiver]:
+    """The checkov findings a role's workload knowingly accepts (see :mod:`.security`); each
+    condition mirrors the render decision that causes the finding."""
+    s = ctx.profile.serving
+    out = [security.ROOT_USER, security.HIGH_UID]
+    if efa_interfaces(ctx, rp):
+        out.append(security.IPC_LOCK)
+    if is_lws_role(ctx, rp) and rp.multi_node:  # a workerTemplate without probes exists
+        out += [security.WORKER_LIVENESS, security.WORKER_READINESS]
+    out += security.image_waivers(s.image)
+    if s.secret_env:
+        out.append(security.SECRET_ENV)
+    return out
+
+
+def workload_annotations(ctx: Context, rp: RolePlan) -> dict[str, str]:
+    """Annotations of the object that owns a role's pod template (Deployment or LeaderWorkerSet)."""
+    return security.skip_annotations(waivers(ctx, rp))
 
 
 def prestop_seconds(rp: RolePlan) -> int:
@@ -344,8 +362,7 @@ def pod_template(ctx: Context, rp: RolePlan, position: str = SINGLE, command: li
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": rp.termination_grace_seconds,
-        # The image runs as root (runAsNonRoot would refuse to start it); harden the rest.
-        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": security.pod_security_context(),
         "nodeSelector": {PROFILE_LABEL: ctx.name},
         "tolerations": tolerations(),
         "topologySpreadConstraints": _spread(ctx, rp, deployment),
