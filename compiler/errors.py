@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 
 @dataclass(frozen=True, order=True)
@@ -40,7 +40,20 @@ class Diagnostic:
 
     def __str__(self) -> str:
         where = str(self.source) if self.source else "<input>:0:0"
-        return f"{where}: {self.path or '$'}: {self.message}"
+        return f"{where}: {clip(self.path or '$', MAX_PATH)}: {clip(self.message, MAX_MESSAGE)}"
+
+
+#: Hostile input (a 1 MiB key or value) must not turn one diagnostic into a megabyte of output.
+MAX_PATH = 200
+MAX_MESSAGE = 1000
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` shortened in the middle to at most ``limit`` characters (both ends stay readable)."""
+    if len(text) <= limit:
+        return text
+    keep = (limit - 5) // 2
+    return f"{text[:keep]}[...]{text[len(text) - keep:]}"
 
 
 @dataclass
@@ -67,6 +80,7 @@ def raise_if_any(diagnostics: Iterable[Diagnostic]) -> None:
 
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_STEP = re.compile(r'\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]')
 
 
 def json_path(parts: Iterable[str | int]) -> str:
@@ -79,4 +93,31 @@ def json_path(parts: Iterable[str | int]) -> str:
             out += f".{p}"
         else:
             out += "[" + json.dumps(p) + "]"
+    return out
+
+
+def parse_json_path(path: str) -> list[str | int] | None:
+    """The inverse of :func:`json_path` (``$.a[0]["b c"]`` -> ``["a", 0, "b c"]``); None if malformed."""
+    if not path.startswith("$"):
+        return None
+    parts: list[str | int] = []
+    pos = 1
+    while pos < len(path):
+        m = _STEP.match(path, pos)
+        if not m:
+            return None
+        name, index, quoted = m.groups()
+        parts.append(name if name is not None else int(index) if index is not None else json.loads(quoted))
+        pos = m.end()
+    return parts
+
+
+def with_sources(diagnostics: Iterable[Diagnostic], locate: Callable[[list[str | int]], Source | None]) -> list[Diagnostic]:
+    """Locate diagnostics raised without a source (late stages know only the JSON path): each gets
+    the source of the closest value at or above its path, e.g. from ``Merged.source``."""
+    out = []
+    for d in diagnostics:
+        parts = parse_json_path(d.path) if d.source is None else None
+        src = locate(parts) if parts is not None else None
+        out.append(Diagnostic(src, d.path, d.message) if src else d)
     return out

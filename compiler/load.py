@@ -23,6 +23,7 @@ from .errors import Diagnostic, InputError, Source, json_path
 MAX_BYTES = 2 * 1024 * 1024
 MAX_NODES = 200_000
 MAX_DEPTH = 64
+MAX_DIGITS = 100  # Python refuses int() of more than 4300 digits; no profile value needs 100
 
 Path_ = tuple[str | int, ...]
 
@@ -35,6 +36,9 @@ class Layer:
     origin: str  # display name of the file ("profiles/tier2.yaml", "--set")
     data: Any
     positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    #: ``--set`` only: the ``[name]`` selectors used, as
+    #: (list path, merge key, name, column, whether the flag sets a field below the item)
+    selectors: tuple[tuple[Path_, str, str, int, bool], ...] = ()
 
     def source(self, path: Path_) -> Source:
         """The closest recorded position at or above ``path``."""
@@ -116,6 +120,9 @@ class _Builder:
             return v.lower() == "true"
         if tag == _CORE + "int":
             s = v.replace("_", "")
+            if len(s) > MAX_DIGITS:
+                self.err(node, path, f"integer with more than {MAX_DIGITS} digits")
+                return None
             if _OCT.match(v):
                 return int(s[2:], 8)
             if _HEX.match(v):
@@ -147,10 +154,51 @@ class _TooBig(Exception):
         self.node = node
 
 
+def _flow_too_deep(text: str) -> tuple[int, int] | None:
+    """Where flow collections (``[``/``{``) first nest deeper than ``MAX_DEPTH``, found by one linear
+    scan *before* parsing: ruamel's parser slows down quadratically with flow depth (seconds for
+    ``[[[[…`` a thousand deep). Conservative: quoted scalars and comments are skipped, a bracket
+    opens only where a flow collection can start, and every closing bracket counts, so a valid
+    profile is never refused here (the node builder enforces the exact limit)."""
+    depth, line, col, prev, quote = 0, 1, 0, "\n", ""
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        line, col = (line + 1, 0) if ch == "\n" else (line, col + 1)
+        if quote:
+            if quote == '"' and ch == "\\":
+                i += 1
+                col += 1
+            elif ch == quote and not (quote == "'" and text[i + 1 : i + 2] == "'"):
+                quote, prev = "", ch
+            elif ch == quote:  # '' inside a single-quoted scalar
+                i += 1
+                col += 1
+        elif ch == "#" and (i == 0 or text[i - 1] in " \t\n"):
+            end = text.find("\n", i)
+            i, col = (n, col) if end < 0 else (end - 1, col)
+        elif ch in "\"'" and prev in "[{,:-?\n":
+            quote = ch
+        elif ch in "[{" and prev in "[{,:-?\n":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line, col
+        elif ch in "]}":
+            depth = max(depth - 1, 0)
+        if ch == "\n":
+            prev = "\n"
+        elif ch not in " \t" and not quote:
+            prev = "x" if ch in "[{" and prev not in "[{,:-?\n" else ch  # x: inside a plain scalar
+        i += 1
+    return None
+
+
 def parse_text(text: str, origin: str, name: str, *, path_prefix: Path_ = ()) -> Layer:
     """Parse one YAML document. Raises :class:`InputError` with every problem found."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise InputError([Diagnostic(Source(origin, 1, 1, name), "$", f"file is larger than {MAX_BYTES} bytes")])
+    if deep := _flow_too_deep(text):
+        raise InputError([Diagnostic(Source(origin, *deep, name), "$", f"document nests deeper than {MAX_DEPTH} levels")])
     try:
         node = YAML(typ="rt", pure=True).compose(text)
     except MarkedYAMLError as e:
@@ -160,8 +208,12 @@ def parse_text(text: str, origin: str, name: str, *, path_prefix: Path_ = ()) ->
         if "expected a single document" in str(e):
             problem = "expected a single YAML document, found more than one"
         raise InputError([Diagnostic(Source(origin, line, col, name), "$", f"YAML syntax error: {problem}")]) from None
-    except (YAMLError, RecursionError) as e:
+    except RecursionError:  # the composer recurses per nesting level, long before MAX_DEPTH is checked
+        raise InputError([Diagnostic(Source(origin, 1, 1, name), "$", f"document nests deeper than {MAX_DEPTH} levels")]) from None
+    except YAMLError as e:
         raise InputError([Diagnostic(Source(origin, 1, 1, name), "$", f"YAML error: {e}".splitlines()[0])]) from None
+    except Exception as e:  # noqa: BLE001 - a parser bug on hostile text is still an input problem
+        raise InputError([Diagnostic(Source(origin, 1, 1, name), "$", f"cannot parse YAML ({type(e).__name__}: {e})".splitlines()[0])]) from None
     builder = _Builder(origin)
     data: Any = None
     if node is not None:
@@ -179,15 +231,18 @@ def load_file(path: Path, display: str, name: str) -> Layer:
     """Read and parse a YAML file; missing, unreadable or non-UTF-8 files are located errors."""
     src = Source(display, 1, 1, name)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:  # bounded read: /dev/zero or a 10 GB file must not be slurped
+            raw = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise InputError([Diagnostic(src, "$", "file not found")]) from None
     except IsADirectoryError:
         raise InputError([Diagnostic(src, "$", "is a directory, expected a YAML file")]) from None
     except OSError as e:
-        raise InputError([Diagnostic(src, "$", f"cannot read file: {e.strerror}")]) from None
+        raise InputError([Diagnostic(src, "$", f"cannot read file: {e.strerror or e}")]) from None
     if len(raw) > MAX_BYTES:
         raise InputError([Diagnostic(src, "$", f"file is larger than {MAX_BYTES} bytes")])
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError([Diagnostic(src, "$", "file is UTF-16 (it starts with a UTF-16 byte-order mark): save it as UTF-8")])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -10,12 +10,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
-from .errors import Diagnostic, InputError, Source
+from .errors import Diagnostic, InputError, Source, json_path
 from .load import Layer, load_file
 from .merge import Merged, merge_layers
 from .schema import Schema
-from .setflags import parse_set
-from .validate import validate_layer, validate_merged
+from .setflags import new_items, parse_set
+from .validate import integral, validate_layer, validate_merged
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 DEFAULT_ENV = "default"
@@ -83,7 +83,7 @@ def resolve(req: Request, profile: Layer | None = None) -> Resolved:
     layers.append(Layer("profile", profile.origin, {k: v for k, v in base.items() if k != "environments"}, profile.positions))
     if env not in envs:
         errors.append(Diagnostic(profile.source(("environments",)) if "environments" in base else Source(profile.origin, 1, 1, "profile"), "$.environments", f"unknown environment {env!r}; the profile defines: {', '.join(envs)}"))
-    elif isinstance(base.get("environments"), dict):
+    elif isinstance(base.get("environments"), dict) and env in base["environments"]:  # `environments: {}` has none
         block = profile.sub(("environments", env), f"environment {env}")
         if block.data is None:
             block.data = {}
@@ -110,8 +110,21 @@ def resolve(req: Request, profile: Layer | None = None) -> Resolved:
     merged = merge_layers(layers, sch)
     errors += validate_merged(merged, sch)
     if errors:
-        raise InputError(errors)
-    return Resolved(req.display, env, merged, envs)
+        raise InputError(errors + _new_item_hints(layers))
+    return Resolved(req.display, env, Merged(integral(merged.values, sch), merged.provenance), envs)
+
+
+def _new_item_hints(layers: Sequence[Layer]) -> list[Diagnostic]:
+    """When the merged profile is invalid, say which ``--set [name]`` selector added a new, partial
+    item instead of changing an existing one (``capacity.pools[0].weight=3``: no pool is named 0)."""
+    out = []
+    for i, layer in enumerate(layers):
+        for list_path, name, col, known in new_items(layer, list(layers[:i])):
+            where = ".".join(list_path)
+            have = f"(items: {', '.join(known)})" if known else "(it has no items)"
+            out.append(Diagnostic(Source(layer.origin, layer.source(()).line, col, layer.name), json_path(list_path),
+                                  f"no item named {name!r} in {where} {have}: [{name}] added a new item; [..] selects items by name, not by position"))
+    return out
 
 
 def resolve_all(req: Request) -> list[Resolved]:
@@ -124,6 +137,26 @@ def resolve_all(req: Request) -> list[Resolved]:
             out.append(resolve(Request(req.profile, req.display, env, req.overrides, req.sets), profile))
         except InputError as e:
             errors += e.diagnostics
+    errors += _one_name(out, profile)
     if errors:
         raise InputError(errors)
+    return out
+
+
+def _one_name(resolved: Sequence[Resolved], profile: Layer) -> list[Diagnostic]:
+    """``metadata.name`` names the output directory, the chart and the GitOps apps that span all
+    environments: an environment (or -f/--set in one) may not rename the profile."""
+    names = [r.values["metadata"]["name"] for r in resolved]
+    if len(set(names)) <= 1:  # also a -f/--set renaming every environment alike: a renamed copy
+        return []
+    meta = profile.data.get("metadata") if isinstance(profile.data, dict) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    name = name if name in names else names[0]
+    out = []
+    for r in resolved:
+        if r.values["metadata"]["name"] != name:
+            path = ["metadata", "name"]
+            out.append(Diagnostic(r.merged.source(path), json_path(path), f"environment {r.env} renames the profile to {r.values['metadata']['name']!r} "
+                                  f"(the profile is {name!r}): the name is shared by all environments (output directory, chart, GitOps apps); "
+                                  "set metadata.namespace per environment instead"))
     return out

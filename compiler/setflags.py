@@ -34,17 +34,22 @@ def parse_set(expr: str, index: int, schema: Schema) -> Layer:
     path_text, value_text = expr.split("=", 1)
     if not path_text:
         raise fail(1, "empty path")
+    vcol = len(path_text) + 2
+    if not value_text.strip():
+        raise fail(vcol, "empty value (write path=null to delete the key, path=\"\" for an empty string)")
     parts: list[str | tuple[str, str]] = []
+    cols: list[int] = []
     col = 1
     for seg in path_text.split("."):
         m = _SEGMENT.fullmatch(seg)
         if not m:
             raise fail(col, f"invalid path segment {seg!r}")
         parts.append(m.group(1))
+        cols.append(col)
         if m.group(2) is not None:
             parts.append(("item", m.group(2)))
+            cols.append(col + len(m.group(1)))
         col += len(seg) + 1
-    vcol = len(path_text) + 2
     try:
         value_layer = parse_text(value_text, origin, "--set")
         value = value_layer.data
@@ -53,9 +58,7 @@ def parse_set(expr: str, index: int, schema: Schema) -> Layer:
         raise fail(vcol + max(d.source.col - 1, 0) if d.source else vcol, d.message) from None
     # Build the nested layer, checking [key] selectors against the schema's merge keys.
     data: object = value
-    schema_path: list[str | int] = []
-    for p in parts:
-        schema_path.append(0 if isinstance(p, tuple) else p)
+    selectors: list[tuple[tuple, str, str, int, bool]] = []
     for i in range(len(parts) - 1, -1, -1):
         p = parts[i]
         if isinstance(p, tuple):
@@ -68,9 +71,33 @@ def parse_set(expr: str, index: int, schema: Schema) -> Layer:
                 raise fail(vcol, f"an item selector needs a key below it, e.g. {path_text}.weight=...")
             item[key] = p[1]
             data = [item]
+            selectors.append((tuple(x for x in parts[:i] if isinstance(x, str)), key, p[1], cols[i], i < len(parts) - 1))
         else:
             data = {p: data}
-    return Layer("--set", origin, data, _positions(data, index, vcol))
+    return Layer("--set", origin, data, _positions(data, index, vcol), tuple(reversed(selectors)))
+
+
+def new_items(layer: Layer, lower: list[Layer]) -> list[tuple[tuple, str, int, list[str]]]:
+    """Selectors of a ``--set`` layer that name an item no lower layer defines, when the flag sets
+    a field below it (``capacity.pools[0].weight=3``): that adds a new, partial item, which is
+    almost always a typo or a position used where a name is expected.
+    Returns (list path, name, column, names the lower layers define)."""
+    out = []
+    for list_path, key, name, col, below in layer.selectors:
+        if not below:
+            continue
+        names = [str(x.get(key)) for low in lower for x in _at(low.data, list_path) or () if isinstance(x, dict) and key in x]
+        if name not in names:
+            out.append((list_path, name, col, sorted(set(names))))
+    return out
+
+
+def _at(data: object, path: tuple) -> list | None:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data if isinstance(data, list) else None
 
 
 def _positions(data: object, line: int, col: int) -> dict:

@@ -8,11 +8,13 @@ positions; for the merged profile, the provenance recorded by the merge.
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from typing import Any, Callable, Iterable, Sequence
 
 from jsonschema import ValidationError
 
-from .errors import Diagnostic, Source, json_path
+from .errors import Diagnostic, Source, clip, json_path
 from .load import Layer
 from .merge import Merged
 from .schema import Schema
@@ -47,10 +49,50 @@ def validate_layer(layer: Layer, schema: Schema, *, is_profile: bool = False) ->
     if is_profile:
         data = {k: v for k, v in data.items() if k != "environments"}
         envs = layer.data.get("environments")
-        if envs is not None and not isinstance(envs, dict):
+        if isinstance(envs, dict):  # the names (they become directories and labels); each block is its own layer
+            data["environments"] = {name: {} for name in envs}
+        elif envs is not None:
             out.append(Diagnostic(layer.source(("environments",)), "$.environments", "expected a mapping of environment name to override block"))
-    out += _errors(schema.layer_validator.iter_errors(data), layer.source, schema, data)
+    bad_numbers = non_finite_numbers(layer)
+    skip = {d.path for d in bad_numbers}  # "inf is out of range" would only repeat it
+    out += bad_numbers
+    out += [d for d in _errors(schema.layer_validator.iter_errors(data), layer.source, schema, data) if d.path not in skip]
     return out
+
+
+def non_finite_numbers(layer: Layer) -> list[Diagnostic]:
+    """YAML's ``.nan``/``.inf`` pass every JSON Schema range check (NaN compares false) and then
+    poison the capacity plan: refuse them where they are written."""
+    out: list[Diagnostic] = []
+
+    def go(value: Any, path: tuple) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            out.append(Diagnostic(layer.source(path), json_path(path), f"{value} is not allowed: numbers must be finite"))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                go(v, path + (k,))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                go(v, path + (i,))
+
+    go(layer.data, ())
+    return out
+
+
+def integral(values: Any, schema: Schema, path: tuple = ()) -> Any:
+    """``8000.0`` passes ``type: integer`` (JSON Schema counts integral floats as integers) but
+    would be rendered as ``containerPort: 8000.0`` / ``--port 8000.0``, which Kubernetes and vLLM
+    reject: after validation, integer-typed values become ints."""
+    if isinstance(values, dict):
+        return {k: integral(v, schema, path + (k,)) for k, v in values.items()}
+    if isinstance(values, list):
+        return [integral(v, schema, path + (i,)) for i, v in enumerate(values)]
+    if isinstance(values, float) and values.is_integer() and math.isfinite(values):
+        node = schema.at(path) or {}
+        types = node.get("type")
+        if types == "integer" or (isinstance(types, list) and "integer" in types and "number" not in types):
+            return int(values)
+    return values
 
 
 def validate_merged(merged: Merged, schema: Schema) -> list[Diagnostic]:
@@ -104,7 +146,59 @@ def cross_field_rules(merged: Merged) -> list[Diagnostic]:
     if v.get("tier") != "tier3" and dis.get("enabled"):
         path = ["serving", "disaggregation", "enabled"]
         out.append(Diagnostic(merged.source(path), json_path(path), "prefill/decode disaggregation is a tier3 feature (LeaderWorkerSet roles)"))
+    return out + literal_secrets(merged)
+
+
+#: Variable names that hold credentials. TOKEN only as a whole word (HF_TOKEN, not
+#: TOKENIZERS_PARALLELISM or MAX_NUM_BATCHED_TOKENS); names ending in _FILE/_PATH/_DIR point at
+#: a mounted secret rather than holding one (AWS_SHARED_CREDENTIALS_FILE, HF_TOKEN_PATH).
+SECRET_NAME = re.compile(r"(^|_)TOKEN($|_)|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
+SECRET_NAME_EXEMPT = re.compile(r"_(FILE|PATH|DIR)$", re.I)
+#: Values shaped like well-known credentials, anywhere in a string.
+SECRET_VALUE = re.compile(
+    r"hf_[A-Za-z0-9]{30,}"                                  # Hugging Face token
+    r"|(AKIA|ASIA)[0-9A-Z]{16}"                             # AWS access key id
+    r"|-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"               # PEM private key
+    r"|sk-[A-Za-z0-9_-]{20,}"                               # OpenAI-style API key
+    r"|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|glpat-[A-Za-z0-9_-]{20,}"  # Git hosting tokens
+)
+SECRET_ARG = re.compile(r"^--(api-key|hf-token)(=|$)")
+USE_SECRET_ENV = ("literal secrets end up in Git and in the rendered manifests; reference an existing Secret "
+                  "(e.g. synced by External Secrets) with serving.secretEnv: [{name: ..., secretName: ..., key: ...}]")
+
+
+def literal_secrets(merged: Merged) -> list[Diagnostic]:
+    """Profile references to credentials must be references: refuse literal secret values (by the
+    variable's name in serving.env, by the value's shape anywhere, and vLLM's --api-key flag)."""
+    out: list[Diagnostic] = []
+    serving = merged.values.get("serving", {})
+    flagged: set[tuple] = set()
+    for i, e in enumerate(serving.get("env", [])):
+        name = e.get("name", "")
+        if SECRET_NAME.search(name) and not SECRET_NAME_EXEMPT.search(name):
+            path = ("serving", "env", i, "value")
+            flagged.add(path)
+            out.append(Diagnostic(merged.source(list(path)), json_path(path), f"{name} looks like a credential: {USE_SECRET_ENV}"))
+    for i, arg in enumerate(serving.get("extraArgs", [])):
+        if isinstance(arg, str) and SECRET_ARG.match(arg):
+            path = ("serving", "extraArgs", i)
+            flagged.add(path)
+            out.append(Diagnostic(merged.source(list(path)), json_path(path), f"{arg.split('=')[0]} passes a credential on the command line: set VLLM_API_KEY / HF_TOKEN instead; {USE_SECRET_ENV}"))
+    for path, value in _strings(merged.values, ()):
+        if path not in flagged and path[:1] != ("environments",) and SECRET_VALUE.search(value):
+            out.append(Diagnostic(merged.source(list(path)), json_path(path), f"value looks like a credential: {USE_SECRET_ENV}"))
     return out
+
+
+def _strings(value: Any, path: tuple) -> Iterable[tuple[tuple, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, path + (i,))
 
 
 def _errors(errors: Iterable[ValidationError], locate: Locate, schema: Schema, data: Any) -> list[Diagnostic]:
@@ -125,8 +219,8 @@ def _explain(e: ValidationError, locate: Locate, schema: Schema) -> list[Diagnos
         allowed = sorted(e.schema.get("properties", {}))
         diags = []
         for key in sorted(set(e.instance) - set(allowed)):
-            hint = difflib.get_close_matches(key, allowed, n=1)
-            msg = f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else f"; allowed: {', '.join(allowed)}")
+            hint = difflib.get_close_matches(key, allowed, n=1) if len(key) < 100 else []
+            msg = f"unknown key {_short(key)}" + (f" (did you mean {hint[0]!r}?)" if hint else f"; allowed: {', '.join(allowed)}")
             diags.append(Diagnostic(locate(path + [key]), json_path(path + [key]), msg))
         if diags:
             return diags
@@ -139,6 +233,8 @@ def _explain(e: ValidationError, locate: Locate, schema: Schema) -> list[Diagnos
             need = " or ".join(sorted({repr(c.message.split("'")[1]) for c in e.context}))
             return [Diagnostic(locate(path), json_path(path), f"needs {need}")]
         return _explain(best, locate, schema)
+    if "propertyNames" in e.absolute_schema_path:  # a bad key: point at the key itself
+        path.append(e.instance)
     return [Diagnostic(locate(path), json_path(path), _message(e))]
 
 
@@ -159,13 +255,30 @@ def _message(e: ValidationError) -> str:
     if v == "not":
         why = e.validator_value.get("description") if isinstance(e.validator_value, dict) else None
         return f"{_short(inst)} is not allowed" + (f": {why}" if why else "")
-    return e.message
+    if v in _SIZES and isinstance(inst, (str, list, dict)):
+        what, word = _SIZES[v]
+        many = "many" if word == "at most" else "few"
+        if isinstance(inst, str):
+            return f"{_short(inst)} is too {'long' if word == 'at most' else 'short'}: {word} {e.validator_value} {what}, got {len(inst)}"
+        return f"too {many} {what}: {word} {e.validator_value}, got {len(inst)}"
+    if v == "uniqueItems":
+        return f"{_short(inst)} has duplicate items"
+    return clip(e.message, 300)
+
+
+_SIZES = {
+    "maxLength": ("characters", "at most"), "minLength": ("characters", "at least"),
+    "maxItems": ("items", "at most"), "minItems": ("items", "at least"),
+    "maxProperties": ("keys", "at most"), "minProperties": ("keys", "at least"),
+}
 
 
 def _typename(x: Any) -> str:
     return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "mapping", type(None): "null"}.get(type(x), type(x).__name__)
 
 
-def _short(x: Any) -> str:
+def _short(x: Any, limit: int = 60) -> str:
+    if isinstance(x, (dict, list)) and len(x) > 20:  # never stringify a huge container whole
+        return f"<{_typename(x)} of {len(x)} items>"
     s = repr(x) if isinstance(x, str) else str(x).lower() if isinstance(x, bool) else str(x)
-    return s if len(s) <= 60 else s[:57] + "..."
+    return s if len(s) <= limit else s[: limit - 3] + "..."

@@ -13,7 +13,21 @@ Profiles = typer.Argument(..., help="Profile files (profiles/*.yaml).", show_def
 Env = typer.Option(None, "--env", "-e", help="Environment (profile.environments key); repeatable where noted.")
 Override = typer.Option(None, "--override", "-f", help="Override file applied over the profile and environment (repeatable, in order).")
 Set = typer.Option(None, "--set", help="path=value override, highest precedence (repeatable), e.g. capacity.pools[burst].weight=20.")
-Out = typer.Option(Path("out"), "--out", help="Output directory.")
+
+
+def output_dir(value: Path) -> Path:
+    """``--out`` must be a directory or not exist yet; a file there (or above it) is a usage error,
+    not an internal one deep in the writer."""
+    for path in (value, *value.parents):
+        if path.exists() or path.is_symlink():
+            if not path.is_dir():
+                what = "a broken symlink" if path.is_symlink() and not path.exists() else "not a directory"
+                raise typer.BadParameter(f"{path.as_posix()} is {what}", param_hint="'--out'")
+            break
+    return value
+
+
+Out = typer.Option(Path("out"), "--out", help="Output directory.", callback=output_dir)
 
 
 def display_name(path: Path) -> str:

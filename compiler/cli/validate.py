@@ -8,11 +8,23 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import InputError
-from ..pipeline import compile_all
+from ..emit.layout import profile_files
+from ..errors import Diagnostic, InputError, with_sources
+from ..pipeline import Compiled, compile_all
 from ..verify import verify_compiled
 from . import app, handle_errors
 from .options import AllowKind, Crds, Env, KubeVersion, Override, Profiles, request, verifier_from
+
+
+def fleet_problems(compiled: list[Compiled]) -> list[Diagnostic]:
+    """What only the whole set of environments shows (GitOps destinations, the chart's variance),
+    found by emitting the profile's files in memory, so validate accepts exactly what build does.
+    Late stages know only the JSON path of a problem: locate it in the merged profile."""
+    try:
+        profile_files(compiled)
+    except InputError as e:
+        return with_sources(e.diagnostics, compiled[0].resolved.merged.source)
+    return []
 
 
 @app.command()
@@ -37,6 +49,8 @@ def validate(
             errors += e.diagnostics
             continue
         found = [d for c in compiled for d in verify_compiled(c, verifier)]
+        if not found and env is None:
+            found = fleet_problems(compiled)
         errors += found
         if not found:
             objects = sum(len(c.objects) for c in compiled)
