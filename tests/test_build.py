@@ -132,3 +132,52 @@ def test_output_is_byte_identical_across_runs_cwd_and_hash_seed(project: Path, t
     assert tree(a / "out") == tree(b / "out") == tree(project / "out")
     _build_proc(a, "out", PROFILES, "77")  # a second run: nothing changes
     assert tree(a / "out") == tree(project / "out")
+
+
+# --- parallel builds (--jobs) ------------------------------------------------------------------
+
+def test_jobs_give_byte_identical_files_in_the_same_order() -> None:
+    from compiler.build import build_files, target_for
+    from compiler.verify import make_verifier
+
+    targets = [target_for(REPO / p, REPO / "out", (), ()) for p in PROFILES]
+    serial = build_files(targets, make_verifier(), jobs=1)
+    parallel = build_files(targets, make_verifier(), jobs=2)
+    assert [s for s, _ in serial] == ["qwen3-32b", "llama-70b", "glm-5"]
+    assert serial == parallel
+
+
+def test_jobs_really_use_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from compiler import build as build_mod
+    from compiler.verify import make_verifier
+
+    real = build_mod.build_one
+    monkeypatch.setattr(build_mod, "build_one", lambda t, v: dataclasses.replace(real(t, v), display=str(os.getpid())))
+    targets = [build_mod.target_for(REPO / p, REPO / "out", (), ()) for p in PROFILES]
+    pids = [o.display for o in build_mod.build_all(targets, make_verifier(), jobs=2)]
+    assert pids[0] == str(os.getpid())  # the first profile warms the caches the workers inherit
+    assert str(os.getpid()) not in pids[1:]
+    assert [o.name for o in build_mod.build_all(targets, make_verifier(), jobs=1)] == ["qwen3-32b", "llama-70b", "glm-5"]
+
+
+def test_cli_jobs_1_and_default_write_the_same_tree(project: Path, tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(project / "profiles", work / "profiles")
+    r = mcompile("build", *PROFILES, "--jobs", "1", "--timings", cwd=work)
+    assert r.code == 0, r.stderr
+    assert "timings (s, one process): resolve" in r.stderr
+    assert tree(work / "out") == tree(project / "out")
+
+
+def test_parallel_build_collects_every_profiles_errors(project: Path, tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(project, work)
+    before = tree(work / "out")
+    (work / "profiles" / "tier2.yaml").write_text((work / "profiles" / "tier2.yaml").read_text().replace("tensor: 4", "tensor: 3"))
+    (work / "profiles" / "tier3.yaml").write_text((work / "profiles" / "tier3.yaml").read_text().replace("targetRPS: 2", "targetRPS: -2"))
+    r = mcompile("build", *PROFILES, "--jobs", "2", cwd=work)
+    assert r.code == 2
+    assert "profiles/tier2.yaml:" in r.stderr and "profiles/tier3.yaml:" in r.stderr
+    assert tree(work / "out") == before

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from ..build import Target, build_files, target_for
-from ..emit.check import check as check_files
-from ..emit.writer import OutputLocked, WritePlanError, plan_writes, summary_line, write_outputs
+from ..build import Target, Timings, build_files, effective_jobs, target_for, write_files
+from ..emit.check import check_scopes
+from ..emit.writer import OutputLocked, WritePlanError, summary_line
 from ..errors import Diagnostic, InputError, Source
 from . import app, handle_errors
 from .options import AllowKind, Crds, KubeVersion, Out, Override, Profiles, Set, verifier_from
+
+Jobs = typer.Option(0, "--jobs", "-j", min=0, help="Profiles built in parallel worker processes (0: one per CPU; 1: in this process). Output is identical for every value.")
+ShowTimings = typer.Option(False, "--timings", help="Print the seconds spent per stage (resolve, plan+render, verify, emit, write) on stderr.")
 
 
 def _default_profiles() -> list[Path]:
@@ -26,39 +30,47 @@ def _targets(profiles: List[Path], override: Optional[List[Path]], set_: Optiona
     return [target_for(p, out, tuple(override or ()), tuple(set_ or ())) for p in profiles]
 
 
+def _out_error(out: Path, problems: list[str]) -> InputError:
+    return InputError([Diagnostic(Source(out.as_posix(), 1, 1), "$", msg) for msg in problems])
+
+
 @app.command()
 @handle_errors
 def build(profiles: List[Path] = Profiles, override: Optional[List[Path]] = Override, set_: Optional[List[str]] = Set, out: Path = Out,
-          crds: Optional[List[Path]] = Crds, kube_version: str = KubeVersion) -> None:
+          crds: Optional[List[Path]] = Crds, kube_version: str = KubeVersion, allow_kind: Optional[List[str]] = AllowKind,
+          jobs: int = Jobs, timings: bool = ShowTimings) -> None:
     """Compile profiles into out/ (every environment: the chart and GitOps apps span them all). Nothing is written unless every profile compiles and verifies."""
+    start, times = time.perf_counter(), Timings()
     targets = _targets(profiles, override, set_, out)
     verifier = verifier_from(crds, kube_version, allow_kind)
-    planned = build_files(targets, verifier)  # raises InputError with every problem of every profile
+    planned = build_files(targets, verifier, jobs, times)  # raises InputError with every problem of every profile
     if verifier.note():
         typer.echo(f"mcompile: {verifier.note()}", err=True)
-    try:
-        for scope, files in planned:  # every scope's plan must be valid before anything is written
-            plan_writes(out, files, scope=scope)
-        for scope, files in planned:  # then each is re-planned and applied under the lock
-            typer.echo(f"{scope}: {summary_line(write_outputs(out, files, scope=scope))}")
+    try:  # every scope is planned and checked before any file is written, under one lock
+        for scope, summary in write_files(out, planned, times):
+            typer.echo(f"{scope}: {summary_line(summary)}")
     except WritePlanError as e:
-        raise InputError([Diagnostic(Source(out.as_posix(), 1, 1), "$", msg) for msg in e.problems]) from None
+        raise _out_error(out, e.problems) from None
     except OutputLocked as e:
-        raise InputError([Diagnostic(Source(out.as_posix(), 1, 1), "$", str(e))]) from None
+        raise _out_error(out, [str(e)]) from None
+    if timings:
+        typer.echo(f"mcompile: {times.line(time.perf_counter() - start, effective_jobs(jobs, len(targets)))}", err=True)
 
 
 @app.command()
 @handle_errors
 def check(profiles: Optional[List[Path]] = typer.Argument(None, help="Profiles (default: profiles/*.yaml)."), out: Path = Out,
-          crds: Optional[List[Path]] = Crds, kube_version: str = KubeVersion, allow_kind: Optional[List[str]] = AllowKind) -> None:
+          crds: Optional[List[Path]] = Crds, kube_version: str = KubeVersion, allow_kind: Optional[List[str]] = AllowKind,
+          jobs: int = Jobs) -> None:
     """Exit 1 if out/ is stale for these profiles (lists missing, changed and extra owned files with a short diff)."""
     targets = _targets(profiles or _default_profiles(), None, None, out)
+    planned = build_files(targets, verifier_from(crds, kube_version, allow_kind), jobs)
+    try:
+        results = check_scopes(out, planned)
+    except WritePlanError as e:
+        raise _out_error(out, e.problems) from None
     stale = False
-    for scope, files in build_files(targets, verifier_from(crds, kube_version, allow_kind)):
-        try:
-            r = check_files(out, files, scope)
-        except WritePlanError as e:
-            raise InputError([Diagnostic(Source(out.as_posix(), 1, 1), "$", msg) for msg in e.problems]) from None
+    for (scope, files), r in zip(planned, results):
         if r.ok:
             typer.echo(f"{scope}: up to date ({len(files)} files)")
             continue

@@ -13,13 +13,13 @@ from .writer import (
     OutputFile,
     WritePlanError,
     _parent_problem,
-    _preflight,
+    _preflight_many,
     _read_state,
     _render_manifest,
     _sha,
 )
 
-__all__ = ["CheckResult", "check", "short_diff"]
+__all__ = ["CheckResult", "check", "check_scopes", "short_diff"]
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,26 @@ def check(
     out_dir: Path, files: Sequence[OutputFile], scope: str, *, manifest_name: str = MANIFEST_NAME
 ) -> CheckResult:
     """Compare ``files`` with the output directory without writing (for ``--check`` in CI)."""
+    return check_scopes(out_dir, [(scope, files)], manifest_name=manifest_name)[0]
+
+
+def check_scopes(
+    out_dir: Path, scoped: Sequence[tuple[str, Sequence[OutputFile]]], *, manifest_name: str = MANIFEST_NAME
+) -> list[CheckResult]:
+    """:func:`check` for several scopes, reading the manifest once (a fleet has thousands)."""
     root = Path(out_dir).resolve()
-    problems, scopes, raw_manifest = _preflight(root, files, scope, manifest_name)
+    problems, scopes, raw_manifest = _preflight_many(root, scoped, manifest_name)
     if problems:
         raise WritePlanError(problems)
+    canonical = raw_manifest == _render_manifest(scopes)  # rendered once, not once per scope
+    return [_check_scope(root, files, scope, scopes, canonical) for scope, files in scoped]
+
+
+def _check_scope(
+    root: Path, files: Sequence[OutputFile], scope: str, scopes: dict[str, dict[str, str]], canonical: bool
+) -> CheckResult:
+    """One scope; the manifest is stale unless it is exactly what writing this scope would leave
+    (canonical bytes, and this scope's entry equal to the planned files' hashes)."""
     missing, changed, diffs = [], [], {}
     for f in sorted(files, key=lambda f: f.path):
         kind, data = (_ABSENT, None) if _parent_problem(root, f.path) else _read_state(root / f.path)
@@ -73,5 +89,5 @@ def check(
         p for p in scopes.get(scope, {}) if p not in planned and not _parent_problem(root, p)
         and _read_state(root / p)[0] != _ABSENT
     )
-    expected_manifest = _render_manifest({**scopes, scope: {f.path: _sha(f.content) for f in files}})
-    return CheckResult(missing, changed, extra, raw_manifest != expected_manifest, diffs)
+    entry = {f.path: _sha(f.content) for f in files}
+    return CheckResult(missing, changed, extra, not (canonical and scopes.get(scope, {}) == entry), diffs)

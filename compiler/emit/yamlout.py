@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -72,15 +73,23 @@ def _printable(ch: str) -> bool:
     return 0xA0 <= o <= 0xD7FF or 0xE000 <= o <= 0xFFFD or 0x10000 <= o <= 0x10FFFF
 
 
+#: A character :func:`_printable` rejects (the same set, as one regex: a C-speed scan).
+_UNPRINTABLE = re.compile("[^\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]")
+
+
+@lru_cache(maxsize=1 << 16)
 def needs_quotes(text: str) -> bool:
-    """True when ``text`` written as a plain one-line scalar would not read back as itself."""
+    """True when ``text`` written as a plain one-line scalar would not read back as itself.
+
+    Cached: keys and many values repeat across every object and file written.
+    """
     if text.casefold() in _SPECIAL_WORDS or text != text.strip() or text[0] in _INDICATORS:
         return True
     if text.startswith("...") or ": " in text or " #" in text or text.endswith(":"):
         return True
     if text[0] in "-+.0123456789" and _NUMBERISH.fullmatch(text):
         return True
-    return not all(_printable(ch) for ch in text)
+    return _UNPRINTABLE.search(text) is not None
 
 
 def _double_quoted(text: str) -> str:
@@ -180,7 +189,7 @@ class _Emitter:
 
     def node(self, value: Any, indent: int, *, root: bool = False, parent_key: str | None = None) -> None:
         """Write a collection at ``indent``, or a scalar as the whole document (``root``)."""
-        if isinstance(value, Mapping) and value:
+        if _is_mapping(value) and value:
             self._enter(value)
             self._mapping(value, indent, root=root, parent_key=parent_key)
             self._active.discard(id(value))
@@ -199,7 +208,7 @@ class _Emitter:
     def _mapping(self, mapping: Mapping[str, Any], indent: int, *, root: bool, parent_key: str | None) -> None:
         pad = " " * indent
         for key in order_keys(mapping, root=root, parent_key=parent_key):
-            rendered = _scalar(key, indent, key=True)[0]
+            rendered = _key_text(key)
             if len(rendered) > _MAX_SIMPLE_KEY:
                 self.lines.append(f"{pad}? {rendered}")
                 self._value(pad + ":", mapping[key], indent, key)
@@ -207,7 +216,7 @@ class _Emitter:
                 self._value(f"{pad}{rendered}:", mapping[key], indent, key)
 
     def _value(self, prefix: str, value: Any, indent: int, key: str) -> None:
-        if (isinstance(value, Mapping) or _is_sequence(value)) and value:
+        if (_is_mapping(value) or _is_sequence(value)) and value:
             self.lines.append(prefix)
             self.node(value, indent + INDENT, parent_key=key)
         else:
@@ -218,7 +227,7 @@ class _Emitter:
     def _sequence(self, items: Sequence[Any], indent: int) -> None:
         pad = " " * indent
         for item in items:
-            if (isinstance(item, Mapping) or _is_sequence(item)) and item:
+            if (_is_mapping(item) or _is_sequence(item)) and item:
                 start = len(self.lines)
                 self.node(item, indent + INDENT)
                 self.lines[start] = pad + "- " + self.lines[start][indent + INDENT :]
@@ -230,15 +239,37 @@ class _Emitter:
 
 def _inline(value: Any, indent: int, *, root: bool = False) -> list[str]:
     """A scalar or an empty collection, as written after ``key: `` / ``- `` (or alone at root)."""
-    if isinstance(value, Mapping):
+    if _is_mapping(value):
         return ["{}"]
     if _is_sequence(value):
         return ["[]"]
     return _scalar(value, indent, root=root)
 
 
+# Exact-type fast paths: ABC isinstance checks dominate serialisation time otherwise.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _is_mapping(value: Any) -> bool:
+    kind = type(value)
+    if kind is dict:
+        return True
+    return False if kind in _SCALARS or kind is list else isinstance(value, Mapping)
+
+
 def _is_sequence(value: Any) -> bool:
+    kind = type(value)
+    if kind is list or kind is tuple:
+        return True
+    if kind in _SCALARS or kind is dict:
+        return False
     return isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))
+
+
+@lru_cache(maxsize=1 << 14)
+def _key_text(key: str) -> str:
+    """A mapping key as written (keys repeat across every object: rendered once)."""
+    return _scalar(key, 0, key=True)[0]
 
 
 def _header_lines(header: str) -> list[str]:

@@ -158,6 +158,19 @@ def root_json_schema(root: dict[str, Any], api_version: str, kind: str) -> dict[
     return schema
 
 
+def copy_json(value: Any) -> Any:
+    """``copy.deepcopy`` for JSON-like data (dicts, lists, scalars), several times faster: the
+    copy that :func:`apply_defaults` fills in, once per validated object."""
+    kind = type(value)
+    if kind is dict:
+        return {k: copy_json(v) for k, v in value.items()}
+    if kind is list:
+        return [copy_json(v) for v in value]
+    if kind in (str, int, float, bool, type(None)):
+        return value
+    return copy.deepcopy(value)
+
+
 def apply_defaults(value: Any, node: dict[str, Any]) -> None:
     """Fill in schema ``default`` values in place, as the API server does on create."""
     if isinstance(value, dict):

@@ -53,3 +53,18 @@ def test_short_diff_capped_and_binary() -> None:
     assert len(diff.splitlines()) == 41 and diff.endswith("more diff lines\n")
     assert short_diff("x.bin", b"\xff\x00", b"\xfe") == "Binary file x.bin differs\n"
     assert "\\ No newline at end of file" in short_diff("n", b"a", b"b")
+
+
+def test_check_scopes_equals_check_per_scope(out: Path) -> None:
+    from compiler.emit.check import check_scopes
+
+    _build(out, _files(**{"a/x.yaml": "1", "a/old.yaml": "o"}), scope="a")
+    _build(out, _files(**{"b/y.yaml": "2"}), scope="b")
+    planned = [("a", _files(**{"a/x.yaml": "1"})), ("b", _files(**{"b/y.yaml": "2"})), ("c", _files(**{"c/z.yaml": "3"}))]
+    together = check_scopes(out, planned)
+    assert together == [check(out, files, scope) for scope, files in planned]
+    assert [r.ok for r in together] == [False, True, False]
+    assert together[0].extra_owned == ["a/old.yaml"] and together[2].missing == ["c/z.yaml"]
+    manifest = out / ".mcompile" / "manifest.json"
+    manifest.write_text(manifest.read_text() + "\n")  # not canonical: stale for every scope
+    assert [r.manifest_stale for r in check_scopes(out, planned)] == [True, True, True]

@@ -440,3 +440,56 @@ def test_lock_held_by_other_process_refuses_apply(out: Path) -> None:
 def test_write_outputs_plans_and_applies(out: Path) -> None:
     summary = write_outputs(out, _files(**{"x/y.yaml": "y"}), scope="s")
     assert summary.written == ["x/y.yaml"] and (out / "x/y.yaml").read_text() == "y"
+
+
+# --- several scopes under one lock (a fleet writes thousands) --------------------------------
+
+def test_write_scopes_equals_writing_each_scope_in_turn(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    scoped = [("one", _files(**{"one/x.yaml": "1", "one/d/y.yaml": "2"})), ("two", _files(**{"two/z.yaml": "3"}))]
+    for out in (a, b):
+        write_outputs(out, _files(**{"one/old.yaml": "gone"}), scope="one")
+    for scope, files in scoped:
+        write_outputs(a, files, scope=scope)
+    results = writer.write_scopes(b, scoped)
+    assert [s for s, _ in results] == ["one", "two"]
+    assert results[0][1].written == ["one/d/y.yaml", "one/x.yaml"] and results[0][1].deleted == ["one/old.yaml"]
+    assert results[1][1].written == ["two/z.yaml"]
+    assert _tree(a) == _tree(b)
+    assert all((a / p).read_bytes() == (b / p).read_bytes() for p in _tree(a) if not p.endswith("lock"))
+    again = writer.write_scopes(b, scoped)
+    assert [summary_line(s) for _, s in again] == ["0 written, 0 deleted, 2 unchanged", "0 written, 0 deleted, 1 unchanged"]
+
+
+def test_write_scopes_refuses_everything_when_one_scope_is_bad(out: Path) -> None:
+    (out / "two").mkdir(parents=True)
+    (out / "two" / "z.yaml").write_text("by hand\n")
+    with pytest.raises(WritePlanError, match="two/z.yaml: would overwrite unowned file"):
+        writer.write_scopes(out, [("one", _files(**{"one/x.yaml": "1"})), ("two", _files(**{"two/z.yaml": "3"}))])
+    assert _tree(out) == [".mcompile/lock", "two/z.yaml"]  # the lock, as write_outputs leaves it
+
+
+def test_write_scopes_refuses_a_path_planned_by_two_scopes(out: Path) -> None:
+    with pytest.raises(WritePlanError, match="shared.yaml: planned by scopes 'one' and 'two'"):
+        writer.write_scopes(out, [("one", _files(**{"shared.yaml": "1"})), ("two", _files(**{"shared.yaml": "2"}))])
+    assert _tree(out) == [".mcompile/lock"]
+
+
+def test_many_files_are_made_durable_with_one_syncfs(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux: one syncfs(2) for the files' data, one for the directories, instead of an fsync
+    per file (elsewhere every file is fsync'd, as before)."""
+    from compiler.emit import durable
+
+    syncs, fsyncs = [], []
+    real_syncfs, real_fsync = durable._syncfs, os.fsync
+    monkeypatch.setattr(durable, "_syncfs", lambda root: (syncs.append(root), real_syncfs(root))[1])
+    monkeypatch.setattr(durable.os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd))[1])
+    files = _files(**{f"d{i % 10}/f{i}.yaml": str(i) for i in range(50)})
+    assert len(write_outputs(out, files, scope="s").written) == 50
+    assert sorted(p for p in _tree(out) if not p.startswith(".mcompile")) == sorted(f.path for f in files)
+    if sys.platform.startswith("linux"):
+        assert durable._syncfs_available()
+        assert len(syncs) == 2  # file data before the renames, then the 10 directories' entries
+        assert len(fsyncs) == 2  # the manifest and its directory only
+    else:
+        assert len(fsyncs) >= 50

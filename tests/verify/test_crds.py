@@ -527,3 +527,175 @@ def test_registry_validates_many_objects_and_knows_every_kind(crd_dir: Path) -> 
     assert ("karpenter.sh/v1", "NodePool") in reg.kinds()
     objects = [nodepool(), ec2nodeclass(), leaderworkerset(), scaledobject(), application()] * 20
     assert [f for obj in objects for f in reg.validate(obj)] == []
+
+
+# --- memoized CEL outcomes (values repeat across environments and profiles) ----------------
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every real CEL evaluation (rule text) the registry performs."""
+    calls: list[str] = []
+    real = crd_cel.evaluate
+
+    def counted(rule, value):
+        calls.append(rule.rule)
+        return real(rule, value)
+
+    monkeypatch.setattr(crd_cel, "evaluate", counted)
+    return calls
+
+
+def test_cel_outcomes_are_reused_for_equal_values(crd_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reg = CrdRegistry.load([crd_dir])
+    calls = _counting(monkeypatch)
+    assert reg.validate(nodepool()) == []
+    first = len(calls)
+    assert first > 0
+    assert reg.validate(nodepool()) == []
+    assert len(calls) == first  # the same object again: no rule is evaluated twice
+
+
+def test_cel_passes_are_reused_for_values_equal_on_the_fields_a_rule_reads(crd_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reg = CrdRegistry.load([crd_dir])
+    assert reg.validate(scaledobject()) == []
+    calls = _counting(monkeypatch)
+    other = scaledobject()
+    other["metadata"]["name"] = other["spec"]["scaleTargetRef"]["name"] = "another"
+    assert reg.validate(other) == []
+    min_max = [c for c in calls if c.startswith("!has(self.minReplicaCount)")]
+    assert min_max == []  # reads only min/maxReplicaCount, which did not change
+    other["spec"]["maxReplicaCount"] = 9
+    assert reg.validate(other) == []
+    assert [c for c in calls if c.startswith("!has(self.minReplicaCount)")] != []
+
+
+def test_cel_failures_are_not_reused_for_other_values(crd_dir: Path) -> None:
+    """A failure of one value never stands in for another (its message may quote the value)."""
+    reg = CrdRegistry.load([crd_dir])
+    bad = scaledobject()
+    bad["spec"]["minReplicaCount"] = 9
+    assert messages(reg.validate(bad)) == ["minReplicaCount must be less than or equal to maxReplicaCount"]
+    good = scaledobject()
+    good["spec"]["minReplicaCount"] = 8
+    assert reg.validate(good) == []
+    bad["metadata"]["name"] = "renamed"  # same fields for the rule, a different value
+    assert messages(reg.validate(bad)) == ["minReplicaCount must be less than or equal to maxReplicaCount"]
+
+
+def test_cel_memo_tells_one_from_one_point_zero_and_true(crd_dir: Path) -> None:
+    reg = CrdRegistry.load([crd_dir])
+    obj = scaledobject()
+    obj["spec"]["minReplicaCount"] = 1
+    assert reg.validate(obj) == []
+    obj["spec"]["minReplicaCount"] = True  # JSON true: a schema error, never a cached pass
+    assert [f.path for f in reg.validate(obj)] == ["spec.minReplicaCount"]
+
+
+@pytest.mark.parametrize(("rule", "fields"), [
+    ("has(self.role) && !has(self.instanceProfile)", ("instanceProfile", "role")),
+    ("self.a.b == self.c", ("a", "c")),
+    ("self.x.all(y, y.z == self.q)", ("q", "x")),
+    ("self.all(k, k != '')", None),  # self used whole
+    ("self['a'] == 1", None),  # indexed
+    ("size(self) > 0", None),
+    ("self.x.all(self, self.q)", None),  # rebound by a macro
+])
+def test_cel_rule_self_fields(rule: str, fields: tuple[str, ...] | None) -> None:
+    assert crd_cel.compile_rule({"rule": rule}).self_fields == fields
+
+
+def test_cel_rule_self_fields_include_the_message_expression() -> None:
+    assert crd_cel.compile_rule({"rule": "self.a > 0", "messageExpression": "'x' + string(self.b)"}).self_fields == ("a", "b")
+    assert crd_cel.compile_rule({"rule": "self.a > 0", "messageExpression": "'x' + string(self)"}).self_fields is None
+
+
+def test_lookups_are_answered_once(crd_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kind's lookup (found or not) scans the CRD texts once, not once per object."""
+    from compiler.verify import crds
+
+    reg = CrdRegistry.load([crd_dir])
+    assert reg.has("karpenter.sh/v1", "NodePool") and not reg.has("eks.amazonaws.com/v1", "NodeClass")
+    parsed = list(reg.parsed_files)
+    scans: list[str] = []
+    real = crds._SourceFile.may_define
+    monkeypatch.setattr(crds._SourceFile, "may_define", lambda self, g, k: (scans.append(k), real(self, g, k))[1])
+    for _ in range(3):
+        assert reg.has("karpenter.sh/v1", "NodePool") and not reg.has("eks.amazonaws.com/v1", "NodeClass")
+    assert scans == [] and reg.parsed_files == parsed
+    assert reg.has("keda.sh/v1alpha1", "ScaledObject") and scans  # a new kind is still looked up
+
+
+@pytest.mark.parametrize(("rule", "each"), [
+    ('self.all(x, x != "")', True),
+    ("self.all(x, x.all(y, y > x))", True),
+    ("self.all(x, x != self[0])", False),  # the body reads self
+    ("self.all(x, x > 0) && size(self) < 3", False),  # more than the all()
+    ("self.exists(x, x > 0)", False),
+    ("self.x.all(y, y > 0)", False),
+])
+def test_cel_rule_per_element(rule: str, each: bool) -> None:
+    assert crd_cel.compile_rule({"rule": rule}).per_element is each
+
+
+def test_cel_all_rules_are_checked_element_by_element(crd_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reg = CrdRegistry.load([crd_dir])
+    assert reg.validate(nodepool()) == []
+    calls = _counting(monkeypatch)
+    obj = nodepool()
+    obj["spec"]["template"]["metadata"]["labels"]["team"] = "ml"  # a map of template labels
+    assert reg.validate(obj) == []
+    hostname = [c for c in calls if c == 'self.all(x, x != "kubernetes.io/hostname")']
+    assert len(hostname) == 1  # only the new label key is evaluated, on its own
+    obj["spec"]["template"]["metadata"]["labels"]["kubernetes.io/hostname"] = "n1"
+    assert messages(reg.validate(obj)) == ['label "kubernetes.io/hostname" is restricted']
+
+
+# --- caches in the user cache directory (parsed CRDs, the CEL grammar) -----------------------
+
+def test_parsed_crds_are_cached_as_json_and_equal_the_yaml(crd_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from compiler.verify import crds
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("MCOMPILE_NO_CACHE", raising=False)
+    lws = next(crd_dir.rglob("leaderworkerset.x-k8s.io_leaderworkersets.yaml"))
+    text = lws.read_text()
+    expected = list(yaml.load_all(text, Loader=yaml.SafeLoader))
+    assert crds._documents(text) == expected  # parsed, then stored
+    [cached] = list((tmp_path / "mcompile" / "parsed-crds").glob("*.json"))
+    assert crds._documents(text) == expected  # read back
+    cached.write_text("{not json")  # a damaged cache entry is parsed again and replaced
+    assert crds._documents(text) == expected
+    reg = CrdRegistry.load([lws])
+    assert reg.validate(leaderworkerset()) == []
+    odd = "a: 1\n---\n1: int key\n"  # not exactly JSON: parsed, never cached
+    assert crds._documents(odd) == [{"a": 1}, {1: "int key"}] == crds._documents(odd)
+    assert len(list((tmp_path / "mcompile" / "parsed-crds").glob("*.json"))) == 1
+
+
+def test_no_cache_when_disabled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("MCOMPILE_NO_CACHE", "1")
+    assert crd_cel.cache_dir() is None
+    monkeypatch.delenv("MCOMPILE_NO_CACHE")
+    assert crd_cel.cache_dir() == tmp_path / "mcompile"
+
+
+def test_cached_cel_parser_parses_every_rule_like_cel_pythons_own(registry: CrdRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lark
+    from celpy.celparser import CELParser
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("MCOMPILE_NO_CACHE", raising=False)
+    crd_cel._parser()  # writes the grammar cache
+    cached = crd_cel._parser()  # loads it
+    assert list((tmp_path / "mcompile").glob("cel-grammar-*.lark"))
+    saved = CELParser.CEL_PARSER
+    try:
+        CELParser.CEL_PARSER = None
+        CELParser(tree_class=lark.Tree)  # cel-python builds its own, uncached
+        own = CELParser.CEL_PARSER
+    finally:
+        CELParser.CEL_PARSER = saved
+    rules = sorted({s.rule for s in registry.cel_rules()}) + ["true && x == false", "a in [1, 2.0, 'x', b\"y\"]"]
+    assert len(rules) > 50
+    for rule in rules:
+        assert cached.parse(rule) == own.parse(rule), rule

@@ -1,0 +1,307 @@
+"""mcompile benchmark: one run prints a figures table, the goals PASS/MISS, and a Markdown block.
+
+    .venv/bin/python bench/run.py                      # everything (a few minutes)
+    .venv/bin/python bench/run.py --fleet 100 --runs 3 # quicker
+    .venv/bin/python bench/run.py --repo /path/to/other/checkout   # "before" figures of another tree
+
+Everything is measured from this one script, with every build a *subprocess* running the real
+CLI (``python -m compiler build``; interpreter start and imports included, as a user or CI sees
+it) and every Helm/kustomize render the real Go binary (``compiler.toolchain.find_tool``):
+
+* per shipped tier: ``mcompile build profiles/<tier>.yaml`` into a fresh out/ (median of
+  ``--runs``) against ``helm template`` + ``kubectl kustomize`` of that tier's own output, for
+  every environment (median of ``--runs`` of the whole set);
+* a no-op rebuild of the three tiers: it must write 0 files (asserted);
+* fleets of generated profiles (``bench/fleet.py``) built into a fresh temp out/ with
+  ``--jobs`` workers pinned to ``--cores`` CPUs: wall time, peak RSS of the largest process
+  (``wait4`` ru_maxrss) and of all build processes together (PSS summed, sampled every 20 ms),
+  the split per stage (``mcompile build --timings``) and t(largest)/t(smallest);
+* the goals, PASS or MISS, as measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.fleet import TIERS, fingerprint, write_fleet  # noqa: E402
+from compiler.toolchain import find_tool  # noqa: E402
+
+STAGES = ("resolve", "plan+render", "verify", "emit", "write")
+GOAL_RATIO, GOAL_SECONDS, GOAL_RSS_MB, GOAL_LINEAR = 1.0, 15.0, 300.0, 11.0
+
+
+@dataclass
+class Run:
+    wall: float
+    code: int
+    stdout: str
+    stderr: str
+    cpu: float = 0.0  # user + system CPU seconds of the build and its workers (wait4)
+    maxrss_mb: float = 0.0  # largest single process of the build (wait4)
+    pss_mb: float = 0.0  # all build processes together, sampled
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+def _tree_pss_kb(pid: int) -> int:
+    """PSS of ``pid`` and its descendants (shared copy-on-write pages counted once)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def run_cli(repo: Path, args: list[str], cwd: Path, cores: list[int] | None = None, sample: bool = False) -> Run:
+    """``python -m compiler <args>`` from ``repo`` in ``cwd``; wall time and memory."""
+    env = {**os.environ, "PYTHONPATH": str(repo), "MCOMPILE_CRDS": os.environ.get("MCOMPILE_CRDS", str(crds_dir(repo)))}
+    pre = (lambda: os.sched_setaffinity(0, cores)) if cores else None
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "compiler", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=pre)
+    peak = [0]
+    stop = threading.Event()
+
+    def sampler() -> None:
+        while not stop.wait(0.02):
+            peak[0] = max(peak[0], _tree_pss_kb(proc.pid))
+
+    thread = threading.Thread(target=sampler, daemon=True) if sample else None
+    if thread:
+        thread.start()
+    out_chunks: list[str] = []
+    err_chunks: list[str] = []
+    readers = [threading.Thread(target=lambda s=s, b=b: b.append(s.read()), daemon=True)
+               for s, b in ((proc.stdout, out_chunks), (proc.stderr, err_chunks))]
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for r in readers:
+        r.join()
+    stop.set()
+    if thread:
+        thread.join()
+    run = Run(wall, proc.returncode, "".join(out_chunks), "".join(err_chunks), usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, peak[0] / 1024)
+    m = re.search(r"timings \([^)]*\): (.*); wall", run.stderr)
+    if m:
+        run.stages = {k: float(v) for k, v in (part.rsplit(" ", 1) for part in m.group(1).split(", "))}
+    return run
+
+
+def crds_dir(repo: Path) -> Path:
+    for candidate in (repo.parent / "shared" / "crds", HERE.parent.parent / "shared" / "crds"):
+        if candidate.is_dir():
+            return candidate
+    raise SystemExit("no CRDs: set MCOMPILE_CRDS")
+
+
+def supports(repo: Path, flag: str) -> bool:
+    r = run_cli(repo, ["build", "--help"], repo)
+    return flag in r.stdout
+
+
+def must(run: Run, what: str) -> Run:
+    if run.code != 0:
+        raise SystemExit(f"{what} failed (exit {run.code}):\n{run.stderr[-3000:]}")
+    return run
+
+
+def written(run: Run) -> int:
+    return sum(int(m) for m in re.findall(r": (\d+) written", run.stdout))
+
+
+def envs_of(out: Path, name: str) -> list[str]:
+    return sorted(p.name[len("values-"):-len(".yaml")] for p in (out / name / "chart").glob("values-*.yaml"))
+
+
+def go_tools_time(out: Path, name: str) -> float:
+    """helm template + kubectl kustomize for every environment of one profile's output."""
+    helm, kubectl = str(find_tool("helm")), str(find_tool("kubectl"))
+    start = time.perf_counter()
+    for env in envs_of(out, name):
+        chart = out / name / "chart"
+        for cmd in ([helm, "template", name, str(chart), "-f", str(chart / f"values-{env}.yaml")],
+                    [kubectl, "kustomize", str(out / name / "kustomize" / "overlays" / env)]):
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            if p.returncode != 0:
+                raise SystemExit(f"{cmd[0]} failed: {p.stderr}")
+    return time.perf_counter() - start
+
+
+def profile_name(path: Path) -> str:
+    m = re.search(r"^metadata:\s*\n\s+name:\s*(\S+)", path.read_text(), re.M)
+    assert m, path
+    return m.group(1)
+
+
+def bench_tiers(repo: Path, work: Path, runs: int, jobs_flag: list[str]) -> list[dict]:
+    """Per shipped tier: median fresh build vs median helm+kustomize on its own output."""
+    rows = []
+    for tier in TIERS:
+        project = work / f"tier-{tier}"
+        shutil.copytree(repo / "profiles", project / "profiles", dirs_exist_ok=True)
+        name = profile_name(project / "profiles" / f"{tier}.yaml")
+        builds, cpus, tools = [], [], []
+        for _ in range(runs):
+            shutil.rmtree(project / "out", ignore_errors=True)
+            run = must(run_cli(repo, ["build", f"profiles/{tier}.yaml", "--out", "out", *jobs_flag], project), f"build {tier}")
+            builds.append(run.wall)
+            cpus.append(run.cpu)
+            tools.append(go_tools_time(project / "out", name))
+        b, t = statistics.median(builds), statistics.median(tools)
+        rows.append({"tier": tier, "envs": len(envs_of(project / "out", name)), "build": b, "cpu": statistics.median(cpus), "tools": t, "ratio": b / t})
+    return rows
+
+
+def bench_noop(repo: Path, work: Path, runs: int, jobs_flag: list[str]) -> dict:
+    project = work / "noop"
+    shutil.copytree(repo / "profiles", project / "profiles", dirs_exist_ok=True)
+    args = ["build", *(f"profiles/{t}.yaml" for t in TIERS), "--out", "out", *jobs_flag]
+    first = must(run_cli(repo, args, project), "build (3 tiers)")
+    again = [must(run_cli(repo, args, project), "no-op rebuild") for _ in range(runs)]
+    files = sum(1 for p in (project / "out").rglob("*") if p.is_file() and p.name != "lock")
+    n = max(written(r) for r in again)
+    assert n == 0, f"a no-op rebuild wrote {n} files"
+    return {"fresh": first.wall, "noop": statistics.median(r.wall for r in again), "written": n, "files": files}
+
+
+def bench_fleet(repo: Path, work: Path, n: int, jobs: int | None, cores: list[int], timings: bool) -> dict:
+    project = work / f"fleet-{n}"
+    paths = write_fleet(project / "profiles", n)
+    args = ["build", *(p.relative_to(project).as_posix() for p in paths), "--out", "out"]
+    if jobs is not None:
+        args += ["--jobs", str(jobs)]
+    run = must(run_cli(repo, args + (["--timings"] if timings else []), project, cores, sample=True), f"fleet {n}")
+    noop = must(run_cli(repo, args, project, cores), f"fleet {n} no-op")
+    files = sum(1 for p in (project / "out").rglob("*") if p.is_file() and p.name != "lock")
+    shutil.rmtree(project, ignore_errors=True)
+    return {"n": n, "wall": run.wall, "cpu": run.cpu, "maxrss": run.maxrss_mb, "pss": run.pss_mb, "stages": run.stages,
+            "files": files, "written": written(run), "noop": noop.wall, "noop_written": written(noop), "fleet": fingerprint(n)}
+
+
+def cli_floor(repo: Path, runs: int) -> float:
+    """``python -m compiler --help``: interpreter start + CLI imports, the floor of any command."""
+    return statistics.median(run_cli(repo, ["--help"], repo).wall for _ in range(runs))
+
+
+def progress(text: str) -> None:
+    """Each figure as soon as it is measured (stderr), so a long run shows where it is."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def report(args: argparse.Namespace, repo: Path, tiers: list[dict], noop: dict, fleets: list[dict], floor: float, cores: list[int], jobs: int | None) -> str:
+    lines = [f"mcompile benchmark — {platform.node()}, {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+             f"{len(cores)} of {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; code: {repo}",
+             f"build = subprocess `python -m compiler build` (interpreter start + imports included, fresh out/); median of {args.runs}",
+             "", "| tier | envs | mcompile build (s) | its CPU (s) | helm template + kubectl kustomize (s) | ratio | goal ≤ 1.0× |", "|---|---|---|---|---|---|---|"]
+    for r in tiers:
+        lines.append(f"| {r['tier']} | {r['envs']} | {r['build']:.2f} | {r['cpu']:.2f} | {r['tools']:.2f} | {r['ratio']:.1f}× | {verdict(r['ratio'] <= GOAL_RATIO)} |")
+    lines += ["", f"CLI floor (`python -m compiler --help`, start + imports): {floor:.2f} s",
+              f"3 tiers: fresh build {noop['fresh']:.2f} s ({noop['files']} files); no-op rebuild {noop['noop']:.2f} s, files written: {noop['written']} (asserted 0)",
+              "", f"Fleet (generated profiles, bench/fleet.py digest {fleets[-1]['fleet'] if fleets else '-'}; `--jobs {jobs if jobs is not None else 'default'}`, pinned to CPUs {cores}):", "",
+              "| profiles | wall (s) | CPU (s) | files | peak RSS, largest process (MB) | peak PSS, all build processes (MB) | no-op rebuild (s) | goal ≤ 15 s | goal ≤ 300 MB |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for f in fleets:
+        memory = max(f["maxrss"], f["pss"])
+        big = f["n"] >= 1000
+        lines.append(f"| {f['n']} | {f['wall']:.1f} | {f['cpu']:.1f} | {f['files']} | {f['maxrss']:.0f} | {f['pss']:.0f} | {f['noop']:.1f} (wrote {f['noop_written']}) | "
+                     f"{verdict(f['wall'] <= GOAL_SECONDS) if big else '—'} | {verdict(memory <= GOAL_RSS_MB) if big else '—'} |")
+    if len(fleets) >= 2:
+        a, b = fleets[0], fleets[-1]
+        ratio, ideal = b["wall"] / a["wall"], b["n"] / a["n"]
+        lines += ["", f"Scaling t({b['n']})/t({a['n']}) = {ratio:.1f} (linear = {ideal:.0f}): "
+                  f"{verdict(ratio <= ideal * GOAL_LINEAR / 10)}"]
+    staged = [f for f in fleets if f["stages"]]
+    if staged:
+        lines += ["", "Time per stage (CPU-seconds summed over worker processes; `mcompile build --timings`):", "",
+                  "| profiles | " + " | ".join(STAGES) + " |", "|---|" + "---|" * len(STAGES)]
+        for f in staged:
+            lines.append(f"| {f['n']} | " + " | ".join(f"{f['stages'].get(s, 0):.1f}" for s in STAGES) + " |")
+    return "\n".join(lines)
+
+
+def plain(markdown: str) -> str:
+    """The same report with its Markdown tables as aligned text columns (for the terminal)."""
+    out, table = [], []
+
+    def flush() -> None:
+        rows = [[c.strip() for c in row.strip("|").split("|")] for row in table if not set(row) <= set("|-")]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        out.extend("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+        table.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        if table:
+            flush()
+        out.append(line.replace("`", ""))
+    if table:
+        flush()
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repo", type=Path, default=HERE.parent, help="checkout whose compiler is measured (default: this one)")
+    ap.add_argument("--runs", type=int, default=5, help="runs per median (tiers, no-op)")
+    ap.add_argument("--fleet", type=int, nargs="*", default=[100, 1000], help="fleet sizes (default: 100 1000)")
+    ap.add_argument("--cores", type=int, default=2, help="CPUs the fleet builds are pinned to (default 2)")
+    ap.add_argument("--jobs", type=int, default=None, help="--jobs for the fleet builds (default: the CLI default, one per CPU)")
+    ap.add_argument("--markdown", type=Path, help="also write the Markdown block to this file")
+    args = ap.parse_args(argv)
+    repo = args.repo.resolve()
+    cores = sorted(os.sched_getaffinity(0))[: args.cores]
+    has_jobs, has_timings = supports(repo, "--jobs"), supports(repo, "--timings")
+    jobs = args.jobs if has_jobs else None
+    with tempfile.TemporaryDirectory(prefix="mcompile-bench-") as tmp:
+        work = Path(tmp)
+        floor = cli_floor(repo, args.runs)
+        progress(f"CLI floor {floor:.2f} s")
+        tiers = bench_tiers(repo, work, args.runs, [])
+        progress(f"tiers {tiers}")
+        noop = bench_noop(repo, work, args.runs, [])
+        progress(f"no-op {noop}")
+        fleets = []
+        for n in sorted(args.fleet):
+            fleets.append(bench_fleet(repo, work, n, jobs, cores, has_timings))
+            progress(f"fleet {fleets[-1]}")
+    text = report(args, repo, tiers, noop, fleets, floor, cores, jobs)
+    print(plain(text))
+    print("\n<!-- Markdown for README \"Performance\" -->\n```markdown\n" + text + "\n```")
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
