@@ -10,7 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def crd_dir() -> Path:
+def find_crd_dir() -> Path:
     """``$MCOMPILE_CRDS`` or ``../shared/crds`` beside the checkout. Missing CRDs fail, never skip."""
     env = os.environ.get("MCOMPILE_CRDS")
     path = Path(env) if env else REPO.parent / "shared" / "crds"
@@ -26,7 +26,20 @@ def repo() -> Path:
 
 @pytest.fixture(scope="session")
 def crds() -> Path:
-    return crd_dir()
+    return find_crd_dir()
+
+
+@pytest.fixture(scope="session")
+def crd_dir() -> Path:
+    return find_crd_dir()
+
+
+@pytest.fixture(scope="session")
+def kube():
+    """The strict built-in validator (Kubernetes 1.33), one per test process."""
+    from compiler.verify.kube import KubeValidator
+
+    return KubeValidator()
 
 
 @pytest.fixture(scope="session")
@@ -34,4 +47,4 @@ def registry():
     """The real upstream CRDs, loaded once per test process."""
     from compiler.verify.crds import CrdRegistry
 
-    return CrdRegistry.load([crd_dir()])
+    return CrdRegistry.load([find_crd_dir()])

@@ -14,7 +14,7 @@ from compiler.verify.crd_sources import PINNED
 from compiler.verify.crds import CrdRegistry
 
 from .clirun import mcompile
-from .conftest import crd_dir
+from .conftest import find_crd_dir
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def mirror(tmp_path: Path):
     for pin in PINNED:
         target = root / pin.repo / pin.tag / pin.path
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(crd_dir() / pin.local, target)
+        shutil.copyfile(find_crd_dir() / pin.local, target)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     handler.log_message = lambda *a, **k: None

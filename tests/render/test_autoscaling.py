@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.shipped import compile_tier
 from compiler.errors import InputError
 from compiler.pipeline import Compiled, compile_env
 from compiler.render import autoscaling
@@ -25,10 +26,8 @@ AMP = ("autoscaling.prometheus.awsManagedPrometheus=true",
 VARIANTS = [(t, s) for t in ("tier1", "tier2", "tier3") for s in ((), AMP, ("serving.image.tag=v0.9.0",))]
 
 
-@lru_cache(maxsize=None)
 def build(tier: str, sets: tuple[str, ...] = ()) -> Compiled:
-    path = ROOT / "profiles" / f"{tier}.yaml"
-    return compile_env(Request(path, f"profiles/{tier}.yaml", "prod", (), sets))
+    return compile_tier(tier, sets)
 
 
 def of_kind(c: Compiled, kind: str) -> list[dict[str, Any]]:

@@ -11,22 +11,11 @@ from compiler.catalog import instance_types
 from compiler.render import lws
 from compiler.verify.crds import CrdRegistry
 from compiler.verify.kube import KubeValidator
-from tests.conftest import crd_dir
 from tests.render.test_vllm import as_pod, compiled, ctx_of, flag, main_container, matches, objects, one
 
 WORKER_INDEX = "leaderworkerset.sigs.k8s.io/worker-index"
 VARIANTS = [("tier3",), ("tier3", "serving.multiNode.backend=ray"), ("tier3", "serving.disaggregation.enabled=false"),
             ("tier3", "autoscaling.enabled=false")]
-
-
-@pytest.fixture(scope="module")
-def registry() -> CrdRegistry:
-    return CrdRegistry.load([crd_dir()])
-
-
-@pytest.fixture(scope="module")
-def kube() -> KubeValidator:
-    return KubeValidator()
 
 
 def group_pods(lws_obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

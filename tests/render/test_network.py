@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.shipped import compile_tier
 from compiler.verify.rules_k8s import selector_matches as matches
 from compiler.pipeline import Compiled, compile_env
 from compiler.render.meta import WAVE_NAMESPACE, Context, selector
@@ -25,10 +26,8 @@ def kube() -> KubeValidator:
     return KubeValidator()
 
 
-@lru_cache(maxsize=None)
 def build(tier: str, sets: tuple[str, ...] = ()) -> Compiled:
-    path = ROOT / "profiles" / f"{tier}.yaml"
-    return compile_env(Request(path, f"profiles/{tier}.yaml", "prod", (), sets))
+    return compile_tier(tier, sets)
 
 
 def of_kind(c: Compiled, kind: str) -> list[dict[str, Any]]:

@@ -6,13 +6,13 @@ import pytest
 
 from compiler.render import routing
 from compiler.verify.crds import CrdRegistry
-from tests.conftest import crd_dir
+from tests.conftest import find_crd_dir
 from tests.render.test_vllm import compiled, ctx_of, main_container, matches, objects, templates
 
 
 @pytest.fixture(scope="module")
 def registry() -> CrdRegistry:
-    return CrdRegistry.load([crd_dir()])
+    return CrdRegistry.load([find_crd_dir()])
 
 
 @pytest.mark.parametrize("tier", ("tier2", "tier3"))

@@ -14,23 +14,12 @@ from compiler.render import security
 from compiler.render.security import CATALOGUE, SKIP_PREFIX, Waiver, skip_annotations
 from compiler.verify.crds import CrdRegistry
 from compiler.verify.kube import KubeValidator
-from tests.conftest import crd_dir
 from tests.render.test_vllm import as_pod, compiled, main_container, objects, templates
 
 DIGEST = "sha256:" + "ab" * 32
 TIERS = ("tier1", "tier2", "tier3")
 ROOT = {"CKV_K8S_23", "CKV_K8S_40"}
 TAG_ONLY = {"CKV_K8S_43", "CKV_K8S_15"}
-
-
-@pytest.fixture(scope="module")
-def registry() -> CrdRegistry:
-    return CrdRegistry.load([crd_dir()])
-
-
-@pytest.fixture(scope="module")
-def kube() -> KubeValidator:
-    return KubeValidator()
 
 
 def workloads(c: Compiled) -> list[dict[str, Any]]:

@@ -26,15 +26,6 @@ from compiler.verify.crd_sources import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def crd_dir() -> Path:
-    """The shared CRD directory; a missing one fails the test (never skipped)."""
-    env = os.environ.get("MCOMPILE_CRDS")
-    path = Path(env.split(os.pathsep)[0]) if env else (REPO_ROOT / ".." / "shared" / "crds").resolve()
-    assert path.is_dir(), f"CRD directory {path} is missing (set MCOMPILE_CRDS)"
-    return path
-
-
 def sources_table(crd_dir: Path) -> set[tuple[str, str, str, str]]:
     """(repo, tag, upstream path, local file) for every row of SOURCES.md."""
     text = (crd_dir / "SOURCES.md").read_text(encoding="utf-8")

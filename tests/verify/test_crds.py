@@ -18,16 +18,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def crd_dir() -> Path:
-    """The shared CRD directory; a missing one fails the test (never skipped)."""
-    env = os.environ.get("MCOMPILE_CRDS")
-    path = Path(env.split(os.pathsep)[0]) if env else (REPO_ROOT / ".." / "shared" / "crds").resolve()
-    assert path.is_dir(), f"CRD directory {path} is missing (set MCOMPILE_CRDS)"
-    assert list(path.rglob("*.yaml")), f"no CRD files under {path}"
-    return path
-
-
-@pytest.fixture(scope="module")
 def registry(crd_dir: Path) -> CrdRegistry:
     return CrdRegistry.load([crd_dir])
 
