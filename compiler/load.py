@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -56,6 +56,17 @@ class Layer:
             data = data[k]
         pos = {p[n:]: v for p, v in self.positions.items() if p[:n] == tuple(prefix)}
         return Layer(name, self.origin, data, pos)
+
+
+def walk(value: Any, path: Path_ = ()) -> Iterator[tuple[Path_, Any]]:
+    """Every node of a plain-data tree with its path, parents before children."""
+    yield path, value
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from walk(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from walk(v, path + (i,))
 
 
 _INT = re.compile(r"^[-+]?[0-9][0-9_]*$")  # YAML 1.2 core: 0755 is decimal 755

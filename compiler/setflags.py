@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from .errors import Diagnostic, InputError, Source
-from .load import Layer, parse_text
+from .load import Layer, parse_text, walk
 from .schema import Schema
 
 _SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\]\[]+)\])?")
@@ -101,16 +101,4 @@ def _at(data: object, path: tuple) -> list | None:
 
 
 def _positions(data: object, line: int, col: int) -> dict:
-    out: dict = {}
-
-    def go(v: object, path: tuple) -> None:
-        out[path] = (line, col)
-        if isinstance(v, dict):
-            for k, x in v.items():
-                go(x, path + (k,))
-        elif isinstance(v, list):
-            for i, x in enumerate(v):
-                go(x, path + (i,))
-
-    go(data, ())
-    return out
+    return {path: (line, col) for path, _ in walk(data)}

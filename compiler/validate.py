@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 from jsonschema import ValidationError
 
 from .errors import Diagnostic, Source, clip, json_path
-from .load import Layer
+from .load import Layer, walk
 from .merge import Merged
 from .schema import Schema
 
@@ -63,20 +63,8 @@ def validate_layer(layer: Layer, schema: Schema, *, is_profile: bool = False) ->
 def non_finite_numbers(layer: Layer) -> list[Diagnostic]:
     """YAML's ``.nan``/``.inf`` pass every JSON Schema range check (NaN compares false) and then
     poison the capacity plan: refuse them where they are written."""
-    out: list[Diagnostic] = []
-
-    def go(value: Any, path: tuple) -> None:
-        if isinstance(value, float) and not math.isfinite(value):
-            out.append(Diagnostic(layer.source(path), json_path(path), f"{value} is not allowed: numbers must be finite"))
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                go(v, path + (k,))
-        elif isinstance(value, list):
-            for i, v in enumerate(value):
-                go(v, path + (i,))
-
-    go(layer.data, ())
-    return out
+    return [Diagnostic(layer.source(path), json_path(path), f"{value} is not allowed: numbers must be finite")
+            for path, value in walk(layer.data) if isinstance(value, float) and not math.isfinite(value)]
 
 
 def integral(values: Any, schema: Schema, path: tuple = ()) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 from ..plan.model import RolePlan
 from . import meta
 from .meta import Context
+from .serving import disruption_budget
 from .vllm import (LEADER, MASTER_PORT, SINGLE, WORKER, engine_args, entry_role, extra_args, http_selector, is_lws_role, pod_template,
                    workload_annotations)
 
@@ -117,14 +118,5 @@ def pod_disruption_budget(ctx: Context, rp: RolePlan) -> dict[str, Any]:
     up the budget, so a drain takes down at most one group at a time (waiting for it to reload
     before the next). Selecting only leaders would leave workers, and thus every group, unguarded.
     ``maxUnavailable`` (not ``minAvailable``) keeps a single-group role drainable."""
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": meta.metadata(ctx, lws_name(ctx, rp), rp.role),
-        "spec": {
-            "maxUnavailable": 1,
-            "selector": {"matchLabels": meta.selector(ctx, rp.role)},
-            "unhealthyPodEvictionPolicy": "AlwaysAllow",
-        },
-    }
+    return disruption_budget(ctx, lws_name(ctx, rp), rp.role)
 

@@ -79,13 +79,18 @@ def pod_disruption_budget(ctx: Context, rp: RolePlan) -> dict[str, Any]:
     """``maxUnavailable: 1`` drains nodes one serving pod at a time; unlike ``minAvailable: 1`` it
     still lets a single-replica deployment be drained (a node upgrade must not block forever).
     Unhealthy pods (e.g. still loading) may always be evicted: they serve nothing."""
+    return disruption_budget(ctx, workload_name(ctx, rp), rp.role)
+
+
+def disruption_budget(ctx: Context, name: str, component: str) -> dict[str, Any]:
+    """The PDB shared by Deployments and LeaderWorkerSets: every pod of ``component``, one at a time."""
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": meta.metadata(ctx, workload_name(ctx, rp), rp.role),
+        "metadata": meta.metadata(ctx, name, component),
         "spec": {
             "maxUnavailable": 1,
-            "selector": {"matchLabels": meta.selector(ctx, rp.role)},
+            "selector": {"matchLabels": meta.selector(ctx, component)},
             "unhealthyPodEvictionPolicy": "AlwaysAllow",
         },
     }
