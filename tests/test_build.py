@@ -98,6 +98,20 @@ def test_unowned_files_are_never_touched(project: Path, tmp_path: Path) -> None:
     assert tree(work / "out") == before
 
 
+def test_hand_edited_file_no_longer_produced_is_kept_and_reported(project: Path, tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(project, work)
+    base = work / "out" / "llama-70b" / "kustomize" / "base"
+    edited = base / "networkpolicy-llama-70b-allow-http.yaml"
+    edited.write_text(edited.read_text() + "# reviewed by hand\n")
+    r = mcompile("build", "profiles/tier2.yaml", "--set", "network.policy=false", cwd=work)
+    assert r.code == 0, r.stderr
+    assert r.stdout.strip().endswith(", 1 kept")
+    assert "mcompile: llama-70b/kustomize/base/networkpolicy-llama-70b-allow-http.yaml: modified by hand, left in place" in r.stderr
+    assert edited.read_text().endswith("# reviewed by hand\n")
+    assert not (base / "networkpolicy-llama-70b-default-deny.yaml").exists()
+
+
 def test_bad_input_leaves_out_byte_identical(project: Path, tmp_path: Path) -> None:
     work = tmp_path / "w"
     shutil.copytree(project, work)

@@ -1,23 +1,23 @@
 """Crash safety of ``mcompile build``: SIGKILL at random points never leaves a torn out/.
 
 A temp project holds an OLD build in out/ (the shipped profiles with another team label, other
-targetRPS and a few switches, so nearly every file differs and some files are added or deleted).
-Then ``python -m compiler build`` of the shipped profiles runs as a subprocess and is killed with
-SIGKILL (with its whole process group: the build forks workers) at a point drawn from a seeded
-``random.Random``: either anywhere in the build's measured duration, or after the writer's first
-temp file appeared (so the write phase itself is hit, not just the compile before it).
+targetRPS and a few switches, so nearly every file differs and some files are added or deleted)
+plus a hand-written file in every profile directory. Then ``python -m compiler build`` of the
+shipped profiles runs as a subprocess and is killed with SIGKILL (with its whole process group:
+the build forks workers) at a point drawn from a seeded ``random.Random``: either anywhere in the
+build's measured duration, or after the write phase began (a temp file or a stage appeared).
 
-What ``compiler/emit/writer.py`` guarantees, and what is checked after every kill:
+What ``compiler/emit/writer.py`` and ``swap.py`` guarantee, checked after every kill:
 
-* per file: every file under out/ holds exactly its OLD or its NEW bytes, never a mix, and no
-  file exists that neither build produces (temp files aside);
+* every profile directory ``out/<profile>/`` is wholly OLD or wholly NEW (its set of files and
+  every file's bytes), with its hand-written file in it either way: directories are swapped;
 * the manifest (replaced last) is the OLD or the NEW one; when it is the NEW one, the whole tree
-  already is the NEW build, with no temp file left;
+  already is the NEW build, with no leftover (temp file or stage) anywhere;
+* nothing is ever rescued (no file changed behind the build's back, so none may look foreign);
 * the next build repairs everything: it exits 0, the tree equals a clean NEW build byte for
-  byte, and no temp file remains anywhere.
+  byte, and no leftover remains.
 
-Not guaranteed (and not claimed): that a profile's directory is wholly old or wholly new at every
-instant -- files are renamed one by one. Runs are counted per outcome (untouched, mixed, complete).
+Runs are counted per outcome (untouched, some profile dirs new, complete).
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ CHUNKS = 8  # the runs are split so pytest-xdist can spread them over the cores
 SEED = 1618
 TMP = re.compile(r"\..*\.mcompile-tmp-[0-9a-f]{16}", re.S)
 MANIFEST = ".mcompile/manifest.json"
+STAGE = ".mcompile/stage/"
+RESCUED = ".mcompile/rescued/"
+HAND = "NOTES.md"  # a hand-written file in every profile directory
 
 #: The OLD build's inputs: each profile with another label (every object file changes), another
 #: targetRPS, and switches that remove objects (so the NEW build adds files) or add them.
@@ -63,7 +66,8 @@ def tree(out: Path) -> dict[str, bytes]:
 
 
 def temps(files: dict[str, bytes]) -> list[str]:
-    return [p for p in files if TMP.fullmatch(p.rsplit("/", 1)[-1])]
+    """Leftovers of an interrupted build: temp files and staged trees."""
+    return [p for p in files if TMP.fullmatch(p.rsplit("/", 1)[-1]) or p.startswith(STAGE)]
 
 
 def _project(root: Path, old: bool) -> Path:
@@ -80,9 +84,20 @@ def _project(root: Path, old: bool) -> Path:
     return root
 
 
-def _build_in_process(root: Path) -> None:
+def _build_in_process(root: Path, *, add_hand_written: bool = False) -> None:
     r = mcompile("build", *PROFILES, "--crds", str(find_crd_dir()), cwd=root)
     assert r.code == 0, r.stdout + r.stderr
+    for profile in PROFILES if add_hand_written else ():
+        name = _profile_dir(root / profile)
+        (root / "out" / name / HAND).write_text(f"notes kept by hand in {name}\n")
+
+
+def _profile_dir(profile: Path) -> str:
+    """out/<metadata.name>/ of a profile."""
+    for line in profile.read_text().splitlines():
+        if line.startswith("  name: "):
+            return line.split(": ", 1)[1].strip()
+    raise AssertionError(f"no metadata.name in {profile}")
 
 
 class Builds:
@@ -90,10 +105,10 @@ class Builds:
 
     def __init__(self, base: Path) -> None:
         self.old_project = _project(base / "old", old=True)
-        _build_in_process(self.old_project)
+        _build_in_process(self.old_project, add_hand_written=True)
         self.old = tree(self.old_project / "out")
         clean = _project(base / "new", old=False)
-        _build_in_process(clean)
+        _build_in_process(clean, add_hand_written=True)
         self.new = tree(clean / "out")
         changed = [p for p in self.new if self.old.get(p) != self.new[p]]
         assert len(changed) > 100 and set(self.old) - set(self.new) and set(self.new) - set(self.old)
@@ -128,7 +143,7 @@ def _wait_for_temp(out: Path, proc: subprocess.Popen, limit: float = 300) -> flo
     end = time.monotonic() + limit
     while time.monotonic() < end and proc.poll() is None:
         for dirpath, _, names in os.walk(out):
-            if any(TMP.fullmatch(n) for n in names):
+            if any(TMP.fullmatch(n) for n in names) or (dirpath.endswith("/.mcompile/stage") and names):
                 return time.monotonic()
         time.sleep(0.001)
     return None
@@ -162,18 +177,26 @@ def check_after_kill(b: Builds, out: Path) -> str:
     files = tree(out)
     leftovers = temps(files)
     real = {p: data for p, data in files.items() if p not in leftovers}
+    assert not [p for p in real if p.startswith(RESCUED)], "a file was rescued, yet nobody changed one"
     assert set(real) <= set(b.old) | set(b.new), sorted(set(real) - set(b.old) - set(b.new))
     torn = [p for p, data in real.items() if data not in (b.old.get(p), b.new.get(p))]
     assert torn == [], f"files with neither their old nor their new bytes: {torn}"
     assert real.get(MANIFEST) in (b.old[MANIFEST], b.new[MANIFEST]), "manifest is neither the old nor the new one"
+    dirs = sorted({p.split("/")[0] for p in b.new if not p.startswith(".mcompile/")})
+    state = {}
+    for d in dirs:
+        mine = {p: data for p, data in real.items() if p.startswith(d + "/")}
+        old = {p: data for p, data in b.old.items() if p.startswith(d + "/")}
+        new = {p: data for p, data in b.new.items() if p.startswith(d + "/")}
+        assert mine in (old, new), f"out/{d}/ is part old, part new: {sorted(p for p in set(mine) | set(new) if mine.get(p) != new.get(p))[:5]}"
+        assert f"{d}/{HAND}" in mine, f"the hand-written out/{d}/{HAND} is missing"
+        state[d] = "new" if mine == new and old != new else "old"
     if real[MANIFEST] == b.new[MANIFEST]:  # the manifest is replaced last: everything else is done
         assert real == b.new and not leftovers
         return "complete"
     if real == b.old and not leftovers:
         return "untouched"
-    scopes = {p.split("/")[0] for p in b.new if p != MANIFEST}
-    torn_dirs = [s for s in scopes if len({real.get(p) == b.new.get(p) for p in set(b.old) | set(b.new) if p.startswith(s + "/")}) > 1]
-    return f"mixed ({len(torn_dirs)} of {len(scopes)} profile dirs part old, part new)"
+    return f"{sum(s == 'new' for s in state.values())} of {len(dirs)} profile dirs new"
 
 
 @pytest.mark.parametrize("chunk", range(CHUNKS))

@@ -47,8 +47,13 @@ def build(profiles: List[Path] = Profiles, override: Optional[List[Path]] = Over
     if verifier.note():
         typer.echo(f"mcompile: {verifier.note()}", err=True)
     try:  # every scope is planned and checked before any file is written, under one lock
-        for scope, summary in write_files(out, planned, times):
+        summaries = write_files(out, planned, times)
+        for scope, summary in summaries:
             typer.echo(f"{scope}: {summary_line(summary)}")
+        for note in sorted({n for _, s in summaries for n in s.notes}):
+            typer.echo(f"mcompile: {note}", err=True)  # files left in place or rescued, never deleted
+        if leftovers := sorted({t for _, s in summaries for t in s.removed_temp}):
+            typer.echo(f"mcompile: removed {len(leftovers)} temp file(s) an interrupted build left", err=True)
     except WritePlanError as e:
         raise _out_error(out, e.problems) from None
     except OutputLocked as e:

@@ -7,17 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .writer import (
-    _ABSENT,
-    MANIFEST_NAME,
-    OutputFile,
-    WritePlanError,
-    _parent_problem,
-    _preflight_many,
-    _read_state,
-    _render_manifest,
-    _sha,
-)
+from .manifest import MANIFEST_NAME, render_manifest
+from .paths import ABSENT, parent_problem, read_state, sha
+from .writer import OutputFile, WritePlanError, preflight
 
 __all__ = ["CheckResult", "check", "check_scopes", "short_diff"]
 
@@ -64,10 +56,10 @@ def check_scopes(
 ) -> list[CheckResult]:
     """:func:`check` for several scopes, reading the manifest once (a fleet has thousands)."""
     root = Path(out_dir).resolve()
-    problems, scopes, raw_manifest = _preflight_many(root, scoped, manifest_name)
+    problems, scopes, raw_manifest = preflight(root, scoped, manifest_name)
     if problems:
         raise WritePlanError(problems)
-    canonical = raw_manifest == _render_manifest(scopes)  # rendered once, not once per scope
+    canonical = raw_manifest == render_manifest(scopes)  # rendered once, not once per scope
     return [_check_scope(root, files, scope, scopes, canonical) for scope, files in scoped]
 
 
@@ -78,16 +70,16 @@ def _check_scope(
     (canonical bytes, and this scope's entry equal to the planned files' hashes)."""
     missing, changed, diffs = [], [], {}
     for f in sorted(files, key=lambda f: f.path):
-        kind, data = (_ABSENT, None) if _parent_problem(root, f.path) else _read_state(root / f.path)
-        if kind == _ABSENT:
+        kind, data = (ABSENT, None) if parent_problem(root, f.path) else read_state(root / f.path)
+        if kind == ABSENT:
             missing.append(f.path)
         elif data != f.content:
             changed.append(f.path)
             diffs[f.path] = short_diff(f.path, data, f.content) if data is not None else f"{f.path} is a {kind}\n"
     planned = {f.path for f in files}
     extra = sorted(
-        p for p in scopes.get(scope, {}) if p not in planned and not _parent_problem(root, p)
-        and _read_state(root / p)[0] != _ABSENT
+        p for p in scopes.get(scope, {}) if p not in planned and not parent_problem(root, p)
+        and read_state(root / p)[0] != ABSENT
     )
-    entry = {f.path: _sha(f.content) for f in files}
+    entry = {f.path: sha(f.content) for f in files}
     return CheckResult(missing, changed, extra, not (canonical and scopes.get(scope, {}) == entry), diffs)

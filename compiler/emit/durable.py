@@ -18,7 +18,9 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["TMP_RE", "atomic_write", "fsync_dir", "prune_empty_dirs", "remove_stray_temps", "sync_dirs", "write_files"]
+__all__ = [
+    "TMP_RE", "atomic_write", "fsync_dir", "prune_empty_dirs", "remove_stray_temps", "sync_dirs", "sync_trees", "write_files",
+]
 
 #: Names of the temp files this module writes (``_temp_for``); anything else is never removed.
 TMP_RE = re.compile(r"\..*\.mcompile-tmp-[0-9a-f]{16}", re.S)
@@ -58,7 +60,7 @@ def atomic_write(target: Path, content: bytes) -> None:
         raise
 
 
-def write_files(root: Path, files: Sequence[_File]) -> None:
+def write_files(root: Path, files: Sequence[_File], *, durable: bool = True) -> None:
     """Atomically replace many files: every temp file is written, then made durable in one
     ``syncfs`` of the output filesystem (Linux; one ``fsync`` per file elsewhere), then renamed
     over its target, in order. Each target holds its old or its new bytes at every instant, as
@@ -66,8 +68,9 @@ def write_files(root: Path, files: Sequence[_File]) -> None:
 
     Temp names are chosen up front, so an error part-way removes every one of them. (Creating
     a file costs 0.1-0.3 ms of kernel time here; writing from several threads was measured
-    slower, the kernel serialises it.)"""
-    batched = _syncfs_available()
+    slower, the kernel serialises it.) ``durable=False`` skips the flush: for a staged tree that
+    the caller flushes (:func:`sync_trees`) before it becomes visible."""
+    batched = _syncfs_available() or not durable
     base = os.fspath(root)
     made: set[str] = set()
     temps: list[tuple[str, str, bytes]] = []
@@ -82,7 +85,7 @@ def write_files(root: Path, files: Sequence[_File]) -> None:
     try:
         for tmp, _, content in temps:
             _create(tmp, content, not batched)
-        if batched and temps and not _syncfs(root):
+        if durable and batched and temps and not _syncfs(root):
             for tmp, _, _ in temps:
                 _fsync_file(Path(tmp))
         for tmp, target, _ in temps:
@@ -140,6 +143,19 @@ def _syncfs(root: Path) -> bool:
         os.close(fd)
 
 
+def sync_trees(root: Path, trees: Sequence[Path]) -> None:
+    """Make every file and directory under ``trees`` durable: one ``syncfs`` of the filesystem
+    holding ``root``, or (where that fails) an ``fsync`` of each file and directory."""
+    if _syncfs(root):
+        return
+    for tree in trees:
+        for dirpath, _, filenames in os.walk(tree):
+            for name in filenames:
+                if stat.S_ISREG(os.lstat(Path(dirpath) / name).st_mode):
+                    _fsync_file(Path(dirpath) / name)
+            fsync_dir(Path(dirpath))
+
+
 def sync_dirs(root: Path, directories: set[Path]) -> None:
     """Make renames and deletes durable: one ``syncfs`` when many directories changed."""
     if len(directories) > 8 and _syncfs(root):
@@ -157,11 +173,13 @@ def fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def remove_stray_temps(root: Path) -> list[str]:
-    """Delete temp files an interrupted build left behind; return their relative paths."""
+def remove_stray_temps(root: Path, skip: Sequence[str] = ()) -> list[str]:
+    """Delete temp files an interrupted build left behind; return their relative paths.
+    ``skip``: directories (relative to ``root``) not to look into, besides every ``.git``."""
     removed = []
+    skipped = {os.path.join(root, s) for s in skip}
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d != ".git"]
+        dirnames[:] = [d for d in dirnames if d != ".git" and os.path.join(dirpath, d) not in skipped]
         for name in filenames:
             full = Path(dirpath) / name
             if TMP_RE.fullmatch(name) and stat.S_ISREG(os.lstat(full).st_mode):

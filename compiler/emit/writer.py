@@ -7,12 +7,16 @@ plan is valid; :func:`apply` executes a plan holding an exclusive ``flock`` on `
 :func:`write_scopes` plans and applies many scopes under one lock hold, reading and writing the
 manifest once (a fleet of 1,000 profiles would otherwise rewrite a 5 MB manifest 1,000 times).
 
-Crash safety. Each file is written to ``.<name>.mcompile-tmp-<16 hex>`` in its own directory,
-flushed, made durable (fsync, or one ``syncfs`` for a whole batch: ``durable.py``) and
-``os.replace``\\d over the target, so every file holds either its old or its new content, never
-a mix. Directories are synced after all renames and deletes, and the manifest is replaced
-*last*. A crash therefore leaves, at worst:
+Crash safety. A scope whose files all live in one top-level directory that no other scope uses
+(every profile: ``out/<profile>/``) is committed as a whole: ``swap.py`` stages the next tree and
+swaps it in with one ``renameat2(RENAME_EXCHANGE)``, so the directory is wholly old or wholly new
+at every instant. Other scopes, and filesystems that cannot swap, are committed file by file: each
+file is written to ``.<name>.mcompile-tmp-<16 hex>`` beside its target, made durable (one
+``syncfs`` for a batch: ``durable.py``) and ``os.replace``\\d, so it holds its old or new bytes.
+The manifest is replaced *last*. A crash therefore leaves, at worst:
 
+* a stage in ``.mcompile/stage/`` -- the next apply discards it (:func:`swap.recover`), deleting
+  only entries that are live or listed in the stage's journal, rescuing anything else;
 * stray temp files -- the next :func:`apply` removes every file matching the temp pattern
   anywhere under ``out/`` (safe: the lock guarantees no other writer is running);
 * files written but not yet recorded in the manifest -- the next build regenerates the same bytes,
@@ -31,35 +35,22 @@ only when they became empty through our own deletes. Files are written with mode
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import os
-import re
-import stat
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .durable import TMP_RE as _TMP_RE
-from .durable import atomic_write as _atomic_write
-from .durable import fsync_dir as _fsync_dir
-from .durable import prune_empty_dirs as _prune_empty_dirs
-from .durable import remove_stray_temps as _remove_stray_temps
-from .durable import sync_dirs as _sync_dirs
-from .durable import write_files as _write_files
+from . import swap
+from .durable import atomic_write, fsync_dir, prune_empty_dirs, remove_stray_temps, sync_dirs, sync_trees, write_files
+from .manifest import LOCK_NAME, MANIFEST_NAME, STATE_DIR, read_manifest, render_manifest
+from .paths import ABSENT, ParentCache, fingerprint, parent_problem, read_state, sha, syntax_problems
 
 __all__ = [
-    "MANIFEST_NAME", "OutputFile", "OutputLocked", "WritePlan", "WritePlanError",
+    "MANIFEST_NAME", "OutputFile", "preflight", "OutputLocked", "WritePlan", "WritePlanError",
     "WriteSummary", "apply", "plan_writes", "summary_line", "write_outputs", "write_scopes",
 ]
 
-STATE_DIR = ".mcompile"
-MANIFEST_NAME = f"{STATE_DIR}/manifest.json"
-LOCK_NAME = f"{STATE_DIR}/lock"
-MANIFEST_FORMAT = "mcompile-manifest/v1"
-_SHA_RE = re.compile(r"[0-9a-f]{64}")
-_ABSENT = "absent"
 
 
 @dataclass(frozen=True)
@@ -101,6 +92,7 @@ class WritePlan:
     manifest: bytes  # the manifest written last
     base_manifest: bytes | None  # the manifest as read while planning (None: there was none)
     expected: Mapping[str, str] = field(default_factory=dict)  # disk fingerprint per path at plan time
+    swap_top: str | None = None  # the directory committed as a whole (see swap.py), or None: file by file
 
 
 @dataclass(frozen=True)
@@ -112,114 +104,17 @@ class WriteSummary:
     unchanged: list[str]
     kept: list[str]
     removed_temp: list[str] = field(default_factory=list)  # leftovers of an interrupted build
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _syntax_problems(path: object) -> list[str]:
-    """Reasons ``path`` is not a normalised, relative POSIX path (empty list when fine)."""
-    if not isinstance(path, str) or not path:
-        return ["path must be a non-empty string"]
-    segments = path.lstrip("/").split("/")
-    checks = [
-        ("\0" in path, "contains a NUL byte"),
-        ("\\" in path, "contains a backslash"),
-        (path.startswith("/"), "is absolute"),
-        ("" in segments, "has an empty segment"),
-        (any(s in (".", "..") for s in segments), "is not normalised ('.' or '..' segment)"),
-        (any(len(s.encode("utf-8", "surrogatepass")) > 255 for s in segments), "has a segment longer than 255 bytes"),
-        (bool(_TMP_RE.fullmatch(segments[-1])), "file name matches the writer's temporary-file pattern"),
-    ]
-    return [message for failed, message in checks if failed]
-
-
-def _parent_problem(root: Path, rel: str) -> str | None:
-    """Why the parent directories of ``rel`` are unsafe (symlink, not a directory), if they are."""
-    current = root
-    for depth, segment in enumerate(rel.split("/")[:-1], start=1):
-        current = current / segment
-        where = "/".join(rel.split("/")[:depth])
-        try:
-            st = os.lstat(current)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            return f"cannot inspect parent {where}: {exc.strerror}"
-        if stat.S_ISLNK(st.st_mode):
-            target = os.path.realpath(current)
-            if target != str(root) and not target.startswith(str(root) + os.sep):
-                return f"escapes the output directory through symlink {where}"
-            return f"passes through symlink {where}"
-        if not stat.S_ISDIR(st.st_mode):
-            return f"parent {where} is not a directory"
-    return None
-
-
-def _read_state(target: Path) -> tuple[str, bytes | None]:
-    """``(kind, content)`` of ``target`` without following a final symlink or opening non-files."""
-    try:
-        st = os.lstat(target)
-    except (FileNotFoundError, NotADirectoryError):
-        return _ABSENT, None
-    if stat.S_ISLNK(st.st_mode):
-        return "symlink", None
-    if stat.S_ISDIR(st.st_mode):
-        return "directory", None
-    if not stat.S_ISREG(st.st_mode):
-        return "special file", None
-    fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as fh:
-        return "file", fh.read()
-
-
-def _fingerprint(root: Path, rel: str) -> str:
-    kind, data = _read_state(root / rel)
-    return f"sha256:{_sha(data)}" if data is not None else kind
-
-
-def _read_manifest(root: Path, name: str) -> tuple[dict[str, dict[str, str]], bytes | None, list[str]]:
-    """Parse the manifest: ``(scopes, raw bytes or None, problems)``."""
-    kind, raw = _read_state(root / name)
-    if raw is None:
-        return {}, None, [] if kind == _ABSENT else [f"{name}: manifest is a {kind}"]
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except ValueError as exc:
-        return {}, raw, [f"{name}: manifest is not valid JSON ({exc}); fix or remove it"]
-    scopes = data.get("scopes") if isinstance(data, dict) else None
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or not isinstance(scopes, dict):
-        return {}, raw, [f"{name}: not an {MANIFEST_FORMAT} manifest"]
-    problems: list[str] = []
-    owners: dict[str, str] = {}
-    for scope, entries in scopes.items():
-        if not isinstance(entries, dict) or not all(isinstance(d, str) and _SHA_RE.fullmatch(d) for d in entries.values()):
-            problems.append(f"{name}: scope {scope!r} must map paths to sha256 hex digests")
-            continue
-        for path in entries:
-            problems += [f"{name}: listed path {path!r} {p}" for p in _syntax_problems(path)]
-            if path.split("/")[0] == STATE_DIR:
-                problems.append(f"{name}: listed path {path!r} is inside {STATE_DIR}/")
-            if path in owners:
-                problems.append(f"{name}: {path} listed by scopes {owners[path]!r} and {scope!r}")
-            owners[path] = scope
-    return scopes, raw, problems
-
-
-def _render_manifest(scopes: Mapping[str, Mapping[str, str]]) -> bytes:
-    body = {"format": MANIFEST_FORMAT, "scopes": {s: dict(e) for s, e in scopes.items() if e}}
-    return (json.dumps(body, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    notes: list[str] = field(default_factory=list)  # files kept or rescued, and why
 
 
 def _validate(files: Sequence[OutputFile], scope: str, manifest_name: str) -> list[str]:
     """Problems visible without the disk: bad paths, duplicates, overlaps, reserved names."""
-    problems = [f"manifest name {manifest_name!r} {p}" for p in _syntax_problems(manifest_name)]
+    problems = [f"manifest name {manifest_name!r} {p}" for p in syntax_problems(manifest_name)]
     if not isinstance(scope, str) or not scope or not scope.isprintable():
         problems.append(f"scope {scope!r} must be a non-empty printable string")
     seen: set[str] = set()
     for path in (f.path for f in files):
-        bad = _syntax_problems(path)
+        bad = syntax_problems(path)
         problems += [f"{path!r}: {p}" for p in bad]
         if bad:
             continue
@@ -242,17 +137,11 @@ def _validate(files: Sequence[OutputFile], scope: str, manifest_name: str) -> li
     return problems
 
 
-def _preflight(
-    root: Path, files: Sequence[OutputFile], scope: str, manifest_name: str
-) -> tuple[list[str], dict[str, dict[str, str]], bytes | None]:
-    """Path problems, then -- only if the state files are safe to read -- the parsed manifest."""
-    return _preflight_many(root, [(scope, files)], manifest_name)
-
-
-def _preflight_many(
+def preflight(
     root: Path, scoped: Sequence[tuple[str, Sequence[OutputFile]]], manifest_name: str
 ) -> tuple[list[str], dict[str, dict[str, str]], bytes | None]:
-    """:func:`_preflight` for several scopes at once; the manifest is read once."""
+    """Path problems of every scope, then -- only if the state files are safe to read -- the
+    parsed manifest (read once): ``(problems, scopes, raw manifest bytes or None)``."""
     problems = [p for scope, files in scoped for p in _validate(files, scope, manifest_name)]
     if len(scoped) > 1:
         problems += _cross_scope_problems(scoped)
@@ -260,11 +149,11 @@ def _preflight_many(
         raise WritePlanError([*problems, f"{root}: output directory is not a directory"])
     unsafe = [
         f"{rel}: {bad}" for rel in (LOCK_NAME, manifest_name)
-        if not _syntax_problems(rel) and (bad := _parent_problem(root, rel))
+        if not syntax_problems(rel) and (bad := parent_problem(root, rel))
     ]
-    if unsafe or _syntax_problems(manifest_name):
+    if unsafe or syntax_problems(manifest_name):
         raise WritePlanError(problems + unsafe)
-    scopes, raw, manifest_problems = _read_manifest(root, manifest_name)
+    scopes, raw, manifest_problems = read_manifest(root, manifest_name)
     return problems + manifest_problems, scopes, raw
 
 
@@ -296,42 +185,33 @@ def _plan_many(
 ) -> list[WritePlan]:
     """One plan per scope, all against the same manifest; every plan's ``manifest`` is the
     manifest with *all* the scopes updated (what is written once, last)."""
-    problems, scopes, base = _preflight_many(root, scoped, manifest_name)
+    problems, scopes, base = preflight(root, scoped, manifest_name)
     owners = {p: s for s, entries in scopes.items() for p in entries}
-    parents = _ParentCache(root)
+    parents = ParentCache(root)
     new_scopes = dict(scopes)
     parts = []
     for scope, files in scoped:
         part, more = _plan_scope(root, files, scope, scopes.get(scope, {}), owners, parents, force, manifest_name)
         problems += more
         parts.append(part)
-        new_scopes[scope] = {f.path: _sha(f.content) for f in files}
+        new_scopes[scope] = {f.path: sha(f.content) for f in files}
     if problems:
         raise WritePlanError(problems)
-    manifest = _render_manifest(new_scopes)
+    manifest = render_manifest(new_scopes)
+    users: dict[str, set[str]] = {}  # top-level name -> scopes with a path under it
+    for scope, paths in [*scopes.items(), *((s, [f.path for f in files]) for s, files in scoped)]:
+        for path in paths:
+            users.setdefault(path.split("/", 1)[0], set()).add(scope)
     return [
-        WritePlan(out_dir=root, scope=scope, manifest_name=manifest_name, manifest=manifest, base_manifest=base, **part)
-        for (scope, _), part in zip(scoped, parts)
+        WritePlan(out_dir=root, scope=scope, manifest_name=manifest_name, manifest=manifest, base_manifest=base,
+                  swap_top=swap.swap_top([*(f.path for f in files), *scopes.get(scope, {})], scope, users), **part)
+        for (scope, files), part in zip(scoped, parts)
     ]
-
-
-class _ParentCache:
-    """:func:`_parent_problem` for many paths, checking each parent directory once."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.known: dict[str, str | None] = {}
-
-    def problem(self, rel: str) -> str | None:
-        parent = rel.rpartition("/")[0]
-        if parent not in self.known:
-            self.known[parent] = _parent_problem(self.root, rel)
-        return self.known[parent]
 
 
 def _plan_scope(
     root: Path, files: Sequence[OutputFile], scope: str, previous: Mapping[str, str], owners: Mapping[str, str],
-    parents: _ParentCache, force: bool, manifest_name: str,
+    parents: ParentCache, force: bool, manifest_name: str,
 ) -> tuple[dict, list[str]]:
     """The WritePlan fields of one scope, and its problems."""
     problems: list[str] = []
@@ -342,7 +222,7 @@ def _plan_scope(
     kept: dict[str, str] = {}  # path -> why it is left in place
     expected: dict[str, str] = {}
     for f in sorted(files, key=lambda f: f.path):
-        if _syntax_problems(f.path):
+        if syntax_problems(f.path):
             continue
         owner = owners.get(f.path)
         if owner not in (None, scope):
@@ -351,25 +231,25 @@ def _plan_scope(
         if bad := parents.problem(f.path):
             problems.append(f"{f.path}: {bad}")
             continue
-        kind, data = _read_state(root / f.path)
+        kind, data = read_state(root / f.path)
         if kind in ("directory", "special file"):
             problems.append(f"{f.path}: exists as a {kind}")
         elif data == f.content:
             unchanged.append(f.path)
-        elif kind != _ABSENT and owner is None and not force:
+        elif kind != ABSENT and owner is None and not force:
             problems.append(f"{f.path}: would overwrite unowned file (not in {manifest_name}; use force)")
         else:
             to_write.append(f)
-        expected[f.path] = f"sha256:{_sha(data)}" if data is not None else kind
+        expected[f.path] = f"sha256:{sha(data)}" if data is not None else kind
     for path, digest in sorted(previous.items()):
-        if path in planned or _syntax_problems(path):
+        if path in planned or syntax_problems(path):
             continue
         if bad := parents.problem(path):
             kept[path] = f"{path}: {bad}, left in place"
-        elif (fingerprint := _fingerprint(root, path)) == f"sha256:{digest}":
+        elif (seen := fingerprint(root, path)) == f"sha256:{digest}":
             to_delete.append(path)
-            expected[path] = fingerprint
-        elif fingerprint != _ABSENT:
+            expected[path] = seen
+        elif seen != ABSENT:
             kept[path] = f"{path}: modified by hand, left in place"
     fields_ = {
         "to_write": tuple(to_write), "unchanged": tuple(unchanged), "to_delete": tuple(to_delete),
@@ -428,47 +308,88 @@ def write_scopes(
 
 
 def _apply_locked(plans: Sequence[WritePlan]) -> list[WriteSummary]:
-    """Apply plans that share one manifest (the last plan's ``manifest`` holds every scope)."""
+    """Apply plans that share one manifest (the last plan's ``manifest`` holds every scope):
+    repair what an interrupted build left, commit each busy scope (a whole-directory swap where
+    possible, else file by file), then replace the manifest, last."""
     root, last = plans[0].out_dir, plans[-1]
-    removed_temp = _remove_stray_temps(root)
+    recovered = swap.recover(root)
+    removed_temp = remove_stray_temps(root, skip=[swap.RESCUE_DIR])
     _verify_fresh(plans)
-    touched: set[Path] = set()
-    _write_files(root, [f for plan in plans for f in plan.to_write])
-    touched |= {(root / f.path).parent for plan in plans for f in plan.to_write}
+    busy = [p for p in plans if p.to_write or p.to_delete]
+    eligible = [p for p in busy if p.swap_top]
+    done = _commit_swaps(root, eligible) if eligible and swap.exchange_supported(root) else {}
+    done.update(_commit_per_file(root, [p for p in busy if p.scope not in done]))
+    manifest_path = root / last.manifest_name
+    if fingerprint(root, last.manifest_name) != f"sha256:{sha(last.manifest)}":
+        atomic_write(manifest_path, last.manifest)
+        fsync_dir(manifest_path.parent)
     summaries = []
+    for plan in plans:
+        deleted, kept, notes = done.get(plan.scope, ([], list(plan.kept), []))
+        summaries.append(WriteSummary(
+            written=sorted(f.path for f in plan.to_write), deleted=sorted(deleted), unchanged=sorted(plan.unchanged),
+            kept=sorted(kept), removed_temp=removed_temp, notes=sorted({*plan.notes, *notes, *recovered}),
+        ))
+    return summaries
+
+
+_Done = dict[str, tuple[list[str], list[str], list[str]]]  # scope -> (deleted, kept, notes)
+
+
+def _commit_swaps(root: Path, plans: Sequence[WritePlan]) -> _Done:
+    """Stage every scope's next directory, make all of them durable at once, swap each into
+    place and discard the old trees. Scopes that cannot be staged or swapped are left out of the
+    result (the caller commits them file by file)."""
+    staged = []
+    for plan in plans:
+        new = {f.path: f.content for f in plan.to_write}
+        st = swap.stage(root, plan.swap_top, new, plan.unchanged, plan.to_delete, plan.expected)
+        if st is not None:
+            staged.append((plan, st))
+    sync_trees(root, [st.stage for _, st in staged])
+    done: _Done = {}
+    for plan, st in staged:
+        if not swap.commit(st):
+            swap.discard(root, st.stage)
+            continue
+        rescued = swap.discard(root, st.stage)
+        lost = {note.split(": ", 1)[0] for note in rescued}
+        done[plan.scope] = ([p for p in plan.to_delete if p not in lost], list(plan.kept), rescued)
+    return done
+
+
+def _commit_per_file(root: Path, plans: Sequence[WritePlan]) -> _Done:
+    """Replace each file atomically, delete what is no longer produced, prune empty directories."""
+    touched: set[Path] = set()
+    write_files(root, [f for plan in plans for f in plan.to_write])
+    touched |= {(root / f.path).parent for plan in plans for f in plan.to_write}
+    done: _Done = {}
     for plan in plans:
         deleted: list[str] = []
         kept = list(plan.kept)
         for path in plan.to_delete:
-            if _fingerprint(root, path) == plan.expected.get(path):
+            if fingerprint(root, path) == plan.expected.get(path):
                 os.unlink(root / path)
                 deleted.append(path)
                 touched.add((root / path).parent)
             else:
                 kept.append(path)
-        touched |= _prune_empty_dirs(root, deleted)
-        summaries.append(WriteSummary(
-            written=sorted(f.path for f in plan.to_write), deleted=sorted(deleted),
-            unchanged=sorted(plan.unchanged), kept=sorted(kept), removed_temp=removed_temp,
-        ))
-    _sync_dirs(root, touched)
-    manifest_path = root / last.manifest_name
-    if _fingerprint(root, last.manifest_name) != f"sha256:{_sha(last.manifest)}":
-        _atomic_write(manifest_path, last.manifest)
-        _fsync_dir(manifest_path.parent)
-    return summaries
+        touched |= prune_empty_dirs(root, deleted)
+        done[plan.scope] = (deleted, kept, [])
+    sync_dirs(root, touched)
+    return done
 
 
 def _verify_fresh(plans: Sequence[WritePlan]) -> None:
     """Refuse a plan made against a disk or manifest that has changed since."""
     root = plans[0].out_dir
     problems = []
-    if _read_state(root / plans[0].manifest_name)[1] != plans[0].base_manifest:
+    if read_state(root / plans[0].manifest_name)[1] != plans[0].base_manifest:
         problems.append(f"{plans[0].manifest_name}: changed since the plan was made; plan again")
-    parents = _ParentCache(root)
+    parents = ParentCache(root)
     for plan in plans:
-        for path, fingerprint in plan.expected.items():
-            if parents.problem(path) or _fingerprint(root, path) != fingerprint:
+        for path, seen in plan.expected.items():
+            if parents.problem(path) or fingerprint(root, path) != seen:
                 problems.append(f"{path}: changed on disk since the plan was made; plan again")
     if problems:
         raise WritePlanError(problems)

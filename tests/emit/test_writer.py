@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from compiler.emit import writer
+from compiler.emit.paths import sha
 from compiler.emit.writer import (
     OutputFile,
     OutputLocked,
@@ -61,11 +62,11 @@ def test_first_build_writes_files_and_canonical_manifest(out: Path) -> None:
     assert (out / "a/x.yaml").read_bytes() == b"x\n"
     assert stat.S_IMODE((out / "b.yaml").stat().st_mode) == 0o644
     text = (out / MANIFEST).read_text()
-    digest = writer._sha(b"x\n")
+    digest = sha(b"x\n")
     assert text.startswith('{\n  "format": "mcompile-manifest/v1",\n  "scopes": {\n    "tier2": {\n')
     assert f'      "a/x.yaml": "{digest}",\n' in text and text.endswith("}\n")
     assert str(out) not in text and str(out.parent) not in text
-    assert _manifest(out)["scopes"]["tier2"] == {"a/x.yaml": digest, "b.yaml": writer._sha(b"b\n")}
+    assert _manifest(out)["scopes"]["tier2"] == {"a/x.yaml": digest, "b.yaml": sha(b"b\n")}
 
 
 def test_manifest_is_deterministic_regardless_of_input_order(tmp_path: Path) -> None:
@@ -278,7 +279,7 @@ def test_owned_file_no_longer_produced_is_deleted_and_empty_dirs_pruned(out: Pat
     assert not (out / "d/e").exists()
     assert (out / "d/g/hand.txt").read_text() == "unowned"  # its dir is not empty, so it stays
     assert (out / "empty").is_dir()  # was empty before, not emptied by us
-    assert _manifest(out)["scopes"]["tier2"] == {"top.yaml": writer._sha(b"t")}
+    assert _manifest(out)["scopes"]["tier2"] == {"top.yaml": sha(b"t")}
     _build(out, [])
     assert out.is_dir() and not (out / "top.yaml").exists()
     assert _manifest(out)["scopes"] == {}
@@ -327,7 +328,7 @@ def test_manifest_listing_escaping_path_is_an_error(tmp_path: Path, out: Path) -
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
     (out / ".mcompile").mkdir(parents=True)
-    manifest = {"format": "mcompile-manifest/v1", "scopes": {"s": {"../victim.txt": writer._sha(b"keep me")}}}
+    manifest = {"format": "mcompile-manifest/v1", "scopes": {"s": {"../victim.txt": sha(b"keep me")}}}
     (out / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(WritePlanError, match="listed path '../victim.txt'"):
         plan_writes(out, [], scope="s")

@@ -1,0 +1,58 @@
+"""``out/.mcompile/manifest.json``: which files each scope (profile) owns, with their sha256.
+
+The manifest is the writer's record of ownership: a file is regenerated or deleted only if the
+manifest says this tool wrote it. Its bytes are canonical (sorted keys, fixed indentation), so
+``mcompile check`` can compare it byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from .paths import ABSENT, read_state, syntax_problems
+
+__all__ = ["LOCK_NAME", "MANIFEST_FORMAT", "MANIFEST_NAME", "STATE_DIR", "read_manifest", "render_manifest"]
+
+STATE_DIR = ".mcompile"
+MANIFEST_NAME = f"{STATE_DIR}/manifest.json"
+LOCK_NAME = f"{STATE_DIR}/lock"
+MANIFEST_FORMAT = "mcompile-manifest/v1"
+_SHA_RE = re.compile(r"[0-9a-f]{64}")
+
+Scopes = dict[str, dict[str, str]]
+
+
+def read_manifest(root: Path, name: str) -> tuple[Scopes, bytes | None, list[str]]:
+    """Parse the manifest: ``(scopes, raw bytes or None, problems)``."""
+    kind, raw = read_state(root / name)
+    if raw is None:
+        return {}, None, [] if kind == ABSENT else [f"{name}: manifest is a {kind}"]
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        return {}, raw, [f"{name}: manifest is not valid JSON ({exc}); fix or remove it"]
+    scopes = data.get("scopes") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or not isinstance(scopes, dict):
+        return {}, raw, [f"{name}: not an {MANIFEST_FORMAT} manifest"]
+    problems: list[str] = []
+    owners: dict[str, str] = {}
+    for scope, entries in scopes.items():
+        if not isinstance(entries, dict) or not all(isinstance(d, str) and _SHA_RE.fullmatch(d) for d in entries.values()):
+            problems.append(f"{name}: scope {scope!r} must map paths to sha256 hex digests")
+            continue
+        for path in entries:
+            problems += [f"{name}: listed path {path!r} {p}" for p in syntax_problems(path)]
+            if path.split("/")[0] == STATE_DIR:
+                problems.append(f"{name}: listed path {path!r} is inside {STATE_DIR}/")
+            if path in owners:
+                problems.append(f"{name}: {path} listed by scopes {owners[path]!r} and {scope!r}")
+            owners[path] = scope
+    return scopes, raw, problems
+
+
+def render_manifest(scopes: Mapping[str, Mapping[str, str]]) -> bytes:
+    body = {"format": MANIFEST_FORMAT, "scopes": {s: dict(e) for s, e in scopes.items() if e}}
+    return (json.dumps(body, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
