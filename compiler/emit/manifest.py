@@ -14,11 +14,14 @@ from pathlib import Path
 
 from .paths import ABSENT, read_state, syntax_problems
 
-__all__ = ["LOCK_NAME", "MANIFEST_FORMAT", "MANIFEST_NAME", "STATE_DIR", "read_manifest", "render_manifest"]
+__all__ = ["GITIGNORE", "GITIGNORE_NAME", "LOCK_NAME", "MANIFEST_FORMAT", "MANIFEST_NAME", "STATE_DIR", "read_manifest", "render_manifest"]
 
 STATE_DIR = ".mcompile"
 MANIFEST_NAME = f"{STATE_DIR}/manifest.json"
 LOCK_NAME = f"{STATE_DIR}/lock"
+GITIGNORE_NAME = f"{STATE_DIR}/.gitignore"
+#: Keeps the transient state out of users' commits (the manifest is meant to be committed).
+GITIGNORE = b"# Written by mcompile: transient state, not for version control. Commit manifest.json.\nlock\nstage/\n"
 MANIFEST_FORMAT = "mcompile-manifest/v1"
 _SHA_RE = re.compile(r"[0-9a-f]{64}")
 

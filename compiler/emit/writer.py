@@ -43,7 +43,7 @@ from pathlib import Path
 
 from . import swap
 from .durable import atomic_write, fsync_dir, prune_empty_dirs, remove_stray_temps, sync_dirs, sync_trees, write_files
-from .manifest import LOCK_NAME, MANIFEST_NAME, STATE_DIR, read_manifest, render_manifest
+from .manifest import GITIGNORE, GITIGNORE_NAME, LOCK_NAME, MANIFEST_NAME, STATE_DIR, read_manifest, render_manifest
 from .paths import ABSENT, ParentCache, fingerprint, parent_problem, read_state, sha, syntax_problems
 
 __all__ = [
@@ -319,6 +319,8 @@ def _apply_locked(plans: Sequence[WritePlan]) -> list[WriteSummary]:
     eligible = [p for p in busy if p.swap_top]
     done = _commit_swaps(root, eligible) if eligible and swap.exchange_supported(root) else {}
     done.update(_commit_per_file(root, [p for p in busy if p.scope not in done]))
+    if fingerprint(root, GITIGNORE_NAME) == ABSENT:  # the user's edits to it are theirs
+        write_files(root, [OutputFile(GITIGNORE_NAME, GITIGNORE)], durable=False)  # not worth an fsync
     manifest_path = root / last.manifest_name
     if fingerprint(root, last.manifest_name) != f"sha256:{sha(last.manifest)}":
         atomic_write(manifest_path, last.manifest)

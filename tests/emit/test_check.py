@@ -38,7 +38,7 @@ def test_check_reports_missing_changed_extra_and_stale_manifest(out: Path) -> No
     assert (result.missing, result.changed, result.extra_owned) == (["new.yaml"], ["edit.yaml"], ["old.yaml"])
     assert result.manifest_stale
     assert "-two\n+TWO\n" in result.diffs["edit.yaml"] and "--- a/edit.yaml" in result.diffs["edit.yaml"]
-    assert _tree(out) == [".mcompile/lock", ".mcompile/manifest.json", "edit.yaml", "old.yaml", "same.yaml"]
+    assert _tree(out) == [".mcompile/.gitignore", ".mcompile/lock", ".mcompile/manifest.json", "edit.yaml", "old.yaml", "same.yaml"]
 
 
 def test_check_rejects_invalid_paths(out: Path) -> None:

@@ -234,7 +234,7 @@ def test_scopes_share_out_dir_without_touching_each_other(out: Path) -> None:
     _build(out, _files(**{"a/x.yaml": "a"}), scope="a")
     _build(out, _files(**{"b/x.yaml": "b"}), scope="b")
     _build(out, [], scope="b")  # b now produces nothing: only b's files go
-    assert _tree(out) == [".mcompile/lock", ".mcompile/manifest.json", "a/x.yaml"]
+    assert _tree(out) == [".mcompile/.gitignore", ".mcompile/lock", ".mcompile/manifest.json", "a/x.yaml"]
     assert sorted(_manifest(out)["scopes"]) == ["a"]
 
 
@@ -494,3 +494,25 @@ def test_many_files_are_made_durable_with_one_syncfs(out: Path, monkeypatch: pyt
         assert len(fsyncs) == 2  # the manifest and its directory only
     else:
         assert len(fsyncs) >= 50
+
+
+# --- the state directory in version control ----------------------------------------------
+
+
+def test_state_dir_gitignore_keeps_lock_and_stage_out_of_commits(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    out = tmp_path / "out"
+    write_outputs(out, _files(**{"p/a.yaml": "a"}), scope="p")
+    (out / ".mcompile/stage/0123456789abcdef").mkdir(parents=True)
+    (out / ".mcompile/stage/0123456789abcdef/journal.json").write_text("{}")
+    status = subprocess.run(["git", "status", "--porcelain", "-uall"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert sorted(line[3:] for line in status.stdout.splitlines()) == [
+        "out/.mcompile/.gitignore", "out/.mcompile/manifest.json", "out/p/a.yaml",
+    ]
+
+
+def test_state_dir_gitignore_edited_by_the_user_is_left_alone(out: Path) -> None:
+    _build(out, _files(**{"a.yaml": "a"}))
+    (out / ".mcompile/.gitignore").write_text("lock\n")
+    _build(out, _files(**{"a.yaml": "b"}))
+    assert (out / ".mcompile/.gitignore").read_text() == "lock\n"
