@@ -70,7 +70,7 @@ def write_files(root: Path, files: Sequence[_File], *, durable: bool = True) -> 
     a file costs 0.1-0.3 ms of kernel time here; writing from several threads was measured
     slower, the kernel serialises it.) ``durable=False`` skips the flush: for a staged tree that
     the caller flushes (:func:`sync_trees`) before it becomes visible."""
-    batched = _syncfs_available() or not durable
+    each = durable and not _syncfs_available()  # fsync file by file (no syncfs here)
     base = os.fspath(root)
     made: set[str] = set()
     temps: list[tuple[str, str, bytes]] = []
@@ -84,8 +84,8 @@ def write_files(root: Path, files: Sequence[_File], *, durable: bool = True) -> 
     renamed = 0
     try:
         for tmp, _, content in temps:
-            _create(tmp, content, not batched)
-        if durable and batched and temps and not _syncfs(root):
+            _create(tmp, content, each)
+        if durable and not each and temps and not _syncfs(root):
             for tmp, _, _ in temps:
                 _fsync_file(Path(tmp))
         for tmp, target, _ in temps:

@@ -43,7 +43,7 @@ from .durable import TMP_RE, fsync_dir, write_files
 from .manifest import STATE_DIR
 from .paths import ABSENT, fingerprint, sha
 
-__all__ = ["RESCUE_DIR", "STAGE_DIR", "Staged", "discard", "exchange_supported", "recover", "stage", "swap_top"]
+__all__ = ["RESCUE_DIR", "STAGE_DIR", "Rescued", "Staged", "discard", "exchange_supported", "recover", "stage", "swap_top"]
 
 STAGE_DIR = f"{STATE_DIR}/stage"
 RESCUE_DIR = f"{STATE_DIR}/rescued"
@@ -57,6 +57,18 @@ _RENAME_EXCHANGE = 2
 class _Rel:
     path: str  # relative to the staged tree
     content: bytes
+
+
+@dataclass(frozen=True)
+class Rescued:
+    """An entry of a discarded stage that nobody could vouch for, moved rather than deleted."""
+
+    path: str  # where it lived, relative to the output directory
+    saved_as: str  # where it is now, relative to the output directory
+
+    @property
+    def note(self) -> str:
+        return f"{self.path}: changed while mcompile was writing; saved as {self.saved_as}"
 
 
 @dataclass(frozen=True)
@@ -123,18 +135,18 @@ def _stage_dir(root: Path, top: str) -> Path:
 
 
 def stage(
-    root: Path, top: str, new: Mapping[str, bytes], keep_same: Iterable[str], drop: Iterable[str],
-    expected: Mapping[str, str],
+    root: Path, top: str, new: Mapping[str, bytes], drop: Iterable[str], expected: Mapping[str, str],
 ) -> Staged | None:
-    """Stage the next ``root/top``: ``new`` files (path -> bytes) are written, ``drop`` paths and
-    planned paths are left out, ``keep_same`` paths (unchanged output) and every other entry of
-    the live tree are hard-linked. ``expected`` holds the fingerprints the plan saw on disk.
+    """Stage the next ``root/top``: ``new`` files (path -> bytes) are written, ``drop`` paths are
+    left out, and every other entry of the live tree (unchanged output included) is hard-linked.
+    ``expected`` holds the fingerprints the plan saw on disk; the journal lists them for the
+    paths this build replaces or drops, with the new bytes' fingerprints.
     Returns None (after removing the partial stage) when the live tree cannot be staged."""
     where = _stage_dir(root, top)
     ours: dict[str, set[str]] = {}
     for path, content in new.items():
         ours.setdefault(path, set()).add(f"sha256:{sha(content)}")
-    for path in [*new, *drop, *keep_same]:
+    for path in [*new, *drop]:
         if expected.get(path, ABSENT) != ABSENT:
             ours.setdefault(path, set()).add(expected[path])
     journal = {"format": JOURNAL_FORMAT, "top": top, "ours": {p: sorted(v) for p, v in sorted(ours.items())}}
@@ -185,10 +197,7 @@ def commit(staged: Staged) -> bool:
     """Swap the staged tree into place; False (nothing changed) if the filesystem refuses."""
     live, tree = staged.root / staged.top, staged.stage / "tree"
     try:
-        if os.path.lexists(live):
-            _rename2(tree, live, _RENAME_EXCHANGE)
-        else:
-            _rename2(tree, live, _RENAME_NOREPLACE)
+        _rename2(tree, live, _RENAME_EXCHANGE if os.path.lexists(live) else _RENAME_NOREPLACE)
     except OSError:
         return False
     fsync_dir(staged.root)
@@ -196,26 +205,26 @@ def commit(staged: Staged) -> bool:
     return True
 
 
-def recover(root: Path) -> list[str]:
-    """Discard every stage an earlier (interrupted) build left; returns notes of rescued files."""
+def recover(root: Path) -> list[Rescued]:
+    """Discard every stage an earlier (interrupted) build left; returns what was rescued."""
     base = root / STAGE_DIR
-    notes: list[str] = []
+    rescued: list[Rescued] = []
     with suppress(FileNotFoundError):
         for name in sorted(os.listdir(base)):
             if stat.S_ISDIR(os.lstat(base / name).st_mode):
-                notes += discard(root, base / name)
-    return notes
+                rescued += discard(root, base / name)
+    return rescued
 
 
-def discard(root: Path, where: Path) -> list[str]:
+def discard(root: Path, where: Path) -> list[Rescued]:
     """Remove a stage (a staged tree never committed, or the old tree after a commit); entries
     that are neither live (same inode at the same path) nor in the journal are rescued."""
     journal = _read_journal(where / "journal.json")
     top = journal.get("top") if isinstance(journal.get("top"), str) else None
     ours = journal.get("ours") if isinstance(journal.get("ours"), dict) else {}
-    notes: list[str] = []
+    rescued: list[Rescued] = []
     if os.path.lexists(where / "tree"):
-        _discard_dir(root, where / "tree", "", top, ours, where.name, notes)
+        _discard_dir(root, where / "tree", "", top, ours, where.name, rescued)
     for name in sorted(os.listdir(where)) if where.is_dir() else ():
         if name == "journal.json" or TMP_RE.fullmatch(name):  # the journal, or an interrupted write of it
             os.unlink(where / name)
@@ -225,16 +234,16 @@ def discard(root: Path, where: Path) -> list[str]:
     with suppress(OSError):
         os.rmdir(where)
     fsync_dir(where.parent)
-    return notes
+    return rescued
 
 
-def _discard_dir(root: Path, directory: Path, rel: str, top: str | None, ours: Mapping, name: str, notes: list[str]) -> None:
+def _discard_dir(root: Path, directory: Path, rel: str, top: str | None, ours: Mapping, name: str, rescued: list[Rescued]) -> None:
     with os.scandir(directory) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
         path = f"{rel}/{entry.name}" if rel else entry.name
         if entry.is_dir(follow_symlinks=False):
-            _discard_dir(root, Path(entry.path), path, top, ours, name, notes)
+            _discard_dir(root, Path(entry.path), path, top, ours, name, rescued)
             continue
         live = f"{top}/{path}" if top else None
         if TMP_RE.fullmatch(entry.name) or (live and (
@@ -242,7 +251,7 @@ def _discard_dir(root: Path, directory: Path, rel: str, top: str | None, ours: M
         )):
             os.unlink(entry.path)
         else:
-            notes.append(_rescue(root, Path(entry.path), top or name, path))
+            rescued.append(_rescue(root, Path(entry.path), top or name, path))
     with suppress(OSError):
         os.rmdir(directory)
 
@@ -263,9 +272,9 @@ def _same_inode(a: Path, b: Path) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def _rescue(root: Path, entry: Path, top: str, rel: str) -> str:
+def _rescue(root: Path, entry: Path, top: str, rel: str) -> Rescued:
     """Move an entry nobody can vouch for to ``.mcompile/rescued/<top>/<rel>`` (never over
-    another file); return the note that says where it went."""
+    another file)."""
     dest = root / RESCUE_DIR / top / rel
     dest.parent.mkdir(parents=True, exist_ok=True)
     candidate, n = dest, 0
@@ -273,4 +282,4 @@ def _rescue(root: Path, entry: Path, top: str, rel: str) -> str:
         n += 1
         candidate = dest.with_name(f"{dest.name}.{n}")
     os.rename(entry, candidate)
-    return f"{top}/{rel}: changed while mcompile was writing; saved as {candidate.relative_to(root).as_posix()}"
+    return Rescued(f"{top}/{rel}", candidate.relative_to(root).as_posix())

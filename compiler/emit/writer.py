@@ -330,7 +330,7 @@ def _apply_locked(plans: Sequence[WritePlan]) -> list[WriteSummary]:
         deleted, kept, notes = done.get(plan.scope, ([], list(plan.kept), []))
         summaries.append(WriteSummary(
             written=sorted(f.path for f in plan.to_write), deleted=sorted(deleted), unchanged=sorted(plan.unchanged),
-            kept=sorted(kept), removed_temp=removed_temp, notes=sorted({*plan.notes, *notes, *recovered}),
+            kept=sorted(kept), removed_temp=removed_temp, notes=sorted({*plan.notes, *notes, *(r.note for r in recovered)}),
         ))
     return summaries
 
@@ -345,7 +345,7 @@ def _commit_swaps(root: Path, plans: Sequence[WritePlan]) -> _Done:
     staged = []
     for plan in plans:
         new = {f.path: f.content for f in plan.to_write}
-        st = swap.stage(root, plan.swap_top, new, plan.unchanged, plan.to_delete, plan.expected)
+        st = swap.stage(root, plan.swap_top, new, plan.to_delete, plan.expected)
         if st is not None:
             staged.append((plan, st))
     sync_trees(root, [st.stage for _, st in staged])
@@ -355,8 +355,8 @@ def _commit_swaps(root: Path, plans: Sequence[WritePlan]) -> _Done:
             swap.discard(root, st.stage)
             continue
         rescued = swap.discard(root, st.stage)
-        lost = {note.split(": ", 1)[0] for note in rescued}
-        done[plan.scope] = ([p for p in plan.to_delete if p not in lost], list(plan.kept), rescued)
+        moved = {r.path for r in rescued}
+        done[plan.scope] = ([p for p in plan.to_delete if p not in moved], list(plan.kept), [r.note for r in rescued])
     return done
 
 
