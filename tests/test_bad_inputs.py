@@ -223,7 +223,7 @@ CASES = [
          args=["--set", "capacity.pools[baseline].efa=true"]),
     Case("env-renames-profile", [f"{P}:32:21: $.metadata.name: environment prod renames the profile to 'other' (the profile is 'demo'): the name is shared by all environments (output directory, chart, GitOps apps); set metadata.namespace per environment instead"],
          replace=sub(PROD, "  prod: {metadata: {name: other, namespace: inference-prod}}")),
-    Case("gitops-envs-share-a-namespace", ["compiler/defaults/common.yaml:43:1: $.gitops.destinations: dev@in-cluster and prod@in-cluster deploy to namespace 'inference' of the same cluster https://kubernetes.default.svc: list a destination per environment or give each environment its own metadata.namespace"], replace=sub(PROD, "  prod: {}"), build=False),  # build: see test_build_locates_fleet_errors
+    Case("gitops-envs-share-a-namespace", ["compiler/defaults/common.yaml:49:1: $.gitops.destinations: dev@in-cluster and prod@in-cluster deploy to namespace 'inference' of the same cluster https://kubernetes.default.svc: list a destination per environment or give each environment its own metadata.namespace"], replace=sub(PROD, "  prod: {}"), build=False),  # build: see test_build_locates_fleet_errors
     # --- literal secrets ---
     Case("secret-by-env-name", [f'{P}:22:26: $.serving.env[0].value: HF_TOKEN looks like a credential: {USE_SECRET_ENV}'], replace=serving("  env: [{name: HF_TOKEN, value: x}, {name: TOKENIZERS_PARALLELISM, value: 'false'}]\n")),
     Case("secret-by-value-shape", [f'{P}:22:22: $.serving.env[0].value: value looks like a credential: {USE_SECRET_ENV}'], replace=serving(f"  env: [{{name: NOTE, value: 'Bearer {HF}'}}]\n")),

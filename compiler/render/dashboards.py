@@ -237,13 +237,20 @@ def dashboard(ctx: Context, kind: str) -> dict[str, Any]:
     }
 
 
+def dashboard_json(board: dict[str, Any]) -> str:
+    """Deterministic JSON with one panel per line: a changed panel is a one-line diff in out/."""
+    head = json.dumps({k: v for k, v in board.items() if k != "panels"}, sort_keys=True, separators=(",", ":"))
+    panels = ",\n".join(json.dumps(p, sort_keys=True, separators=(",", ":")) for p in board["panels"])
+    return head[:-1] + ',"panels":[\n' + panels + "\n]}\n"
+
+
 def config_map(ctx: Context, kind: str) -> dict[str, Any]:
     labels = dict(ctx.profile.monitoring.dashboard_labels)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": metadata(ctx, f"{ctx.name}-dashboard-{kind}", COMPONENT, extra_labels=labels),
-        "data": {f"{ctx.name}-{kind}.json": json.dumps(dashboard(ctx, kind), indent=2, sort_keys=True) + "\n"},
+        "data": {f"{ctx.name}-{kind}.json": dashboard_json(dashboard(ctx, kind))},
     }
 
 
