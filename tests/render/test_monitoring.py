@@ -3,26 +3,25 @@ carrying the seed alert table with expressions pinned to namespace and model_nam
 
 from __future__ import annotations
 
-import os
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from compiler.verify.rules_k8s import selector_matches as matches
 from compiler.pipeline import Compiled, compile_env
 from compiler.render import monitoring
 from compiler.render.meta import Context, selector
 from compiler.resolve import Request
 from compiler.verify.crds import CrdRegistry
+from compiler.verify.rules_k8s import selector_matches as matches
 
 ROOT = Path(__file__).resolve().parents[2]
 TIERS = ("tier1", "tier2", "tier3")
 
 
-@lru_cache(maxsize=None)
+@cache
 def build(tier: str, sets: tuple[str, ...] = ()) -> Compiled:
     path = ROOT / "profiles" / f"{tier}.yaml"
     return compile_env(Request(path, f"profiles/{tier}.yaml", "prod", (), sets))
@@ -96,7 +95,8 @@ def test_monitor_and_rule_carry_the_prometheus_selector_labels(tier: str) -> Non
 def test_alert_table_thresholds(tier: str) -> None:
     c = build(tier)
     assert thresholds(c, "VllmQueueDepthHigh") == {"warning": (10, "1m"), "critical": (50, "1m")}
-    assert {k: v[0] for k, v in thresholds(c, "VllmLatencyP99High").items()} == {"warning": 10, "critical": 30}
+    slo = c.profile.workload.e2e_seconds  # the seed's 10 s / 30 s are 2x / 6x its 5 s SLO
+    assert {k: v[0] for k, v in thresholds(c, "VllmLatencyP99High").items()} == {"warning": 2 * slo, "critical": 6 * slo}
     assert {k: v[0] for k, v in thresholds(c, "VllmRequestFailuresHigh").items()} == {"warning": 0.01, "critical": 0.05}
 
 
@@ -152,6 +152,20 @@ def test_expressions_are_pinned_and_never_use_a_model_label(tier: str) -> None:
             assert expr.count("http_requests_total{") == expr.count(f'job="{c.profile.namespace}/{c.profile.name}",namespace="{c.profile.namespace}"')
         assert set(r["labels"]) == {"severity"} and r["labels"]["severity"] in {"warning", "critical"}
         assert set(r["annotations"]) == {"summary", "description"}
+
+
+def test_latency_thresholds_are_the_seed_table_for_the_seed_slo() -> None:
+    """Seed 004: e2e SLO 5 s, P99 alert > 10 s warning / > 30 s critical."""
+    c = build("tier2", ("workload.slo.e2eSeconds=5",))
+    assert {k: v[0] for k, v in thresholds(c, "VllmLatencyP99High").items()} == {"warning": 10, "critical": 30}
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_latency_alert_is_quiet_at_the_planned_load(tier: str) -> None:
+    """The planner fills replicas up to the SLO: the warning must sit above the latency it plans for."""
+    c = build(tier)
+    warning = thresholds(c, "VllmLatencyP99High")["warning"][0]
+    assert all(r.e2e_seconds < warning for r in c.plan.roles), [(r.role, r.e2e_seconds, warning) for r in c.plan.roles]
 
 
 def test_latency_is_p99_of_the_e2e_histogram() -> None:
