@@ -15,9 +15,11 @@ import pytest
 
 from compiler.build import build_files, target_for
 from compiler.catalog import instance_types
+from compiler.emit.layout import profile_files
 from compiler.emit.writer import write_outputs
-from compiler.pipeline import Compiled
+from compiler.pipeline import Compiled, compile_all
 from compiler.render.nodepools import PROFILE_LABEL
+from compiler.resolve import Request
 from compiler.verify import make_verifier
 from compiler.verify.kube import KubeValidator
 
@@ -194,3 +196,26 @@ def test_grafana_templates_come_out_literally_through_helm_and_kustomize(tmp_pat
         got_helm = [o for o in via_helm.values() if o["kind"] == "ConfigMap" and o["metadata"]["name"] == cm["metadata"]["name"]]
         got_kust = [o for o in via_kustomize.values() if o["kind"] == "ConfigMap" and o["metadata"]["name"] == cm["metadata"]["name"]]
         assert got_helm == [cm] and got_kust == [cm], kind
+
+
+def test_braces_in_a_model_name_inside_dashboards_come_out_literally(tmp_path: Path) -> None:
+    """The schema refuses braces in model names, so this puts them into the rendered dashboards
+    directly (served name -> a Go template), in both environments (prod and dev differ, so the
+    dashboards travel through values files too), and emits, helm-templates and kustomizes them."""
+    hostile = "llama-{{ .Values.secret }}-{{- end }}-{% raw %}"
+    compiled = compile_all(Request(REPO / "profiles" / "tier2.yaml", "profiles/tier2.yaml"))
+    for c in compiled:
+        for o in c.objects:
+            if o["kind"] == "ConfigMap":
+                o["data"] = {k: v.replace("llama-3.3-70b", hostile) for k, v in o["data"].items()}
+    ours = {c.profile.env: {o["metadata"]["name"]: o for o in c.objects if o["kind"] == "ConfigMap"} for c in compiled}
+    assert all(hostile in next(iter(cm["data"].values())) for cms in ours.values() for cm in cms.values())
+    out = tmp_path / "out"
+    write_outputs(out, profile_files(compiled), scope="llama-70b")
+    chart = out / "llama-70b" / "chart"
+    for env, cms in ours.items():
+        via_helm = helm_template(chart, "llama-70b", chart / f"values-{env}.yaml")
+        via_kustomize = kustomize(out / "llama-70b" / "kustomize" / "overlays" / env)
+        for name, cm in cms.items():
+            assert [o for o in via_helm.values() if o["metadata"]["name"] == name and o["kind"] == "ConfigMap"] == [cm], (env, name)
+            assert [o for o in via_kustomize.values() if o["metadata"]["name"] == name and o["kind"] == "ConfigMap"] == [cm], (env, name)
