@@ -6,7 +6,10 @@ Why the expressions look the way they do:
 * vLLM series carry ``model_name`` and ``engine`` (there is no ``model`` label): every vLLM
   expression is pinned to the profile's namespace and served model name.
 * The KV-cache gauge was renamed ``gpu_cache_usage_perc`` -> ``kv_cache_usage_perc`` in v0.9.2
-  (the old name is gone in v0.12): :func:`kv_cache_metric` picks by image version.
+  (the old name is gone in v0.12): :func:`kv_cache_metric` picks by image version (for the
+  latency dashboard's KV-cache panel; no alert reads it).
+* P99 latency: the seed's 10 s / 30 s are 2x / 6x its 5 s SLO; :func:`latency_threshold` scales
+  them to the profile's SLO, since the planner fills replicas up to it.
 * vLLM has no failure counter (``vllm:request_success_total`` only counts finished requests by
   ``finished_reason``), so failed requests are the 5xx share of the OpenAI server's HTTP metrics
   (``http_requests_total`` from prometheus-fastapi-instrumentator, ``status`` grouped as ``5xx``),
