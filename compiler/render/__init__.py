@@ -14,7 +14,7 @@ Renderer = Callable[[Context], list[dict[str, Any]]]
 
 def families() -> list[tuple[str, Renderer]]:
     """(family, renderer) in output order. Imported lazily so a family module stays independent."""
-    from . import autoscaling, lws, monitoring, network, nodepools, routing, serving
+    from . import autoscaling, bifrost, gateway, identity, lws, monitoring, network, nodepools, picker, routing, serving
 
     return [
         ("network", network.render_namespace),
@@ -22,6 +22,10 @@ def families() -> list[tuple[str, Renderer]]:
         ("serving", serving.render),
         ("lws", lws.render),
         ("routing", routing.render),
+        ("picker", picker.render),
+        ("gateway", gateway.render),
+        ("bifrost", bifrost.render),
+        ("identity", identity.render),
         ("autoscaling", autoscaling.render),
         ("monitoring", monitoring.render),
         ("network", network.render),
