@@ -170,7 +170,8 @@ def hops(p: Profile, plan: Plan) -> list[Hop]:
         out.append(Hop("Gateway", f"decode leader: routing sidecar :{s.port} -> vLLM :{r.engine_port}",
                        f"InferencePool {p.name} (both roles), LeaderWorkerSet {p.name}-decode", route))
         out.append(Hop("sidecar", f"prefill leader vLLM :{s.port} (x-prefiller-host-port)",
-                       f"LeaderWorkerSet {p.name}-prefill, disagg-profile-handler", f"TTFT {pf.ttft_seconds:.2f}s est."))
+                       f"LeaderWorkerSet {p.name}-prefill, disagg-profile-handler", (f"within TTFT SLO {p.workload.ttft_seconds:g}s" if p.workload.ttft_seconds else "within the e2e budget")
+                       + f" (prefill est. {pf.ttft_seconds:.2f}s)"))
         out.append(Hop("decode vLLM", f"prefill NIXL :{s.side_channel_port} ({s.nixl_backend})",
                        f"NetworkPolicy {p.name}-prefill-nixl/{p.name}-decode-nixl", f"e2e {d.e2e_seconds:.2f}s est."))
     elif s.kv_cache_aware:

@@ -61,6 +61,18 @@ def association(ctx: Context, a: Association) -> dict[str, Any]:
     }
 
 
+def chart_notes(p: Profile) -> str:
+    """What the chart NOTES add for the request path: the front door and, without ACK, the
+    Pod Identity commands to run once per cluster."""
+    f = p.path.fallback
+    door = (f"Front door (cascade: {' -> '.join(s.name for s in f.cascade)}): http://{bifrost_name(p)}.{p.namespace}.svc:{f.port}/v1, "
+            f"model vllm/{p.model.served_name}.\n") if f.enabled else ""
+    cmds = notes(p)
+    if cmds:
+        door += "EKS Pod Identity (identity.ack is false): run once per cluster:\n" + "".join(f"  {c}\n" for c in cmds)
+    return door
+
+
 def notes(p: Profile) -> list[str]:
     """The CLI equivalent, for clusters without the ACK EKS controller (``identity.ack: false``)."""
     if p.path.identity.ack:
