@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ def ours(tier: str, *sets: str) -> dict[str, dict[str, Any]]:
     return {o["kind"]: o for o in picker.render(ctx_of(compiled(tier, *sets)))}
 
 
-@lru_cache(maxsize=None)
+@cache
 def upstream(tier: str, *sets: str) -> tuple[dict[str, Any], ...]:
     """helm template of the upstream chart with our pool, image, plugin config and flags."""
     c = compiled(tier, *sets)
