@@ -146,3 +146,12 @@ def test_base_with_a_full_cascade_is_accepted(tmp_path: Path) -> None:
     (tmp_path / P).write_text(BASE.replace(*cascade(), 1))
     r = mcompile("validate", P, cwd=tmp_path)
     assert r.code == 0, r.stderr
+
+
+def test_sidecar_engine_port_must_not_collide(repo: Path, tmp_path: Path) -> None:
+    """tier3: vLLM behind the sidecar cannot share the serving port or a NIXL side-channel port."""
+    for port, what in (("8000", "serving.port"), ("5603", "a NIXL side-channel port")):
+        r = mcompile("validate", str(repo / "profiles" / "tier3.yaml"), "--set", f"routing.sidecar.enginePort={port}", cwd=tmp_path)
+        assert r.code == 2 and r.stderr.startswith(f"--set:1:28: $.routing.sidecar.enginePort: {port} is {what} of the decode pods"), r.stderr
+    r = mcompile("validate", str(repo / "profiles" / "tier3.yaml"), "--set", "routing.sidecar.enginePort=5608", cwd=tmp_path)
+    assert r.code == 0, r.stderr

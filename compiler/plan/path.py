@@ -92,6 +92,16 @@ def check(p: Profile, values: dict[str, Any], report: Report) -> None:
     if p.model.scheme == "s3" and not p.path.identity.model_role_arn:
         report(["model", "source"], "model.source is on S3: identity.modelRoleArn (the IAM role that reads it through EKS "
                "Pod Identity) is required")
+    s, engine = p.serving, p.path.routing.engine_port
+    taken = {s.port: "serving.port", 29500: "the multi-node rendezvous port", 6379: "the Ray port"}
+    ranks = max(r.tensor * r.data for r in s.roles)  # each rank listens on base + rank
+    taken.update({s.side_channel_port + i: "a NIXL side-channel port" for i in range(ranks)})
+    if s.disaggregated and engine in taken:
+        report(["routing", "sidecar", "enginePort"], f"{engine} is {taken[engine]} of the decode pods: vLLM behind the routing "
+               "sidecar needs a port of its own")
+    if s.kv_cache_aware and s.endpoint_picker_port in (9003, 9090):
+        report(["serving", "routing", "endpointPickerPort"], f"{s.endpoint_picker_port} is the endpoint picker's "
+               f"{'gRPC health' if s.endpoint_picker_port == 9003 else 'metrics'} port; use another one")
     if p.path.routing.request_timeout_seconds and p.path.routing.request_timeout_seconds > slo_seconds(p):
         report(["routing", "requestTimeoutSeconds"], f"{p.path.routing.request_timeout_seconds}s exceeds the end-to-end SLO "
                f"(workload.slo.e2eSeconds = {p.workload.e2e_seconds:g}s): the client gives up first")
