@@ -107,3 +107,17 @@ def test_every_kind_of_reference_has_a_fixture() -> None:
     kinds = {f[0].rsplit("-", 1)[0] if f[0].count("-") > 1 else f[0] for f in FIXTURES}
     assert {"route-parent", "route-backend", "picker-ref", "bifrost-provider", "policy-peer", "policy-gateway", "sidecar-target",
             "identity-service", "rbac-role"} <= kinds
+
+
+@pytest.mark.parametrize(("tier", "service", "also"), [
+    ("tier1", "qwen3-32b-bifrost", []),
+    ("tier2", "llama-70b-epp", [("path-references", "InferencePool/llama-70b")]),  # the pool's picker has no pod
+])
+def test_a_path_service_selecting_nothing_is_refused_by_ports_selectors(tier: str, service: str, also: list[tuple[str, str]]) -> None:
+    """Service selectors on the path are ports-selectors' job (every Service): the Bifrost and picker
+    Services too."""
+    c = compiled(tier, "prod")
+    objs = objects(tier)
+    find(objs, "Service", service)["spec"]["selector"]["app.kubernetes.io/component"] = "nobody"
+    found = check_rules(objs, c.profile, c.plan)
+    assert [(v.rule, v.obj) for v in found] == [("ports-selectors", f"Service/{service}"), *also]
