@@ -23,6 +23,9 @@ from . import meta
 from .meta import Context
 
 API = "eks.services.k8s.aws/v1alpha1"
+#: Before the workloads: the Pod Identity webhook only injects credentials into pods created
+#: after their ServiceAccount's association exists.
+WAVE = "-1"
 COMPONENT = "identity"
 
 
@@ -55,7 +58,7 @@ def association(ctx: Context, a: Association) -> dict[str, Any]:
     return {
         "apiVersion": API,
         "kind": "PodIdentityAssociation",
-        "metadata": meta.metadata(ctx, a.name, COMPONENT, annotations={"mcompile.io/purpose": a.purpose}),
+        "metadata": meta.metadata(ctx, a.name, COMPONENT, wave=WAVE, annotations={"mcompile.io/purpose": a.purpose}),
         "spec": {"clusterName": ctx.profile.capacity.cluster_name, "namespace": ctx.namespace,
                  "serviceAccount": a.service_account, "roleARN": a.role_arn},
     }

@@ -26,6 +26,7 @@ def test_one_association_per_aws_caller(tier: str, registry: CrdRegistry) -> Non
         assert registry.validate(o) == []
         assert o["spec"]["serviceAccount"] in accounts and o["spec"]["namespace"] == c.profile.namespace
         assert o["spec"]["clusterName"] == c.profile.capacity.cluster_name
+        assert int(o["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) < 0  # before the pods that need it
     model = next(o for o in out if o["spec"]["serviceAccount"] == c.profile.serving.service_account)
     assert model["spec"]["roleARN"] == c.profile.path.identity.model_role_arn
 
