@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from compiler.build import target_for, build_files
+from compiler.emit.layout import deployed_objects
 from compiler.emit.writer import write_outputs
 from compiler.pipeline import compile_all
 from compiler.resolve import Request
@@ -30,15 +31,23 @@ def _build(tmp_path: Path, profile: Path, sets: tuple[str, ...] = ()) -> tuple[P
 
 def _assert_equivalent(out: Path, compiled: list) -> None:
     assert IGNORED_FIELDS == ()
+    _, labelled = deployed_objects(compiled)
     for c in compiled:
         name, env = c.profile.name, c.profile.env
-        ours = by_identity(c.objects)
+        ours = by_identity(labelled[env])
+        assert all(o["metadata"]["labels"]["helm.sh/chart"].startswith(f"{name}-1.0.") for o in ours.values())
+        assert {k: _unlabelled(o) for k, o in ours.items()} == by_identity(c.objects)  # only the chart label is added
         chart = out / name / "chart"
         helm_lint(chart, chart / f"values-{env}.yaml")
         via_helm = helm_template(chart, name, chart / f"values-{env}.yaml")
         via_kustomize = kustomize(out / name / "kustomize" / "overlays" / env)
         assert via_helm == ours, f"{env} helm: " + first_difference(ours, via_helm)
         assert via_kustomize == ours, f"{env} kustomize: " + first_difference(ours, via_kustomize)
+
+
+def _unlabelled(obj: dict) -> dict:
+    labels = {k: v for k, v in obj["metadata"]["labels"].items() if k != "helm.sh/chart"}
+    return {**obj, "metadata": {**obj["metadata"], "labels": labels}}
 
 
 @pytest.mark.parametrize("tier", SHIPPED)
