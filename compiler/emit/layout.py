@@ -15,6 +15,7 @@ from ..render.meta import Context
 from ..render.nodepools import gpu_operator_values
 from .chart import chart_files, chart_version, with_chart_label
 from .kustomize import kustomize_files
+from .plan_summary import plan_summary
 from .variance import Analysis, analyse, file_stem
 from .writer import OutputFile
 from .yamlout import dump_document
@@ -67,4 +68,5 @@ def profile_files(compiled: Sequence[Compiled]) -> list[OutputFile]:
     for directory, objects in sorted(extra_dirs.items()):
         for obj in objects:
             texts[f"{profile.name}/{directory}/{file_stem(obj)}.yaml"] = dump_document(obj, header=header)
+    texts[f"{profile.name}/plan.json"] = plan_summary(compiled)  # what `mcompile diff` compares
     return [OutputFile(path, text.encode("utf-8")) for path, text in sorted(texts.items())]
