@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from .emit.variance import object_key
 from .toolchain import ToolNotFound, run_tool
@@ -189,12 +189,12 @@ def tree_at(base: str, out: Path, workdir: Path) -> tuple[Path, str | None]:
             hint = f"; did you mean {(d / out.name).as_posix()}?" if (d / out.name / MANIFEST).is_file() else ""
             return d, f"--base {base}: the directory holds no mcompile output (no {MANIFEST.as_posix()}, no */kustomize/overlays){hint}; every object is reported as added"
         return d, None
-    top = subprocess.run(["git", "-C", str(out.resolve().parent), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    top = subprocess.run(["git", "-C", str(out.resolve().parent), "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False)
     if top.returncode != 0:
         raise ValueError(f"--base {base!r} is neither a directory nor usable: not inside a git repository")
     root = Path(top.stdout.strip())
     rel = out.resolve().relative_to(root).as_posix()
-    p = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", base, "--", rel], capture_output=True)
+    p = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", base, "--", rel], capture_output=True, check=False)
     if p.returncode != 0:
         msg = p.stderr.decode(errors="replace").strip()
         if "did not match any files" in msg:

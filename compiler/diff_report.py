@@ -136,7 +136,7 @@ def report_markdown(r: Report, limit: int = COMMENT_LIMIT) -> str:
         head += ["| environment | GPUs (max) | replicas | cost / month |", "|---|---|---|---|"]
         plan_rows = [f"| {pc.scope} | " + " | ".join(_cell(x) for x in plan_line(pc)) + " |" for pc in r.plans]
         budget = limit // 4
-        shown = []
+        shown: list[str] = []
         for row in plan_rows:
             if sum(len(x) + 1 for x in shown) + len(row) > budget:
                 break

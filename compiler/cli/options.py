@@ -8,9 +8,11 @@ from typing import List, Optional
 import typer
 
 from ..resolve import Request
+from .completion import environment_names, profile_paths
 
-Profiles = typer.Argument(..., help="Profile files (profiles/*.yaml).", show_default=False)
-Env = typer.Option(None, "--env", "-e", help="Environment (profile.environments key); repeatable where noted.")
+Profiles = typer.Argument(..., help="Profile files (profiles/*.yaml).", show_default=False, autocompletion=profile_paths)
+Profile = typer.Argument(..., help="Profile file.", autocompletion=profile_paths)
+Env = typer.Option(None, "--env", "-e", help="Environment (profile.environments key); repeatable where noted.", autocompletion=environment_names)
 Override = typer.Option(None, "--override", "-f", help="Override file applied over the profile and environment (repeatable, in order).")
 Set = typer.Option(None, "--set", help="path=value override, highest precedence (repeatable), e.g. capacity.pools[burst].weight=20.")
 
