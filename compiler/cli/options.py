@@ -47,7 +47,13 @@ AllowKind = typer.Option(None, "--allow-kind", help="apiVersion/Kind accepted wi
 def verifier_from(crds, kube_version: str, allow_kind):
     from ..verify import make_verifier
 
+    from ..errors import Diagnostic, InputError, Source
+    from ..verify.crd_sources import CrdLookupError
+
     for a in allow_kind or ():
         if a.count("/") < 1 or not a.rsplit("/", 1)[1]:
             raise typer.BadParameter(f"{a!r}: expected apiVersion/Kind", param_hint="--allow-kind")
-    return make_verifier(tuple(crds or ()), kube_version, tuple(allow_kind or ()))
+    try:
+        return make_verifier(tuple(crds or ()), kube_version, tuple(allow_kind or ()))
+    except CrdLookupError as e:  # a CRD source the user chose is not usable: never verify with less
+        raise InputError([Diagnostic(Source(e.origin, 1, 1), "$", str(e))]) from None
