@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -20,6 +21,7 @@ def diff(
     base: str = typer.Option("HEAD", "--base", help="Git ref (e.g. origin/main) or directory holding the old out/."),
     out: Path = Out,
     format: str = typer.Option("text", "--format", help="text, json, or markdown (one PR comment: summary first, details collapsed, at most 60,000 characters)."),
+    json_file: Optional[Path] = typer.Option(None, "--json-file", help="Also write the full JSON report to this file (e.g. beside a cut Markdown comment)."),
 ) -> None:
     """Render old and new out/ fully (kustomize overlays, GitOps and platform files) and report added/removed/changed objects with field-level changes, and GPUs, replicas and monthly cost before -> after. Exit 1 when something changed."""
     if format not in ("text", "json", "markdown"):
@@ -34,6 +36,8 @@ def diff(
     if format != "text":  # warnings are part of the JSON / Markdown; say them on stderr too
         for w in report.warnings:
             typer.echo(f"mcompile: warning: {w}", err=True)
+    if json_file is not None:
+        json_file.write_text(report_json(report), encoding="utf-8")
     text = {"json": report_json, "markdown": report_markdown}.get(format)
     typer.echo(text(report) if text else report_text(report, painter()), nl=False)
     if report.changed:
