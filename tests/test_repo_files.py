@@ -71,7 +71,7 @@ def test_workflow_installs_a_pinned_mcompile_only(tmp_path: Path) -> None:
         code, log, calls = _run(step, d, {"MCOMPILE_VERSION": "0.1.0", "MCOMPILE_SPEC": spec}, tools)
         assert (code == 0) == ok, (spec, log)
         if ok:
-            assert f"python3 -m pip install -q" in calls and installed in calls and "mcompile crds pull" in calls
+            assert "python3 -m pip install -q" in calls and installed in calls and "mcompile crds pull" in calls
         else:
             assert "must be pinned" in log and calls == ""
     assert "@main" not in WORKFLOW.read_text()

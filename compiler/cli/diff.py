@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,6 +13,8 @@ from . import app, handle_errors
 from .options import Out
 from .term import painter, progress
 
+JsonFile = typer.Option(None, "--json-file", help="Also write the full JSON report to this file (e.g. beside a cut Markdown comment).")
+
 
 @app.command()
 @handle_errors
@@ -21,7 +22,7 @@ def diff(
     base: str = typer.Option("HEAD", "--base", help="Git ref (e.g. origin/main) or directory holding the old out/."),
     out: Path = Out,
     format: str = typer.Option("text", "--format", help="text, json, or markdown (one PR comment: summary first, details collapsed, at most 60,000 characters)."),
-    json_file: Optional[Path] = typer.Option(None, "--json-file", help="Also write the full JSON report to this file (e.g. beside a cut Markdown comment)."),
+    json_file: Path | None = JsonFile,
 ) -> None:
     """Render old and new out/ fully (kustomize overlays, GitOps and platform files) and report added/removed/changed objects with field-level changes, and GPUs, replicas and monthly cost before -> after. Exit 1 when something changed."""
     if format not in ("text", "json", "markdown"):
