@@ -86,3 +86,15 @@ def test_structural_differences_between_environments(tmp_path: Path) -> None:
     assert "NetworkPolicy" in kinds["prod"] and "NetworkPolicy" not in kinds["dev"]
     assert "PrometheusRule" in kinds["prod"] and "PrometheusRule" not in kinds["dev"]
     _assert_equivalent(out, compiled)
+
+
+def test_image_digest_and_a_per_environment_tag_survive_both_tools(tmp_path: Path) -> None:
+    """The chart-wide image values: a digest, and an environment on another tag (values-dev.yaml)."""
+    profile = tmp_path / "p.yaml"
+    text = (REPO / "profiles" / "tier2.yaml").read_text()
+    text = text.replace("  dev:\n", "  dev:\n    serving: {image: {tag: v0.28.1}}\n")
+    profile.write_text(text)
+    out, compiled = _build(tmp_path, profile, ("serving.image.digest=sha256:" + "0f" * 32,))
+    _assert_equivalent(out, compiled)
+    dev_values = (out / "llama-70b" / "chart" / "values-dev.yaml").read_text()
+    assert "image:\n  tag: v0.28.1\n" in dev_values
