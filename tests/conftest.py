@@ -11,7 +11,8 @@ REPO = Path(__file__).resolve().parents[1]
 # Tests run mcompile from temporary directories too, where the development-checkout fallback
 # (../shared/crds, only with the working directory inside the checkout) does not apply: name the
 # CRDs explicitly, for in-process runs and the subprocesses that inherit the environment.
-os.environ.setdefault("MCOMPILE_CRDS", str(REPO.parent / "shared" / "crds"))
+if (REPO.parent / "shared" / "crds").is_dir():
+    os.environ.setdefault("MCOMPILE_CRDS", str(REPO.parent / "shared" / "crds"))
 
 
 def find_crd_dir() -> Path:
