@@ -75,9 +75,11 @@ class _Namespace:
 
 def _ns_pattern(ns: str) -> re.Pattern[str]:
     """Where a namespace is embedded in text we generate: PromQL matchers, Prometheus job names
-    (``<namespace>/<name>``) and in-cluster DNS names (``<svc>.<namespace>.svc``)."""
+    (``<namespace>/<name>``) and in-cluster DNS names (``<svc>.<namespace>.svc``), also inside
+    JSON text (dashboards), where the quotes are escaped."""
     n = re.escape(ns)
-    return re.compile(rf'(?<=namespace="){n}(?=")|(?<=job="){n}(?=/)|(?<=\.){n}(?=\.svc\b)')
+    return re.compile(rf'(?<=namespace="){n}(?=")|(?<=namespace=\\"){n}(?=\\")|(?<=job="){n}(?=/)|(?<=job=\\"){n}(?=/)'
+                      rf'|(?<=\.){n}(?=\.svc\b)')
 
 
 def _namespaced(node: Any, ns: str, path: tuple[str | int, ...], kind: str, rx: re.Pattern[str]) -> Any:
