@@ -103,21 +103,13 @@ def _action(node: ValueRef | _Namespace, chart: str) -> str:
     if isinstance(node, _Namespace):
         if node.pieces == ("", ""):
             return f'{{{{ include "{chart}.namespace" . | toJson }}}}'
-        ns = f'(include "{chart}.namespace" .)'
-        args = " ".join(ns if i % 2 else json.dumps(p, ensure_ascii=False) for i, p in enumerate(_interleave(node.pieces)) if i % 2 or p)
-        return f"{{{{ print {args} | toJson }}}}"
+        # A YAML double-quoted scalar (JSON string syntax): literal text escaped for Helm as
+        # everywhere else, the namespace (a DNS label: nothing to escape) printed in between.
+        ns = f'{{{{ include "{chart}.namespace" . }}}}'
+        return '"' + ns.join(escape_helm(json.dumps(p, ensure_ascii=False)[1:-1]) for p in node.pieces) + '"'
     if node.helper:
         return f'{{{{ include "{chart}.{node.helper}" . | toJson }}}}'
     return "{{ toJson .Values." + ".".join(node.path) + " }}"
-
-
-def _interleave(pieces: tuple[str, ...]) -> list[str]:
-    out: list[str] = []
-    for i, p in enumerate(pieces):
-        if i:
-            out.append("")  # the namespace goes here (odd positions)
-        out.append(p)
-    return out
 
 
 def template_text(template: Any, header: str, guard: str | None, chart: str = "chart", namespace: str | None = None) -> str:
