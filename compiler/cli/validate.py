@@ -12,7 +12,8 @@ from ..emit.layout import profile_files
 from ..errors import Diagnostic, InputError, with_sources
 from ..pipeline import Compiled, compile_all
 from ..verify import verify_compiled
-from . import app, handle_errors
+from . import app, handle_errors, jsonout
+from .jsonout import check_format
 from .options import AllowKind, Crds, Env, KubeVersion, Override, Profiles, request, verifier_from
 
 
@@ -37,11 +38,13 @@ def validate(
     crds: Optional[List[Path]] = Crds,
     kube_version: str = KubeVersion,
     allow_kind: Optional[List[str]] = AllowKind,
+    format: str = typer.Option("text", "--format", help="text, or json (one document on stdout, also on errors).", callback=check_format),
 ) -> None:
     """Validate profiles and verify what they compile to (every environment unless --env): schema,
     capacity plan, Kubernetes schemas, the real CRDs and the semantic rules. Exit 0 when all pass."""
     verifier = verifier_from(crds, kube_version, allow_kind)
     errors, lines = [], []
+    results: list[dict] = []
     for p in profiles:
         try:
             compiled = compile_all(request(p, env, override, set_))
@@ -55,6 +58,13 @@ def validate(
         if not found:
             objects = sum(len(c.objects) for c in compiled)
             lines.append(f"{p.as_posix()}: ok ({', '.join(c.profile.env for c in compiled)}; {objects} objects verified)")
+            results.append({"profile": p.as_posix(), "environments": [c.profile.env for c in compiled], "objects": objects})
+    if format == "json":
+        doc = {"ok": not errors, "profiles": results, "errors": [], "notes": [verifier.note()] if verifier.note() else []}
+        if errors:
+            jsonout.fail(InputError(errors), doc)
+        jsonout.emit(doc)
+        return
     if errors:
         raise InputError(errors)
     for line in lines:
