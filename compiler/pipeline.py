@@ -5,24 +5,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from .plan import plan as make_plan
-from .plan.model import Plan
-from .profile import Profile, from_resolved
+from .profile import from_resolved
 from .render import render
 from .resolve import Request, Resolved, resolve, resolve_all
+from .types import Compiled
 
-
-@dataclass(frozen=True)
-class Compiled:
-    """One environment of one profile, rendered."""
-
-    resolved: Resolved
-    profile: Profile
-    plan: Plan
-    objects: tuple[dict[str, Any], ...]
+__all__ = ["Compiled", "compile_all", "compile_env", "compile_resolved"]
 
 
 def compile_resolved(r: Resolved) -> Compiled:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..pipeline import Compiled
+from ..types import Compiled
 from ..render.gitops import render_gitops
 from ..render.meta import Context
 from ..render.nodepools import gpu_operator_values

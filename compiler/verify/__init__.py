@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import Diagnostic, Source, json_path
-from ..pipeline import Compiled
+from ..types import Compiled
 from .crd_sources import locate_crds
 from .crds import CrdRegistry
 from .kube import KubeValidator
