@@ -108,7 +108,7 @@ def resolve(req: Request, profile: Layer | None = None) -> Resolved:
     if errors:
         raise InputError(errors)
     merged = merge_layers(layers, sch)
-    errors += validate_merged(merged, sch)
+    errors += validate_merged(merged, sch, env)
     if errors:
         raise InputError(errors + _new_item_hints(layers))
     return Resolved(req.display, env, Merged(integral(merged.values, sch), merged.provenance), envs)

@@ -83,12 +83,49 @@ def integral(values: Any, schema: Schema, path: tuple = ()) -> Any:
     return values
 
 
-def validate_merged(merged: Merged, schema: Schema) -> list[Diagnostic]:
+def validate_merged(merged: Merged, schema: Schema, env: str | None = None) -> list[Diagnostic]:
     """Check the merged profile against the full schema, then the cross-field rules."""
     values = {k: v for k, v in merged.values.items() if k != "environments"}
     out = _errors(schema.validator.iter_errors(values), merged.source, schema, values)
     if not out:
-        out += cross_field_rules(merged)
+        out += required_values(merged, env) + cross_field_rules(merged)
+    return out
+
+
+#: Values a cluster needs that nobody can default: (path, what to set). A missing one is an
+#: error, never a placeholder such as ``my-cluster`` or ``https://example.invalid``.
+REQUIRED = (
+    (("capacity", "clusterName"), "the EKS cluster name: the node class discovers subnets and security groups by its karpenter.sh/discovery tag"),
+    (("capacity", "nodeRole"), "the IAM role name of the GPU nodes: the node class launches every node with it"),
+    (("gitops", "repoURL"), "the Git repository holding out/: Argo CD or Flux pulls the output from it"),
+)
+
+
+def required_values(merged: Merged, env: str | None = None) -> list[Diagnostic]:
+    """Each value a cluster needs and we cannot know, missing after every layer merged for ``env``."""
+    v, out = merged.values, []
+    for path, what in REQUIRED:
+        node: Any = v
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            out.append(Diagnostic(merged.source(list(path)), json_path(list(path)), f"required: set {'.'.join(path)} to {what}"))
+    dests = (v.get("gitops") or {}).get("destinations") or []
+    if env is not None:
+        if not any(d.get("environment") == env for d in dests if isinstance(d, dict)):
+            path = ["gitops", "destinations"]
+            out.append(Diagnostic(merged.source(path), json_path(path), f"required: list the cluster(s) environment {env!r} deploys to "
+                                  f"(gitops.destinations: name, server, environment: {env}); the fleet installs one platform per cluster"))
+    prom = (v.get("platform") or {}).get("prometheus") or {}
+    byo = ("serverAddress", "namespace", "selectorLabels")
+    for key in byo:
+        path = ["platform", "prometheus", key]
+        if prom.get("install", True) and key in prom:
+            out.append(Diagnostic(merged.source(path), json_path(path), f"platform.prometheus.{key} is fixed by the installed kube-prometheus-stack; "
+                                  "set platform.prometheus.install: false to bring your own Prometheus"))
+        elif not prom.get("install", True) and key not in prom:
+            out.append(Diagnostic(merged.source(path), json_path(path), f"required with platform.prometheus.install: false: set platform.prometheus.{key} "
+                                  "to what your Prometheus uses (KEDA queries it, the monitors register with it)"))
     return out
 
 
@@ -122,9 +159,9 @@ def cross_field_rules(merged: Merged) -> list[Diagnostic]:
         if unknown:
             path = ["autoscaling", "formula"]
             out.append(Diagnostic(merged.source(path), json_path(path), f"formula refers to {', '.join(unknown)}: only the triggers 'running' and 'waiting' exist (KEDA rejects unknown names)"))
-    prom = a.get("prometheus", {})
-    if prom.get("awsManagedPrometheus") and not AMP_URL.match(prom.get("serverAddress", "")):
-        path = ["autoscaling", "prometheus", "serverAddress"]
+    prom = (v.get("platform") or {}).get("prometheus") or {}
+    if a.get("prometheus", {}).get("awsManagedPrometheus") and not AMP_URL.match(prom.get("serverAddress", "")):
+        path = ["platform", "prometheus", "serverAddress"]
         out.append(Diagnostic(merged.source(path), json_path(path), "awsManagedPrometheus needs the workspace URL https://aps-workspaces.<region>.amazonaws.com/workspaces/<workspace-id>"))
     mn = v.get("serving", {}).get("multiNode", {})
     if mn.get("startupPolicy") == "LeaderReady" and v.get("tier") == "tier3":

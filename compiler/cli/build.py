@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from ..build import Target, Timings, build_files, effective_jobs, target_for, write_files
+from ..build import Target, Timings, build_files, effective_jobs, orphans, target_for, write_files
 from ..emit.check import check_scopes
 from ..emit.writer import OutputLocked, WritePlanError, summary_line
 from ..errors import Diagnostic, InputError, Source
@@ -46,10 +46,12 @@ def build(profiles: List[Path] = Profiles, override: Optional[List[Path]] = Over
     planned = build_files(targets, verifier, jobs, times)  # raises InputError with every problem of every profile
     if verifier.note():
         typer.echo(f"mcompile: {verifier.note()}", err=True)
+    built = {scope for scope, _ in planned}
     try:  # every scope is planned and checked before any file is written, under one lock
         summaries = write_files(out, planned, times)
         for scope, summary in summaries:
-            typer.echo(f"{scope}: {summary_line(summary)}")
+            pruned = "" if scope in built else "pruned (not part of this build: its profile was removed or not given), "
+            typer.echo(f"{scope}: {pruned}{summary_line(summary)}")
         for note in sorted({n for _, s in summaries for n in s.notes}):
             typer.echo(f"mcompile: {note}", err=True)  # files left in place or rescued, never deleted
         if leftovers := sorted({t for _, s in summaries for t in s.removed_temp}):
@@ -72,9 +74,12 @@ def check(profiles: Optional[List[Path]] = typer.Argument(None, help="Profiles (
     planned = build_files(targets, verifier_from(crds, kube_version, allow_kind), jobs)
     try:
         results = check_scopes(out, planned)
+        orphaned = orphans(out, planned)
     except WritePlanError as e:
         raise _out_error(out, e.problems) from None
-    stale = False
+    stale = bool(orphaned)
+    for scope in orphaned:
+        typer.echo(f"{scope}: orphaned: out/ holds output owned for {scope!r}, which is not part of this build; mcompile build removes it")
     for (scope, files), r in zip(planned, results):
         if r.ok:
             typer.echo(f"{scope}: up to date ({len(files)} files)")

@@ -8,23 +8,12 @@ from typing import List, Optional
 
 import typer
 
-from ..emit.layout import profile_files
-from ..errors import Diagnostic, InputError, with_sources
-from ..pipeline import Compiled, compile_all
+from ..build import build_files, target_for
+from ..errors import InputError
+from ..pipeline import compile_all
 from ..verify import verify_compiled
 from . import app, handle_errors
-from .options import AllowKind, Crds, Env, KubeVersion, Override, Profiles, request, verifier_from
-
-
-def fleet_problems(compiled: list[Compiled]) -> list[Diagnostic]:
-    """What only the whole set of environments shows (GitOps destinations, the chart's variance),
-    found by emitting the profile's files in memory, so validate accepts exactly what build does.
-    Late stages know only the JSON path of a problem: locate it in the merged profile."""
-    try:
-        profile_files(compiled)
-    except InputError as e:
-        return with_sources(e.diagnostics, compiled[0].resolved.merged.source)
-    return []
+from .options import AllowKind, Crds, Env, KubeVersion, Out, Override, Profiles, request, verifier_from
 
 
 @app.command()
@@ -37,10 +26,19 @@ def validate(
     crds: Optional[List[Path]] = Crds,
     kube_version: str = KubeVersion,
     allow_kind: Optional[List[str]] = AllowKind,
+    out: Path = Out,
 ) -> None:
     """Validate profiles and verify what they compile to (every environment unless --env): schema,
     capacity plan, Kubernetes schemas, the real CRDs and the semantic rules. Exit 0 when all pass."""
     verifier = verifier_from(crds, kube_version, allow_kind)
+    if env is None:  # every environment: the same stage chain as build (fleet stage included), nothing written
+        targets = [target_for(p, out, tuple(override or ()), tuple(set_ or ())) for p in profiles]
+        planned = build_files(targets, verifier)
+        for scope, files in planned:
+            typer.echo(f"{scope}: ok ({len(files)} files verified)")
+        if verifier.note():
+            typer.echo(f"mcompile: {verifier.note()}", err=True)
+        return
     errors, lines = [], []
     for p in profiles:
         try:
@@ -49,8 +47,6 @@ def validate(
             errors += e.diagnostics
             continue
         found = [d for c in compiled for d in verify_compiled(c, verifier)]
-        if not found and env is None:
-            found = fleet_problems(compiled)
         errors += found
         if not found:
             objects = sum(len(c.objects) for c in compiled)

@@ -6,12 +6,10 @@ Pure: compiled environments in, ``OutputFile``s out (paths relative to ``out/``)
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..types import Compiled
-from ..render.gitops import render_gitops
-from ..render.meta import Context
-from ..render.nodepools import gpu_operator_values
 from .chart import chart_files
 from .kustomize import kustomize_files
 from .variance import Analysis, analyse, file_stem
@@ -32,25 +30,32 @@ def analysis_of(compiled: Sequence[Compiled]) -> Analysis:
     return analyse({c.profile.env: list(c.objects) for c in compiled}, compiled[0].profile.name)
 
 
-def gitops_dirs(compiled: Sequence[Compiled]) -> dict[str, list[dict[str, Any]]]:
-    """GitOps objects (Argo CD ApplicationSets or Flux objects) by directory, GPU Operator included."""
-    contexts = [Context(c.profile, c.plan) for c in compiled]
-    values = {ctx.profile.env: gpu_operator_values(ctx) for ctx in contexts}
-    return render_gitops(contexts, values)
+def object_files(prefix: str, dirs: Mapping[str, Sequence[dict[str, Any]]], header: str) -> dict[str, str]:
+    """One file per object: ``<prefix>/<dir>/<kind>-<name>.yaml``."""
+    return {f"{prefix}/{directory}/{file_stem(obj)}.yaml": dump_document(obj, header=header)
+            for directory, objects in sorted(dirs.items()) for obj in objects}
 
 
-def profile_files(compiled: Sequence[Compiled]) -> list[OutputFile]:
-    """All files for one profile (every compiled environment of it)."""
+def profile_files(compiled: Sequence[Compiled], gitops: Mapping[str, Sequence[dict[str, Any]]]) -> list[OutputFile]:
+    """All files for one profile (every compiled environment of it, and its rendered GitOps
+    objects by directory)."""
     profile = compiled[0].profile
     header = header_for(profile.source)
     analysis = analysis_of(compiled)
-    extra_dirs = gitops_dirs(compiled)
     texts: dict[str, str] = {}
     for rel, text in chart_files(profile, analysis, header_for(profile.source, chart=True)).items():
         texts[f"{profile.name}/chart/{rel}"] = text
     for rel, text in kustomize_files(analysis, header).items():
         texts[f"{profile.name}/kustomize/{rel}"] = text
-    for directory, objects in sorted(extra_dirs.items()):
-        for obj in objects:
-            texts[f"{profile.name}/{directory}/{file_stem(obj)}.yaml"] = dump_document(obj, header=header)
+    texts.update(object_files(profile.name, gitops, header))
+    return [OutputFile(path, text.encode("utf-8")) for path, text in sorted(texts.items())]
+
+
+def platform_files(platform: Mapping[str, Mapping[str, Sequence[dict[str, Any]]]], sources: Mapping[str, Sequence[str]]) -> list[OutputFile]:
+    """``_platform/<cluster>/<dir>/...``: every cluster's platform objects (see compiler/fleet);
+    ``sources``: the profiles deployed to each cluster (named in the header)."""
+    texts: dict[str, str] = {}
+    for cluster, dirs in sorted(platform.items()):
+        header = f"Source: platform of cluster {cluster} for {', '.join(sorted(set(sources.get(cluster, ()))))}\n{GENERATED}"
+        texts.update(object_files(f"_platform/{cluster}", dirs, header))
     return [OutputFile(path, text.encode("utf-8")) for path, text in sorted(texts.items())]

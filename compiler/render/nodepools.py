@@ -138,7 +138,7 @@ def host_ships_device_plugin(ctx: Context) -> bool:
 
 def node_labels(ctx: Context, pool: Pool) -> dict[str, str]:
     out = {POOL_LABEL: pool.name, PROFILE_LABEL: ctx.name}
-    if pool_gpu(pool) and gpu_operator_values(ctx) is not None and host_ships_device_plugin(ctx):
+    if pool_gpu(pool) and host_ships_device_plugin(ctx):  # whichever profile's GPU Operator runs on the cluster
         out[DEVICE_PLUGIN_DEPLOY_LABEL] = "false"
     return out
 

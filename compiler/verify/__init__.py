@@ -104,3 +104,13 @@ def verify_compiled(c: Compiled, verifier: Verifier) -> list[Diagnostic]:
 
 def _where(c: Compiled, path: Sequence[str | int]) -> Source:
     return c.resolved.merged.source(list(path)) or Source(c.profile.source, 1, 1, "profile")
+
+
+def verify_gitops(c: Compiled, objects: Sequence[dict[str, Any]], verifier: Verifier) -> list[Diagnostic]:
+    """A profile's GitOps objects (ApplicationSet, Flux GitRepository/Kustomization) against the
+    real CRDs, blamed on the profile's ``gitops`` section."""
+    out = []
+    for obj, msg in verifier.objects(objects):
+        ident = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name', '?')}"
+        out.append(Diagnostic(_where(c, ["gitops"]), "$.gitops", f"{ident}: {msg}"))
+    return out

@@ -26,7 +26,8 @@ CASES = [("tier1", "staging"), ("tier1", "prod"), ("tier2", "dev"), ("tier2", "p
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 WELL_KNOWN = {"karpenter.sh/capacity-type", "node.kubernetes.io/instance-type", "kubernetes.io/arch", "kubernetes.io/os"}
 FAMILY_KEYS = {"karpenter.k8s.aws/instance-family", "eks.amazonaws.com/instance-family"}
-AUTO_NODECLASS_FIELDS = {"role", "subnetSelectorTerms", "securityGroupSelectorTerms", "ephemeralStorage", "capacityReservationSelectorTerms"}
+AUTO_NODECLASS_FIELDS = {"role", "subnetSelectorTerms", "securityGroupSelectorTerms", "ephemeralStorage", "capacityReservationSelectorTerms",
+                         "networkPolicy", "networkPolicyEventLogs"}  # AWS docs "auto-net-pol"
 
 
 @lru_cache(maxsize=None)
@@ -139,9 +140,10 @@ def test_tier1_auto_mode_uses_only_eks_keys(env: str) -> None:
         assert ref["group"] == "eks.amazonaws.com" and ref["kind"] == "NodeClass"
         nc = referenced_class(objs, np)
         assert nc["apiVersion"] == "eks.amazonaws.com/v1"
-    # dcgm is off on tier1 by default: no operator, so no device-plugin label either.
+    # dcgm is off on tier1 by default: this profile needs no operator, but another profile's may run
+    # on the same cluster, so the Auto Mode nodes always keep its device plugin off.
     assert nodepools.gpu_operator_values(ctx) is None
-    assert "nvidia.com/gpu.deploy.device-plugin" not in pool_obj(objs, ctx, "gpu")["spec"]["template"]["metadata"]["labels"]
+    assert pool_obj(objs, ctx, "gpu")["spec"]["template"]["metadata"]["labels"]["nvidia.com/gpu.deploy.device-plugin"] == "false"
 
 
 def test_auto_mode_node_class_fields() -> None:
@@ -158,6 +160,10 @@ def test_auto_mode_node_class_fields() -> None:
     assert es["size"] == "200Gi" == f"{data_volume_gi(ctx)}Gi"
     assert 3000 <= es["iops"] <= 16000 and 125 <= es["throughput"] <= 1000 and es["throughput"] <= es["iops"] / 4
     assert "capacityReservationSelectorTerms" not in spec
+    # network.policy is on: Auto Mode enforces NetworkPolicies only when the NodeClass says so.
+    assert spec["networkPolicy"] == "DefaultAllow" and spec["networkPolicyEventLogs"] == "Disabled"
+    (off,) = of_kind(render("tier1", "prod", ("network.policy=false",)), "NodeClass")
+    assert "networkPolicy" not in off["spec"]
 
 
 def test_root_volume_override_and_derivation() -> None:
