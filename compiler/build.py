@@ -72,6 +72,7 @@ class Outcome:
     errors: tuple[Diagnostic, ...]  # compile and verify errors
     emit_errors: tuple[Diagnostic, ...]
     files: tuple[OutputFile, ...]
+    envs: tuple[str, ...] = ()  # the environments compiled
     landings: tuple[Landing, ...] = ()  # each env on each destination cluster (for the fleet stage)
     hub: tuple[tuple[ObjectKey, Source], ...] = ()  # objects applied to the Argo CD control plane
     unchecked: frozenset[tuple[str, str]] = frozenset()
@@ -125,7 +126,7 @@ def build_one(target: Target, verifier: Verifier) -> Outcome:
     profile = compiled[0].profile
     landings = tuple(x for c in compiled for x in landings_of(c, gitops.get(f"deploy/flux/{c.profile.env}", ())))
     hub = tuple((object_key(o), compiled[0].resolved.merged.source(["gitops"]) or Source(profile.source, 1, 1)) for o in gitops.get("deploy/argocd", ()))
-    return Outcome(target.display, profile.name, profile.source, tuple(errors), emit_errors, files, landings, hub,
+    return Outcome(target.display, profile.name, profile.source, tuple(errors), emit_errors, files, tuple(c.profile.env for c in compiled), landings, hub,
                    frozenset(verifier.unchecked - before), times)
 
 

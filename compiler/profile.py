@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .fleet.charts import PROMETHEUS_STACK_ADDRESS, PROMETHEUS_STACK_NAMESPACE, PROMETHEUS_STACK_SELECTOR
-from .resolve import Resolved
+from .resolve import Resolved, tier_defaults
 
 BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5, "fp4": 0.5}
 
@@ -257,7 +257,7 @@ def from_resolved(r: Resolved) -> Profile:
     """Every default comes from ``compiler/defaults/*.yaml`` (merged as the lowest layer); values
     nobody can default (cluster name, node role, repository, destinations) are required by
     ``validate.required_values`` before this runs."""
-    v = r.values
+    v = _fill(r.values, tier_defaults(r.values["tier"]))
     prom = _prometheus(v.get("platform", {}).get("prometheus", {}))
     return Profile(
         name=v["metadata"]["name"],
@@ -278,6 +278,17 @@ def from_resolved(r: Resolved) -> Profile:
         environments=r.environments,
         prometheus=prom,
     )
+
+
+def _fill(values: Any, defaults: Any) -> Any:
+    """``values`` with every mapping key it lacks taken from the tier defaults (a key an explicit
+    ``null`` deleted falls back to its default); lists are values, never filled item by item."""
+    if not isinstance(values, dict) or not isinstance(defaults, dict):
+        return values
+    out = {k: _fill(v, defaults.get(k)) for k, v in values.items()}
+    for k, d in defaults.items():
+        out.setdefault(k, d)
+    return out
 
 
 def _model(m: dict[str, Any]) -> Model:

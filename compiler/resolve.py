@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -54,6 +55,23 @@ def schema() -> Schema:
 @lru_cache(maxsize=8)
 def _defaults(tier: str) -> tuple[Layer, ...]:
     return tuple(load_file(DEFAULTS_DIR / f"{n}.yaml", f"compiler/defaults/{n}.yaml", "tier default") for n in ("common", tier))
+
+
+@lru_cache(maxsize=8)
+def _defaults_values(tier: str) -> dict[str, Any]:
+    def merge(a: Any, b: Any) -> Any:
+        if isinstance(a, dict) and isinstance(b, dict):
+            return {**a, **{k: merge(a.get(k), v) for k, v in b.items()}}
+        return b
+    out: dict[str, Any] = {}
+    for layer in _defaults(tier):
+        out = merge(out, layer.data)
+    return out
+
+
+def tier_defaults(tier: str) -> dict[str, Any]:
+    """The tier's default values (``common`` then ``<tier>``) as plain data; lists replace."""
+    return copy.deepcopy(_defaults_values(tier))
 
 
 def load_profile(req: Request) -> Layer:

@@ -101,6 +101,13 @@ REQUIRED = (
 )
 
 
+def _missing_at(merged: Merged, path: Sequence[str | int]) -> Source | None:
+    """Where to point for a value nobody set: its nearest parent in the user's files, else the
+    profile's ``tier`` line (never a tier-default file the user did not write)."""
+    src = merged.source(list(path))
+    return merged.source(["tier"]) if src is None or src.layer == "tier default" else src
+
+
 def required_values(merged: Merged, env: str | None = None) -> list[Diagnostic]:
     """Each value a cluster needs and we cannot know, missing after every layer merged for ``env``."""
     v, out = merged.values, []
@@ -109,12 +116,12 @@ def required_values(merged: Merged, env: str | None = None) -> list[Diagnostic]:
         for key in path:
             node = node.get(key) if isinstance(node, dict) else None
         if node is None:
-            out.append(Diagnostic(merged.source(list(path)), json_path(list(path)), f"required: set {'.'.join(path)} to {what}"))
+            out.append(Diagnostic(_missing_at(merged, path), json_path(list(path)), f"required: set {'.'.join(path)} to {what}"))
     dests = (v.get("gitops") or {}).get("destinations") or []
-    if env is not None:
+    if env is not None:  # noqa: SIM102 - one rule per block
         if not any(d.get("environment") == env for d in dests if isinstance(d, dict)):
             path = ["gitops", "destinations"]
-            out.append(Diagnostic(merged.source(path), json_path(path), f"required: list the cluster(s) environment {env!r} deploys to "
+            out.append(Diagnostic(_missing_at(merged, path), json_path(path), f"required: list the cluster(s) environment {env!r} deploys to "
                                   f"(gitops.destinations: name, server, environment: {env}); the fleet installs one platform per cluster"))
     prom = (v.get("platform") or {}).get("prometheus") or {}
     byo = ("serverAddress", "namespace", "selectorLabels")
@@ -124,7 +131,7 @@ def required_values(merged: Merged, env: str | None = None) -> list[Diagnostic]:
             out.append(Diagnostic(merged.source(path), json_path(path), f"platform.prometheus.{key} is fixed by the installed kube-prometheus-stack; "
                                   "set platform.prometheus.install: false to bring your own Prometheus"))
         elif not prom.get("install", True) and key not in prom:
-            out.append(Diagnostic(merged.source(path), json_path(path), f"required with platform.prometheus.install: false: set platform.prometheus.{key} "
+            out.append(Diagnostic(_missing_at(merged, path), json_path(path), f"required with platform.prometheus.install: false: set platform.prometheus.{key} "
                                   "to what your Prometheus uses (KEDA queries it, the monitors register with it)"))
     return out
 

@@ -87,8 +87,8 @@ def _project(root: Path, old: bool) -> Path:
 def _build_in_process(root: Path, *, add_hand_written: bool = False) -> None:
     r = mcompile("build", *PROFILES, "--crds", str(find_crd_dir()), cwd=root)
     assert r.code == 0, r.stdout + r.stderr
-    for profile in PROFILES if add_hand_written else ():
-        name = _profile_dir(root / profile)
+    names = [_profile_dir(root / profile) for profile in PROFILES] + ["_platform"]  # the platform tree is swapped whole too
+    for name in names if add_hand_written else ():
         (root / "out" / name / HAND).write_text(f"notes kept by hand in {name}\n")
 
 

@@ -43,7 +43,7 @@ def test_diff_against_directory_and_new_profile(tmp_path: Path) -> None:
     shutil.copytree(REPO / "profiles", tmp_path / "profiles")
     assert mcompile("build", "profiles/tier2.yaml", cwd=tmp_path).code == 0
     shutil.copytree(tmp_path / "out", tmp_path / "old")
-    assert mcompile("build", "profiles/tier1.yaml", cwd=tmp_path).code == 0
+    assert mcompile("build", "profiles/tier1.yaml", "profiles/tier2.yaml", cwd=tmp_path).code == 0  # the fleet: both
     r = mcompile("diff", "--base", "old", cwd=tmp_path)
     assert r.code == 1
     assert "qwen3-32b/prod:\n  + " in r.stdout and "llama-70b" not in r.stdout
