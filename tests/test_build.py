@@ -197,3 +197,40 @@ def test_parallel_build_collects_every_profiles_errors(project: Path, tmp_path: 
     assert r.code == 2
     assert "profiles/tier2.yaml:" in r.stderr and "profiles/tier3.yaml:" in r.stderr
     assert tree(work / "out") == before
+
+
+# --------------------------------------------------------------------------- the fleet: orphans, placeholders
+
+PLACEHOLDERS = ("my-cluster", "example.invalid", "KarpenterNodeRole\n", "kubernetes.default.svc", "in-cluster")
+
+
+def test_no_placeholder_anywhere_in_out(project: Path) -> None:
+    found = [(p.relative_to(project).as_posix(), word) for p in sorted((project / "out").rglob("*")) if p.is_file()
+             for word in PLACEHOLDERS if word in p.read_text(errors="replace")]
+    assert found == []
+    # ... and the committed out/ of this repository too.
+    committed = [(p.as_posix(), w) for p in sorted((REPO / "out").rglob("*.yaml")) for w in PLACEHOLDERS if w in p.read_text()]
+    assert committed == []
+
+
+def test_deleted_profile_is_reported_by_check_then_pruned_and_unowned_files_survive(project: Path, tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(project, work)
+    mine = work / "out" / "glm-5" / "NOTES.md"  # written by hand: nobody owns it
+    mine.write_text("kept\n")
+    (work / "out" / "_platform" / "README.md").write_text("mine too\n")
+    (work / "profiles" / "tier3.yaml").unlink()
+    rest = ["profiles/tier1.yaml", "profiles/tier2.yaml"]
+    r = mcompile("check", *rest, cwd=work)
+    assert r.code == 1
+    assert "glm-5: orphaned: out/ holds output owned for 'glm-5', which is not part of this build" in r.stdout
+    assert "_platform: extra: _platform/prod-use1-hpc/flux/kustomization-mcompile-platform.yaml" in r.stdout  # its cluster too
+    r = mcompile("build", *rest, cwd=work)
+    assert r.code == 0, r.stderr
+    assert "glm-5: pruned (not part of this build" in r.stdout
+    assert not list((work / "out" / "glm-5").rglob("*.yaml"))  # every owned file gone
+    assert not (work / "out" / "_platform" / "prod-use1-hpc").exists()
+    assert mine.read_text() == "kept\n" and (work / "out" / "_platform" / "README.md").read_text() == "mine too\n"
+    assert '"glm-5"' not in (work / "out" / ".mcompile" / "manifest.json").read_text()
+    r = mcompile("check", *rest, cwd=work)
+    assert r.code == 0, r.stdout

@@ -56,7 +56,7 @@ KUBE_PROMETHEUS_STACK = HelmChart("kube-prometheus-stack", "https://prometheus-c
                                   "kube-prometheus-stack", "monitoring", 1, privileged=True)
 KEDA = HelmChart("keda", "https://kedacore.github.io/charts", "keda", "2.20.2", "keda", "keda", 1)
 LWS = HelmChart("lws", "oci://registry.k8s.io/lws/charts", "lws", "0.10.0", "lws", "lws-system", 1)
-EFA_DEVICE_PLUGIN = HelmChart("aws-efa-k8s-device-plugin", "https://aws.github.io/eks-charts", "aws-efa-k8s-device-plugin", "0.5.30",
+EFA_DEVICE_PLUGIN = HelmChart("aws-efa-k8s-device-plugin", "https://aws.github.io/eks-charts", "aws-efa-k8s-device-plugin", "v0.5.30",
                               "aws-efa-k8s-device-plugin", "kube-system", 1)
 ISTIO_BASE = HelmChart("istio-base", "https://istio-release.storage.googleapis.com/charts", "base", "1.29.2", "istio-base", "istio-system", 1,
                        repo_name="istio")

@@ -91,7 +91,7 @@ def _consistent(cluster: Cluster, landing: Landing) -> list[Diagnostic]:
     mine, theirs = landing.needs.gpu_operator, next((x.needs.gpu_operator for x in cluster.landings if x.needs.gpu_operator), None)
     if mine is not None and theirs is not None and mine != theirs:
         owner = next(x for x in cluster.landings if x.needs.gpu_operator == theirs)
-        errors.append(Diagnostic(landing.gpu_where, "$.monitoring", f"cluster {cluster.name}: {_who(landing)} and {_who(owner)} need different "
+        errors.append(Diagnostic(landing.gpu_where, "$.capacity.amiAlias", f"cluster {cluster.name}: {_who(landing)} and {_who(owner)} need different "
                                  f"NVIDIA GPU Operator values ({_difference(json.loads(mine), json.loads(theirs))}); one operator runs per cluster: "
                                  "align the AMI family (capacity.amiAlias) and monitoring settings of the profiles on it"))
     return errors

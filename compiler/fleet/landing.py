@@ -60,7 +60,7 @@ class Landing:
     gitops: GitOpsTarget
     gitops_where: Source
     needs: Needs
-    gpu_where: Source  # what to blame for GPU Operator values (monitoring / capacity)
+    gpu_where: Source  # what to blame for GPU Operator values (the AMI family, else the tier)
     prometheus: Prometheus
     prometheus_where: Source
     objects: tuple[tuple[ObjectKey, Source], ...]  # applied to the cluster (workloads, Flux objects)
@@ -94,7 +94,13 @@ def needs_of(c: Compiled) -> Needs:
 
 
 def _src(c: Compiled, path: Sequence[str | int]) -> Source:
-    return c.resolved.merged.source(list(path)) or Source(c.profile.source, 1, 1, "profile")
+    """Where ``path`` was set; a value from the tier defaults is blamed on the profile's ``tier``
+    line (the user never wrote the defaults file)."""
+    merged = c.resolved.merged
+    found = merged.source(list(path))
+    if found is None or found.layer == "tier default":
+        found = merged.source(["tier"])
+    return found or Source(c.profile.source, 1, 1, "profile")
 
 
 def object_sources(c: Compiled, objects: Sequence[dict[str, Any]]) -> tuple[tuple[ObjectKey, Source], ...]:
@@ -118,5 +124,5 @@ def landings_of(c: Compiled, cluster_objects: Sequence[dict[str, Any]] = ()) -> 
         if d.environment != p.env:
             continue
         out.append(Landing(p.name, p.source, p.env, d.name, d.server, _src(c, ["gitops", "destinations", i]), target, _src(c, ["gitops"]),
-                           needs, _src(c, ["monitoring"]), p.prometheus, _src(c, ["platform", "prometheus"]), owned))
+                           needs, _src(c, ["capacity", "amiAlias"]), p.prometheus, _src(c, ["platform", "prometheus"]), owned))
     return out
