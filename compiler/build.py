@@ -22,15 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from .emit.layout import platform_files, profile_files
-from .emit.manifest import MANIFEST_NAME, read_manifest
+from .store.manifest import MANIFEST_NAME, read_manifest
 from .emit.variance import object_key
-from .emit.writer import OutputFile, WriteSummary, write_scopes
+from .store.writer import WriteSummary, write_scopes
 from .errors import Diagnostic, InputError, Source, with_sources
 from .fleet.landing import Landing, landings_of
 from .fleet.stage import PLATFORM_SCOPE, run_fleet
 from .pipeline import compile_resolved, render_delivery
 from .resolve import Request, resolve_all
-from .types import Compiled, ObjectKey
+from .types import Compiled, ObjectKey, OutputFile
 from .verify import Verifier, verify_compiled, verify_gitops
 
 

@@ -26,3 +26,16 @@ class Compiled:
     profile: Profile
     plan: Plan
     objects: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One generated file (what emit produces and the store writes): a POSIX path relative to
+    the output directory, and its bytes."""
+
+    path: str
+    content: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, str) or not isinstance(self.content, bytes):
+            raise TypeError("OutputFile needs a str path and bytes content")

@@ -37,7 +37,7 @@ import pytest
 import yaml
 
 from compiler.build import build_files, target_for
-from compiler.emit.writer import write_outputs
+from compiler.store.writer import write_outputs
 from compiler.render import security
 from compiler.toolchain import find_tool, run_tool
 from compiler.verify import make_verifier

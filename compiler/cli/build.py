@@ -9,8 +9,8 @@ from typing import List, Optional
 import typer
 
 from ..build import Target, Timings, build_files, effective_jobs, orphans, target_for, write_files
-from ..emit.check import check_scopes
-from ..emit.writer import OutputLocked, WritePlanError, summary_line
+from ..store.check import check_scopes
+from ..store.writer import OutputLocked, WritePlanError, summary_line
 from ..errors import Diagnostic, InputError, Source
 from . import app, handle_errors
 from .options import AllowKind, Crds, KubeVersion, Out, Override, Profiles, Set, verifier_from

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from compiler.build import target_for, build_files
-from compiler.emit.writer import write_outputs
+from compiler.store.writer import write_outputs
 from compiler.pipeline import compile_all
 from compiler.resolve import Request
 from compiler.verify import make_verifier

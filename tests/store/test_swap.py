@@ -1,4 +1,4 @@
-"""Tests for :mod:`compiler.emit.swap`: whole-directory commits, carried files, crash recovery.
+"""Tests for :mod:`compiler.store.swap`: whole-directory commits, carried files, crash recovery.
 
 Real directories, real ``renameat2``. A "crash" at a given step is an exception raised from the
 step after it (nothing later in the build runs); the next build must then repair out/.
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler.emit import swap, writer
-from compiler.emit.paths import sha
-from compiler.emit.writer import OutputFile, write_outputs, write_scopes
+from compiler.store import swap, writer
+from compiler.store.paths import sha
+from compiler.store.writer import OutputFile, write_outputs, write_scopes
 
 pytestmark = pytest.mark.skipif(not swap.exchange_supported(Path.cwd()), reason="filesystem without RENAME_EXCHANGE")
 

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import swap
+from ..types import OutputFile
 from .durable import atomic_write, fsync_dir, prune_empty_dirs, remove_stray_temps, sync_dirs, sync_trees, write_files
 from .manifest import GITIGNORE, GITIGNORE_NAME, LOCK_NAME, MANIFEST_NAME, STATE_DIR, read_manifest, render_manifest
 from .paths import ABSENT, ParentCache, fingerprint, parent_problem, read_state, sha, syntax_problems
@@ -51,18 +52,6 @@ __all__ = [
     "WriteSummary", "apply", "plan_writes", "summary_line", "write_outputs", "write_scopes",
 ]
 
-
-
-@dataclass(frozen=True)
-class OutputFile:
-    """One generated file: a POSIX path relative to the output directory, and its bytes."""
-
-    path: str
-    content: bytes
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.path, str) or not isinstance(self.content, bytes):
-            raise TypeError("OutputFile needs a str path and bytes content")
 
 
 class WritePlanError(Exception):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.emit.check import CheckResult, check, short_diff
-from compiler.emit.writer import OutputFile, WritePlanError, write_outputs
+from compiler.store.check import CheckResult, check, short_diff
+from compiler.store.writer import OutputFile, WritePlanError, write_outputs
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def test_short_diff_capped_and_binary() -> None:
 
 
 def test_check_scopes_equals_check_per_scope(out: Path) -> None:
-    from compiler.emit.check import check_scopes
+    from compiler.store.check import check_scopes
 
     _build(out, _files(**{"a/x.yaml": "1", "a/old.yaml": "o"}), scope="a")
     _build(out, _files(**{"b/y.yaml": "2"}), scope="b")

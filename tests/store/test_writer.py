@@ -1,4 +1,4 @@
-"""Tests for :mod:`compiler.emit.writer` against real temporary directories."""
+"""Tests for :mod:`compiler.store.writer` against real temporary directories."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler.emit import writer
-from compiler.emit.paths import sha
-from compiler.emit.writer import (
+from compiler.store import writer
+from compiler.store.paths import sha
+from compiler.store.writer import (
     OutputFile,
     OutputLocked,
     WritePlanError,
@@ -479,7 +479,7 @@ def test_write_scopes_refuses_a_path_planned_by_two_scopes(out: Path) -> None:
 def test_many_files_are_made_durable_with_one_syncfs(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Linux: one syncfs(2) for the files' data, one for the directories, instead of an fsync
     per file (elsewhere every file is fsync'd, as before)."""
-    from compiler.emit import durable
+    from compiler.store import durable
 
     syncs, fsyncs = [], []
     real_syncfs, real_fsync = durable._syncfs, os.fsync

@@ -1,4 +1,4 @@
-"""Tests for :mod:`compiler.emit.paths`: path syntax, unsafe parents, on-disk state."""
+"""Tests for :mod:`compiler.store.paths`: path syntax, unsafe parents, on-disk state."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.emit.paths import ABSENT, ParentCache, fingerprint, parent_problem, read_state, sha, syntax_problems
+from compiler.store.paths import ABSENT, ParentCache, fingerprint, parent_problem, read_state, sha, syntax_problems
 
 
 @pytest.mark.parametrize(("path", "problem"), [

@@ -1,4 +1,4 @@
-"""Tests for :mod:`compiler.emit.manifest`: canonical bytes, and every way a manifest can be bad."""
+"""Tests for :mod:`compiler.store.manifest`: canonical bytes, and every way a manifest can be bad."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.emit.manifest import MANIFEST_NAME, read_manifest, render_manifest
+from compiler.store.manifest import MANIFEST_NAME, read_manifest, render_manifest
 
 DIGEST = "a" * 64
 
