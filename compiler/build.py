@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from .emit.layout import platform_files, profile_files
-from .store.manifest import MANIFEST_NAME, read_manifest
 from .emit.variance import object_key
-from .store.writer import WriteSummary, write_scopes
 from .errors import Diagnostic, InputError, Source, with_sources
 from .fleet.landing import Landing, landings_of
 from .fleet.stage import PLATFORM_SCOPE, run_fleet
 from .pipeline import compile_resolved, render_delivery
 from .resolve import Request, resolve_all
+from .store.manifest import MANIFEST_NAME, read_manifest
+from .store.writer import WriteSummary, write_scopes
 from .types import Compiled, ObjectKey, OutputFile
 from .verify import Verifier, verify_compiled, verify_gitops
 
@@ -160,10 +160,8 @@ def effective_jobs(jobs: int | None, n: int) -> int:
     The default (None or 0: one per CPU) stays in-process when this process runs other threads
     (an embedding test runner, say): forking a multi-threaded process can copy a lock some other
     thread holds. An explicit ``jobs`` is obeyed."""
-    if jobs is None or jobs <= 0:
-        wanted = default_jobs() if threading.active_count() == 1 else 1
-    else:
-        wanted = jobs
+    default = default_jobs() if threading.active_count() == 1 else 1
+    wanted = default if jobs is None or jobs <= 0 else jobs
     return max(1, min(wanted, n)) if can_fork() else 1
 
 

@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import Diagnostic, InputError, Source, json_path
 from .load import Layer, load_file

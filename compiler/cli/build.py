@@ -9,9 +9,9 @@ from typing import List, Optional
 import typer
 
 from ..build import Target, Timings, build_files, effective_jobs, orphans, target_for, write_files
+from ..errors import Diagnostic, InputError, Source
 from ..store.check import check_scopes
 from ..store.writer import OutputLocked, WritePlanError, summary_line
-from ..errors import Diagnostic, InputError, Source
 from . import app, handle_errors
 from .options import AllowKind, Crds, KubeVersion, Out, Override, Profiles, Set, verifier_from
 
@@ -80,7 +80,7 @@ def check(profiles: Optional[List[Path]] = typer.Argument(None, help="Profiles (
     stale = bool(orphaned)
     for scope in orphaned:
         typer.echo(f"{scope}: orphaned: out/ holds output owned for {scope!r}, which is not part of this build; mcompile build removes it")
-    for (scope, files), r in zip(planned, results):
+    for (scope, files), r in zip(planned, results, strict=True):
         if r.ok:
             typer.echo(f"{scope}: up to date ({len(files)} files)")
             continue

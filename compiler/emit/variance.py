@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-ENV_LABEL = "mcompile.io/environment"
+from ..render.meta import ENV_LABEL
+
 _GENERIC = {"spec", "template", "metadata", "leaderWorkerTemplate"}
 
 #: (kind, regex over the object path) -> the node is a chart value even if all envs agree.

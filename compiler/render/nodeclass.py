@@ -235,5 +235,13 @@ def pool_gpu(pool: Pool) -> bool:
     return bool(unknown) or not known or any(t.gpus > 0 for t in known)
 
 
-__all__ = ["data_volume_gi", "efa_interfaces", "class_name", "node_class_ref", "render_classes", "pool_gpu",
-           "is_bottlerocket", "SOCI_USER_DATA"]
+__all__ = [
+    "SOCI_USER_DATA",
+    "class_name",
+    "data_volume_gi",
+    "efa_interfaces",
+    "is_bottlerocket",
+    "node_class_ref",
+    "pool_gpu",
+    "render_classes",
+]

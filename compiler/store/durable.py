@@ -23,12 +23,15 @@ __all__ = [
 ]
 
 #: Names of the temp files this module writes (``_temp_for``); anything else is never removed.
-TMP_RE = re.compile(r"\..*\.mcompile-tmp-[0-9a-f]{16}", re.S)
+TMP_RE = re.compile(r"\..*\.mcompile-tmp-[0-9a-f]{16}", re.DOTALL)
 
 
 class _File(Protocol):
-    path: str
-    content: bytes
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def content(self) -> bytes: ...
 
 
 def _temp_name(directory: str, name: str) -> str:

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .durable import TMP_RE, fsync_dir, write_files
 from .manifest import STATE_DIR
@@ -88,7 +89,7 @@ def swap_top(paths: Iterable[str], scope: str, users: Mapping[str, set[str]]) ->
     if len(tops) != 1 or None in tops:
         return None
     (top,) = tops
-    return top if top != STATE_DIR and users.get(top, {scope}) == {scope} else None
+    return top if top is not None and top != STATE_DIR and users.get(top, {scope}) == {scope} else None
 
 
 _RENAMEAT2: list[object] = []
@@ -221,7 +222,7 @@ def discard(root: Path, where: Path) -> list[Rescued]:
     that are neither live (same inode at the same path) nor in the journal are rescued."""
     journal = _read_journal(where / "journal.json")
     top = journal.get("top") if isinstance(journal.get("top"), str) else None
-    ours = journal.get("ours") if isinstance(journal.get("ours"), dict) else {}
+    ours: dict[str, Any] = journal["ours"] if isinstance(journal.get("ours"), dict) else {}
     rescued: list[Rescued] = []
     if os.path.lexists(where / "tree"):
         _discard_dir(root, where / "tree", "", top, ours, where.name, rescued)

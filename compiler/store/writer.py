@@ -41,15 +41,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import swap
 from ..types import OutputFile
+from . import swap
 from .durable import atomic_write, fsync_dir, prune_empty_dirs, remove_stray_temps, sync_dirs, sync_trees, write_files
 from .manifest import GITIGNORE, GITIGNORE_NAME, LOCK_NAME, MANIFEST_NAME, STATE_DIR, read_manifest, render_manifest
 from .paths import ABSENT, ParentCache, fingerprint, parent_problem, read_state, sha, syntax_problems
 
 __all__ = [
-    "MANIFEST_NAME", "OutputFile", "preflight", "OutputLocked", "WritePlan", "WritePlanError",
-    "WriteSummary", "apply", "plan_writes", "summary_line", "write_outputs", "write_scopes",
+    "MANIFEST_NAME",
+    "OutputFile",
+    "OutputLocked",
+    "WritePlan",
+    "WritePlanError",
+    "WriteSummary",
+    "apply",
+    "plan_writes",
+    "preflight",
+    "summary_line",
+    "write_outputs",
+    "write_scopes",
 ]
 
 
@@ -148,7 +158,8 @@ def preflight(
 
 def _cross_scope_problems(scoped: Sequence[tuple[str, Sequence[OutputFile]]]) -> list[str]:
     """Two scopes written together may not plan the same path, nor be the same scope."""
-    problems, owner = [], {}
+    problems: list[str] = []
+    owner: dict[str, str] = {}
     for scope, files in scoped:
         if scope in owner.values():
             problems.append(f"scope {scope!r} planned more than once")
@@ -194,7 +205,7 @@ def _plan_many(
     return [
         WritePlan(out_dir=root, scope=scope, manifest_name=manifest_name, manifest=manifest, base_manifest=base,
                   swap_top=swap.swap_top([*(f.path for f in files), *scopes.get(scope, {})], scope, users), **part)
-        for (scope, files), part in zip(scoped, parts)
+        for (scope, files), part in zip(scoped, parts, strict=True)
     ]
 
 
@@ -293,7 +304,7 @@ def write_scopes(
     root = Path(out_dir).resolve()
     with _locked(root):
         plans = _plan_many(root, scoped, manifest_name, force)
-        return [(p.scope, s) for p, s in zip(plans, _apply_locked(plans))]
+        return [(p.scope, s) for p, s in zip(plans, _apply_locked(plans), strict=True)]
 
 
 def _apply_locked(plans: Sequence[WritePlan]) -> list[WriteSummary]:
@@ -334,6 +345,7 @@ def _commit_swaps(root: Path, plans: Sequence[WritePlan]) -> _Done:
     staged = []
     for plan in plans:
         new = {f.path: f.content for f in plan.to_write}
+        assert plan.swap_top is not None, "only swap-eligible plans are staged"
         st = swap.stage(root, plan.swap_top, new, plan.to_delete, plan.expected)
         if st is not None:
             staged.append((plan, st))

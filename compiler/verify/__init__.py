@@ -84,7 +84,7 @@ def make_verifier(crds: Sequence[Path] = (), kube_version: str = "1.33", allow: 
     """``allow``: extra ``group/version/Kind`` entries that have no CRD and are accepted unchecked."""
     paths, where = locate_crds(tuple(crds))
     registry = _registry(tuple(paths)) if paths else None
-    extra = frozenset(tuple(a.rsplit("/", 1)) for a in allow)
+    extra = frozenset((api, kind) for api, kind in (a.rsplit("/", 1) for a in allow))
     return Verifier(_kube(kube_version), registry, where, NO_PUBLIC_CRD | extra)
 
 
