@@ -220,13 +220,31 @@ def check_outcomes(outcomes: Sequence[Outcome], verifier: Verifier, times: Timin
     return [(o.name, list(o.files)) for o in outcomes if o.name is not None] + [(PLATFORM_SCOPE, platform)]
 
 
-def build_files(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1, times: Timings | None = None) -> list[tuple[str, list[OutputFile]]]:
-    """(scope, files) per profile and for the platform, after the whole set compiled and verified."""
+@dataclass(frozen=True)
+class Built:
+    """Every profile's outcome and the verified files per scope (profiles, then ``_platform``)."""
+
+    outcomes: list[Outcome]
+    scoped: list[tuple[str, list[OutputFile]]]
+
+
+def run(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1, times: Timings | None = None) -> Built:
+    """The stage chain of ``build``, ``validate`` and ``check`` (``diff`` then compares trees)::
+
+        per profile (worker processes):  load -> resolve -> plan -> render -> verify -> emit
+        the whole invocation:            fleet (clusters -> platform -> verify -> collisions) -> emit
+
+    Raises one InputError with every problem of every profile and cluster; nothing is written."""
     outcomes = build_all(targets, verifier, jobs)
     if times is not None:
         for o in outcomes:
             times.add(o.times)
-    return check_outcomes(outcomes, verifier, times)
+    return Built(outcomes, check_outcomes(outcomes, verifier, times))
+
+
+def build_files(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1, times: Timings | None = None) -> list[tuple[str, list[OutputFile]]]:
+    """(scope, files) per profile and for the platform, after the whole set compiled and verified."""
+    return run(targets, verifier, jobs, times).scoped
 
 
 def orphans(out: Path, planned: Sequence[tuple[str, Sequence[OutputFile]]]) -> list[str]:

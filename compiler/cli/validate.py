@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from ..build import build_all, check_outcomes, target_for
+from ..build import run, target_for
 from ..errors import InputError
 from ..pipeline import compile_all
 from ..verify import verify_compiled
@@ -33,8 +33,8 @@ def validate(
     verifier = verifier_from(crds, kube_version, allow_kind)
     if env is None:  # every environment: the same stage chain as build (fleet stage included), nothing written
         targets = [target_for(p, out, tuple(override or ()), tuple(set_ or ())) for p in profiles]
-        outcomes = build_all(targets, verifier)
-        planned = dict(check_outcomes(outcomes, verifier))  # raises InputError with every problem
+        built = run(targets, verifier)  # the stage chain of build (raises InputError with every problem)
+        outcomes, planned = built.outcomes, dict(built.scoped)
         for o in outcomes:
             typer.echo(f"{o.display}: ok ({', '.join(o.envs)}; {len(planned[o.name or ''])} files verified)")
         clusters = sorted({x.cluster for o in outcomes for x in o.landings})
