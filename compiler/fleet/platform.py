@@ -112,6 +112,16 @@ def manifests(cluster: Cluster) -> list[dict[str, Any]]:
     return [vpc_cni_config()] if cluster.any("auto_mode_network_policy") else []
 
 
+def inventory(cluster: Cluster) -> dict[str, Any]:
+    """What the platform installs on the cluster and for whom, readable in the cluster itself
+    (``kubectl -n flux-system get cm mcompile-platform -o yaml``)."""
+    installed = {c.key: (c.version if isinstance(c, HelmChart) else c.revision) for c, _ in components(cluster)}
+    profiles = sorted({f"{x.profile}/{x.env}" for x in cluster.landings})
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": PART_OF, "namespace": cluster.first.gitops.controller_namespace, "labels": _labels(cluster, "inventory")},
+            "data": {"components": "".join(f"{k}: {v}\n" for k, v in sorted(installed.items())), "profiles": "".join(f"{p}\n" for p in profiles)}}
+
+
 def wave(order: int) -> str:
     return str(-40 + 10 * order)
 
@@ -226,6 +236,7 @@ def render_flux(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
         objs.append(helm_release(cluster, comp, values, after))
         releases.append(comp)
     objs += manifests(cluster)
+    objs.append(inventory(cluster))  # never an empty directory for mcompile-platform to point at
     url = flux_url(g.repo_url)
     repo_spec: dict[str, Any] = {"interval": "1m", "url": url, "ref": flux_ref(g.revision)}
     if url.startswith("ssh://"):
