@@ -219,6 +219,7 @@ class Destination:
     name: str
     server: str
     environment: str
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -382,6 +383,6 @@ def _monitoring(m: dict[str, Any], prom: Prometheus) -> Monitoring:
 
 def _gitops(g: dict[str, Any]) -> GitOps:
     engine = g["engine"]
-    dests = tuple(Destination(d["name"], d["server"], d["environment"]) for d in g["destinations"])
+    dests = tuple(Destination(d["name"], d["server"], d["environment"], d.get("region")) for d in g["destinations"])
     return GitOps(engine, g["repoURL"], g["revision"], g["path"], g["project"],
                   g.get("controllerNamespace", "argocd" if engine == "argocd" else "flux-system"), dests)

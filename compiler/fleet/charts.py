@@ -62,6 +62,10 @@ ISTIO_BASE = HelmChart("istio-base", "https://istio-release.storage.googleapis.c
                        repo_name="istio")
 ISTIOD = HelmChart("istiod", "https://istio-release.storage.googleapis.com/charts", "istiod", "1.29.2", "istiod", "istio-system", 2,
                    repo_name="istio")
+#: ACK EKS controller: turns PodIdentityAssociation objects into EKS Pod Identity associations. Its
+#: own AWS permissions (eks:*PodIdentityAssociation, iam:PassRole) come from a Pod Identity
+#: association for its service account that must exist before it (created with the cluster).
+ACK_EKS = HelmChart("ack-eks-controller", "oci://public.ecr.aws/aws-controllers-k8s", "eks-chart", "1.20.0", "ack-eks-controller", "ack-system", 1)
 GPU_OPERATOR = HelmChart("gpu-operator", "https://helm.ngc.nvidia.com/nvidia", "gpu-operator", "v26.7.0", "gpu-operator", "gpu-operator", 2, privileged=True)
 
 #: What kube-prometheus-stack (release ``kube-prometheus-stack`` in ``monitoring``) declares: the
@@ -76,5 +80,5 @@ GRAFANA_DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 #: The Gateway class whose controller (istiod with the Inference Extension on) serves InferencePools.
 GATEWAY_CLASS = "istio"
 
-HELM_CHARTS = (KUBE_PROMETHEUS_STACK, KEDA, LWS, EFA_DEVICE_PLUGIN, ISTIO_BASE, ISTIOD, GPU_OPERATOR)
+HELM_CHARTS = (KUBE_PROMETHEUS_STACK, KEDA, LWS, EFA_DEVICE_PLUGIN, ISTIO_BASE, ISTIOD, ACK_EKS, GPU_OPERATOR)
 GIT_CRDS = (GATEWAY_API, INFERENCE_EXTENSION)

@@ -34,6 +34,10 @@ class Cluster:
     def any(self, need: str) -> bool:
         return any(getattr(landing.needs, need) for landing in self.landings)
 
+    @property
+    def region(self) -> str | None:
+        return next((x.region for x in self.landings if x.region), None)
+
     def gpu_operator_values(self) -> dict[str, Any] | None:
         """The values every landing asked for (they agree: see :func:`clusters_of`)."""
         for landing in self.landings:
@@ -75,7 +79,21 @@ def clusters_of(landings: Sequence[Landing]) -> tuple[dict[str, Cluster], list[D
         if cluster.landings:
             errors += _consistent(cluster, landing)
         cluster.landings.append(landing)
+    for cluster in clusters.values():
+        errors += _region(cluster)
     return clusters, errors
+
+
+def _region(cluster: Cluster) -> list[Diagnostic]:
+    """One region per cluster; required where an AWS controller runs (it signs its API calls)."""
+    regions = {x.region for x in cluster.landings if x.region}
+    if len(regions) > 1:
+        return [Diagnostic(cluster.first.where, "$.gitops.destinations", f"cluster {cluster.name} is given the regions {', '.join(sorted(regions))}: one cluster, one region")]
+    if cluster.any("ack_eks") and not regions:
+        needing = next(x for x in cluster.landings if x.needs.ack_eks)
+        return [Diagnostic(needing.where, "$.gitops.destinations", f"required: set region on the destination {cluster.name} "
+                           f"({_who(needing)} renders PodIdentityAssociation objects: the platform installs the ACK EKS controller, which calls the EKS API of that region)")]
+    return []
 
 
 def _consistent(cluster: Cluster, landing: Landing) -> list[Diagnostic]:

@@ -37,6 +37,7 @@ class Needs:
     prometheus: bool  # monitors, rules or a Prometheus-triggered autoscaler
     gateway: bool  # Gateway API + Inference Extension CRDs and a Gateway controller
     auto_mode_network_policy: bool  # Auto Mode with NetworkPolicies: the VPC CNI policy controller
+    ack_eks: bool = False  # PodIdentityAssociation objects: the ACK EKS controller creates them in AWS
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Landing:
     env: str
     cluster: str
     server: str
+    region: str | None
     where: Source  # the gitops.destinations entry
     gitops: GitOpsTarget
     gitops_where: Source
@@ -90,6 +92,7 @@ def needs_of(c: Compiled) -> Needs:
         prometheus=bool(kinds & PROMETHEUS_KINDS) or prom_trigger or bool(values and values.get("dcgmExporter", {}).get("serviceMonitor")),
         gateway=bool(kinds & GATEWAY_KINDS),
         auto_mode_network_policy=c.profile.capacity.provisioner == "autoMode" and "NetworkPolicy" in kinds,
+        ack_eks="PodIdentityAssociation" in kinds,
     )
 
 
@@ -123,6 +126,6 @@ def landings_of(c: Compiled, cluster_objects: Sequence[dict[str, Any]] = ()) -> 
     for i, d in enumerate(g.destinations):
         if d.environment != p.env:
             continue
-        out.append(Landing(p.name, p.source, p.env, d.name, d.server, _src(c, ["gitops", "destinations", i]), target, _src(c, ["gitops"]),
+        out.append(Landing(p.name, p.source, p.env, d.name, d.server, d.region, _src(c, ["gitops", "destinations", i]), target, _src(c, ["gitops"]),
                            needs, _src(c, ["capacity", "amiAlias"]), p.prometheus, _src(c, ["platform", "prometheus"]), owned))
     return out

@@ -31,6 +31,7 @@ from ..render.meta import (
 )
 from ..render.nodepools import BURST_TAINT, GPU_TAINT
 from .charts import (
+    ACK_EKS,
     EFA_DEVICE_PLUGIN,
     GATEWAY_API,
     GPU_OPERATOR,
@@ -72,6 +73,8 @@ def components(cluster: Cluster) -> list[tuple[Component, dict[str, Any]]]:
         out.append((LWS, {}))
     if cluster.any("efa"):
         out.append((EFA_DEVICE_PLUGIN, efa_values()))
+    if cluster.any("ack_eks") and cluster.region:
+        out.append((ACK_EKS, {"aws": {"region": cluster.region}}))
     gpu = cluster.gpu_operator_values()
     if gpu is not None:
         out.append((GPU_OPERATOR, gpu))

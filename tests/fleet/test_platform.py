@@ -107,3 +107,36 @@ def test_cluster_without_needs_still_is_one_platform(tmp_path: Path) -> None:
     clusters, errors = clusters_of(landings(outs))
     assert errors == []
     assert "keda" not in keys(clusters["dev-use1"])
+
+
+def _with_pod_identity(region: str | None):
+    """tier2 prod as the identity family (issue 11) will render it: plus a PodIdentityAssociation."""
+    import dataclasses
+
+    from compiler.fleet.landing import landings_of
+    from tests.shipped import compile_tier
+
+    c = compile_tier("tier2")
+    pia = {"apiVersion": "eks.services.k8s.aws/v1alpha1", "kind": "PodIdentityAssociation",
+           "metadata": {"name": "llama-70b-vllm", "namespace": "inference-llama"}, "spec": {}}
+    c = dataclasses.replace(c, objects=(*c.objects, pia))
+    dests = tuple(dataclasses.replace(d, region=region) for d in c.profile.gitops.destinations)
+    c = dataclasses.replace(c, profile=dataclasses.replace(c.profile, gitops=dataclasses.replace(c.profile.gitops, destinations=dests)))
+    return landings_of(c)
+
+
+def test_pod_identity_objects_bring_the_ack_eks_controller_for_the_cluster_region(registry) -> None:
+    clusters, errors = clusters_of(_with_pod_identity("us-east-1"))
+    assert errors == []
+    comps = dict((c.key, v) for c, v in components(clusters["prod-use1"]))
+    assert comps["ack-eks-controller"] == {"aws": {"region": "us-east-1"}}
+    app = next(a for a in render_platform(clusters["prod-use1"])["argocd"] if a["metadata"]["name"] == "prod-use1-ack-eks-controller")
+    assert app["spec"]["source"]["repoURL"] == "oci://public.ecr.aws/aws-controllers-k8s/eks-chart" and app["spec"]["source"]["path"] == "."
+    assert registry.validate(app) == []
+
+
+def test_pod_identity_objects_without_a_region_are_a_located_error() -> None:
+    clusters, errors = clusters_of(_with_pod_identity(None))
+    assert [e.path for e in errors] == ["$.gitops.destinations"] * 2  # prod-use1 and prod-usw2
+    assert all("required: set region on the destination" in e.message and e.source.file == "profiles/tier2.yaml" for e in errors)
+    assert all("ack-eks-controller" not in [c.key for c, _ in components(cl)] for cl in clusters.values())
