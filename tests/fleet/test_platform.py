@@ -128,7 +128,7 @@ def _with_pod_identity(region: str | None):
 def test_pod_identity_objects_bring_the_ack_eks_controller_for_the_cluster_region(registry) -> None:
     clusters, errors = clusters_of(_with_pod_identity("us-east-1"))
     assert errors == []
-    comps = dict((c.key, v) for c, v in components(clusters["prod-use1"]))
+    comps = {c.key: v for c, v in components(clusters["prod-use1"])}
     assert comps["ack-eks-controller"] == {"aws": {"region": "us-east-1"}}
     app = next(a for a in render_platform(clusters["prod-use1"])["argocd"] if a["metadata"]["name"] == "prod-use1-ack-eks-controller")
     assert app["spec"]["source"]["repoURL"] == "oci://public.ecr.aws/aws-controllers-k8s/eks-chart" and app["spec"]["source"]["path"] == "."
