@@ -77,8 +77,20 @@ def components(cluster: Cluster) -> list[tuple[Component, dict[str, Any]]]:
         out.append((ACK_EKS, {"aws": {"region": cluster.region}}))
     gpu = cluster.gpu_operator_values()
     if gpu is not None:
-        out.append((GPU_OPERATOR, gpu))
+        out.append((GPU_OPERATOR, gpu_operator_values(gpu)))
     return sorted(out, key=lambda cv: (cv[0].order, cv[0].key))
+
+
+def gpu_operator_values(profile_values: dict[str, Any]) -> dict[str, Any]:
+    """The profiles' operator values, plus what the cluster install needs: node-feature-discovery
+    labels the GPU nodes the operands select (``pci-10de.present``), so its worker must run on every
+    GPU node, burst (spot) nodes included. The chart's default tolerates ``nvidia.com/gpu`` only;
+    the list replaces it, so the control-plane toleration is kept."""
+    out = copy.deepcopy(profile_values)
+    tolerations = [{"key": "node-role.kubernetes.io/control-plane", "operator": "Equal", "value": "", "effect": "NoSchedule"}]
+    tolerations += [{"key": t["key"], "operator": "Exists", "effect": t["effect"]} for t in (GPU_TAINT, BURST_TAINT)]
+    out["node-feature-discovery"] = {"worker": {"tolerations": tolerations}}
+    return out
 
 
 def istiod_values() -> dict[str, Any]:

@@ -60,6 +60,10 @@ def test_gpu_operator_chart_renders_our_values_into_a_valid_cluster_policy(clust
     assert monitor["additionalLabels"] == {"release": "kube-prometheus-stack"}  # what the platform's Prometheus selects
     tolerated = {t["key"] for t in spec["daemonsets"]["tolerations"]}
     assert {"nvidia.com/gpu", "mcompile.io/burst"} <= tolerated
+    # node-feature-discovery labels the GPU nodes the operands select: its worker must reach burst nodes too.
+    (nfd,) = [d for d in docs if d["kind"] == "DaemonSet" and d["metadata"]["name"].endswith("node-feature-discovery-worker")]
+    assert {(t["key"], t.get("effect")) for t in nfd["spec"]["template"]["spec"]["tolerations"]} >= {
+        ("nvidia.com/gpu", "NoSchedule"), ("mcompile.io/burst", "NoSchedule"), ("node-role.kubernetes.io/control-plane", "NoSchedule")}
 
 
 def test_efa_device_plugin_chart_runs_on_our_tainted_gpu_nodes(clusters, kube, tmp_path: Path) -> None:
