@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .fleet.charts import PROMETHEUS_STACK_ADDRESS, PROMETHEUS_STACK_NAMESPACE, PROMETHEUS_STACK_SELECTOR
+from .profile_path import Path
+from .profile_path import from_values as path_from_values
 from .resolve import Resolved, tier_defaults
 
 BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5, "fp4": 0.5}
@@ -108,6 +110,15 @@ class SecretEnv:
 
 
 @dataclass(frozen=True)
+class CompileCache:
+    """Where the EFS-backed torch.compile cache comes from (exactly one is set)."""
+
+    file_system_id: str | None  # render a StorageClass (EFS CSI access points) and a PVC
+    storage_class: str | None  # an existing EFS StorageClass: render the PVC
+    claim_name: str | None  # an existing ReadWriteMany PVC
+
+
+@dataclass(frozen=True)
 class Serving:
     engine: str
     image: Image
@@ -131,7 +142,7 @@ class Serving:
     liveness_path: str
     port: int
     termination_grace_seconds: int | None
-    compile_cache_claim: str | None
+    compile_cache: CompileCache | None  # None: the torch.compile cache stays on the pod's emptyDir
     service_account: str
     kv_cache_aware: bool
     endpoint_picker: str
@@ -201,6 +212,8 @@ class Monitoring:
     alerts: bool
     dcgm: bool
     interval: str
+    dashboards: bool = False
+    dashboard_labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -252,6 +265,7 @@ class Profile:
     gitops: GitOps
     environments: tuple[str, ...]
     prometheus: Prometheus
+    path: Path  # routing, fallback, identity (compiler.profile_path)
 
 
 def from_resolved(r: Resolved) -> Profile:
@@ -278,6 +292,7 @@ def from_resolved(r: Resolved) -> Profile:
         gitops=_gitops(v["gitops"]),
         environments=r.environments,
         prometheus=prom,
+        path=path_from_values(v),
     )
 
 
@@ -340,7 +355,7 @@ def _serving(s: dict[str, Any], name: str, autoscaling: dict[str, Any]) -> Servi
         liveness_path=probes["livenessPath"],
         port=s["port"],
         termination_grace_seconds=s.get("terminationGracePeriodSeconds"),
-        compile_cache_claim=(s.get("compileCache", {}).get("claimName") if s.get("compileCache", {}).get("enabled") else None),
+        compile_cache=_compile_cache(s.get("compileCache", {})),
         service_account=s.get("serviceAccount", {}).get("name", name),
         kv_cache_aware=bool(routing["kvCacheAware"]),
         endpoint_picker=routing.get("endpointPicker", f"{name}-epp"),
@@ -378,7 +393,15 @@ def _autoscaling(a: dict[str, Any], prom: Prometheus) -> Autoscaling:
 
 
 def _monitoring(m: dict[str, Any], prom: Prometheus) -> Monitoring:
-    return Monitoring(bool(m["enabled"]), prom.namespace, prom.selector_labels, bool(m["alerts"]), bool(m["dcgm"]), m["interval"])
+    d = m.get("dashboards", {})
+    return Monitoring(bool(m["enabled"]), prom.namespace, prom.selector_labels, bool(m["alerts"]), bool(m["dcgm"]), m["interval"],
+                      bool(d.get("enabled", False)), tuple(sorted(d.get("labels", {}).items())))
+
+
+def _compile_cache(c: dict[str, Any]) -> CompileCache | None:
+    if not c.get("enabled"):
+        return None
+    return CompileCache(c.get("fileSystemId"), c.get("storageClassName"), c.get("claimName"))
 
 
 def _gitops(g: dict[str, Any]) -> GitOps:

@@ -59,6 +59,8 @@ environments:
   dev:
     autoscaling: {minReplicas: 1}
   prod: {metadata: {namespace: inference-prod}}
+identity: {ack: false, modelRoleArn: "arn:aws:iam::111122223333:role/demo-model"}
+fallback: {enabled: false}
 gitops:
   repoURL: https://git.example/acme.git
   destinations: [{name: cluster-dev, server: "https://dev.example", environment: dev}, {name: cluster-prod, server: "https://prod.example", environment: prod}]
@@ -109,7 +111,7 @@ MAP_BOMB = "a: &a {x: 1, y: 1, z: 1, w: 1, v: 1, u: 1, t: 1, s: 1, r: 1, q: 1}\n
 )
 DEEP_MAPS = "a:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(100))
 HF = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz012345"  # shaped like a Hugging Face token (not a real one)
-PROFILE_KEYS = "apiVersion, autoscaling, capacity, environments, gitops, kind, metadata, model, monitoring, network, platform, serving, tier, workload"
+PROFILE_KEYS = "apiVersion, autoscaling, capacity, environments, fallback, gitops, identity, kind, metadata, model, monitoring, network, platform, routing, serving, tier, workload"
 NAME_RE = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
 LABEL_RE = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 LABEL_VALUE_RE = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
@@ -145,7 +147,7 @@ CASES = [
     Case("yaml-bomb", [f"{P}:1:32: $: document expands to more than 200000 nodes (alias bomb?)"], profile=BOMB),
     Case("too-deep", [f"{P}:1:68: $: document nests deeper than 64 levels"], profile="a: " + "[" * 70 + "]" * 70 + "\n"),
     Case("not-utf8", [f"{P}:4:10: $: file is not valid UTF-8"], profile=BASE.replace("name: demo", "name: d\xe9mo").encode("latin-1")),
-    Case("two-documents", [f"{P}:38:1: $: YAML syntax error: expected a single YAML document, found more than one"], profile=BASE + "---\nkind: x\n"),
+    Case("two-documents", [f"{P}:40:1: $: YAML syntax error: expected a single YAML document, found more than one"], profile=BASE + "---\nkind: x\n"),
     Case("top-level-list", [f"{P}:1:1: $: expected a mapping at the top level, got list"], profile="- a\n- b\n"),
     Case("empty-file", [f"{P}:1:1: $: expected a mapping at the top level, got an empty document"], profile=""),
     Case("env-unknown-key", [f"{P}:33:19: $.autoscaling.minReplica: unknown key 'minReplica' (did you mean 'minReplicas'?)"], replace=sub("{minReplicas: 1}", "{minReplica: 1}"), args=["--env", "dev"]),
@@ -156,7 +158,7 @@ CASES = [
     Case("env-null-deletes-required", [f"{P}:7:1: $.model: missing required key 'source'"], replace=sub(PROD, "  prod: {model: {source: null}}"), args=["--env", "prod"]),
     Case("bad-api-version", [f"{P}:1:1: $.apiVersion: 'mcompile.io/v1' is not one of 'mcompile.io/v1alpha1' (Profile format version.)"], replace=sub("mcompile.io/v1alpha1", "mcompile.io/v1")),
     Case("environments-as-list", [f"{P}:31:1: $.environments: expected a mapping of environment name to override block"], replace=sub("environments:\n  dev:\n    autoscaling: {minReplicas: 1}\n" + PROD + "\n", "environments:\n  - dev\n")),
-    Case("merge-key-refused", [f"{P}:39:3: $.base: only plain scalar keys are allowed (no merge keys or complex keys)"], profile=BASE + "base:\n  <<: {a: 1}\n"),
+    Case("merge-key-refused", [f"{P}:41:3: $.base: only plain scalar keys are allowed (no merge keys or complex keys)"], profile=BASE + "base:\n  <<: {a: 1}\n"),
     Case("disaggregation-outside-tier3", [f"{P}:22:20: $.serving.disaggregation.enabled: prefill/decode disaggregation is a tier3 feature (LeaderWorkerSet roles)"], replace=sub("  parallelism: {tensor: 4}\n", "  parallelism: {tensor: 4}\n  disaggregation: {enabled: true}\n")),
     Case("env-sets-tier", [f"{P}:34:10: $.tier: 'tier' can only be set in the profile itself, not in environment prod"], replace=sub(PROD, "  prod: {tier: tier3}"), args=["--env", "prod"]),
     Case("leader-ready-deadlock", [f"{P}:22:15: $.serving.multiNode.startupPolicy: LeaderReady deadlocks a multi-node group: workers start only after the leader is ready, and the leader is ready only once the workers joined; use LeaderCreated"], profile=BASE.replace("tier: tier2", "tier: tier3").replace("  parallelism: {tensor: 4}\n", "  parallelism: {tensor: 8, pipeline: 2}\n  multiNode: {startupPolicy: LeaderReady}\n")),
@@ -213,6 +215,13 @@ CASES = [
     Case("override-empty", ['over.yaml:1:1: $: expected a mapping at the top level, got an empty document'], files={"over.yaml": ""}, args=["-f", "over.yaml"]),
     Case("override-is-a-list", ['over.yaml:1:1: $: expected a mapping at the top level, got list'], files={"over.yaml": "- serving\n- capacity\n"}, args=["-f", "over.yaml"]),
     Case("override-not-utf8", ['over.yaml:2:10: $: file is not valid UTF-8'], files={"over.yaml": "serving:\n  port: 8\xe900\n".encode("latin-1")}, args=["-f", "over.yaml"]),
+    # --- EFS compile cache and dashboards ---
+    Case("efs-file-system-id-shape", [f"{P}:22:33: $.serving.compileCache.fileSystemId: 'fs-12345' does not match the required format ^fs-([0-9a-f]{{8}}|[0-9a-f]{{17}})$"], replace=serving("  compileCache: {enabled: true, fileSystemId: fs-12345}\n")),
+    Case("efs-file-system-id-upper-case", [f"{P}:22:33: $.serving.compileCache.fileSystemId: 'FS-0123456789ABCDEF0' does not match the required format ^fs-([0-9a-f]{{8}}|[0-9a-f]{{17}})$"], replace=serving("  compileCache: {enabled: true, fileSystemId: FS-0123456789ABCDEF0}\n")),
+    Case("efs-cache-without-source", [f"{P}:22:18: $.serving.compileCache.enabled: an enabled compile cache needs fileSystemId (an EFS file system, fs-...), storageClassName (an existing EFS StorageClass) or claimName (an existing ReadWriteMany PVC)"], replace=serving("  compileCache: {enabled: true}\n")),
+    Case("efs-cache-two-sources", [f"{P}:22:69: $.serving.compileCache.claimName: set only one of fileSystemId, claimName"], replace=serving("  compileCache: {enabled: true, fileSystemId: fs-0123456789abcdef0, claimName: x}\n")),
+    Case("dashboard-label-key-invalid", [f"{P}:31:36: $.monitoring.dashboards.labels[\"bad key!\"]: 'bad key!' does not match the required format ^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"], replace=sub("environments:\n", "monitoring: {dashboards: {labels: {'bad key!': '1'}}}\nenvironments:\n")),
+    Case("dashboard-labels-empty", [f"{P}:31:42: $.monitoring.dashboards.labels: too few keys: at least 1, got 0"], replace=sub("environments:\n", "monitoring: {dashboards: {enabled: true, labels: {}}}\nenvironments:\n")),
     # --- contradictions across layers ---
     Case("env-sets-tensor-16-on-tier2", [f'{P}:34:34: $.serving.parallelism.tensor: 16 is not one of 4, 8 (tier2 uses TP 4..8.)'], replace=sub(PROD, "  prod: {serving: {parallelism: {tensor: 16}}}"), args=["--env", "prod"]),
     Case("override-automode-efa-on-tier3", ["over.yaml:2:3: $.capacity.provisioner: must be 'karpenter', got 'autoMode' (tier3 runs on Karpenter.)"], profile=BASE.replace("tier: tier2", "tier: tier3").replace(SERVING, "  parallelism: {tensor: 8, pipeline: 2}\n"),
@@ -221,7 +230,7 @@ CASES = [
          args=["--set", "capacity.pools[baseline].efa=true"]),
     Case("env-renames-profile", [f"{P}:34:21: $.metadata.name: environment prod renames the profile to 'other' (the profile is 'demo'): the name is shared by all environments (output directory, chart, GitOps apps); set metadata.namespace per environment instead"],
          replace=sub(PROD, "  prod: {metadata: {name: other, namespace: inference-prod}}")),
-    Case("gitops-envs-share-a-namespace", [f"{P}:37:3: $.gitops.destinations: dev@cluster-dev and prod@cluster-prod deploy to namespace 'inference' of the same cluster https://dev.example: list a destination per environment or give each environment its own metadata.namespace"],
+    Case("gitops-envs-share-a-namespace", [f"{P}:39:3: $.gitops.destinations: dev@cluster-dev and prod@cluster-prod deploy to namespace 'inference' of the same cluster https://dev.example: list a destination per environment or give each environment its own metadata.namespace"],
          profile=BASE.replace(PROD + "\n", "  prod: {}\n").replace('server: "https://prod.example"', 'server: "https://dev.example"'), build=False),  # build: see test_build_locates_fleet_errors
     # --- literal secrets ---
     Case("secret-by-env-name", [f'{P}:22:26: $.serving.env[0].value: HF_TOKEN looks like a credential: {USE_SECRET_ENV}'], replace=serving("  env: [{name: HF_TOKEN, value: x}, {name: TOKENIZERS_PARALLELISM, value: 'false'}]\n")),

@@ -40,7 +40,7 @@ def test_explain_shows_every_leaf_with_its_source(repo) -> None:
     lines = r.stdout.splitlines()[1:]
     assert lines and all("  # " in line for line in lines)
     by_path = {line.split(" = ")[0]: line.split("  # ")[-1] for line in lines}
-    assert by_path["$.autoscaling.minReplicas"] == "profiles/tier2.yaml:58:19 (environment prod)"
+    assert by_path["$.autoscaling.minReplicas"] == "profiles/tier2.yaml:65:19 (environment prod)"
     assert by_path["$.serving.engine"].startswith("compiler/defaults/common.yaml:")
     assert by_path["$.model.id"] == "profiles/tier2.yaml:12:3 (profile)"
     assert "$.environments" not in " ".join(by_path)

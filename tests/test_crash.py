@@ -7,7 +7,7 @@ shipped profiles runs as a subprocess and is killed with SIGKILL (with its whole
 the build forks workers) at a point drawn from a seeded ``random.Random``: either anywhere in the
 build's measured duration, or after the write phase began (a temp file or a stage appeared).
 
-What ``compiler/emit/writer.py`` and ``swap.py`` guarantee, checked after every kill:
+What ``compiler/store/writer.py`` and ``swap.py`` guarantee, checked after every kill:
 
 * every profile directory ``out/<profile>/`` is wholly OLD or wholly NEW (its set of files and
   every file's bytes), with its hand-written file in it either way: directories are swapped;
@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 from .clirun import mcompile
-from .conftest import find_crd_dir
+from .conftest import crd_args
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = ["profiles/tier1.yaml", "profiles/tier2.yaml", "profiles/tier3.yaml"]
@@ -85,7 +85,7 @@ def _project(root: Path, old: bool) -> Path:
 
 
 def _build_in_process(root: Path, *, add_hand_written: bool = False) -> None:
-    r = mcompile("build", *PROFILES, "--crds", str(find_crd_dir()), cwd=root)
+    r = mcompile("build", *PROFILES, *crd_args(), cwd=root)
     assert r.code == 0, r.stdout + r.stderr
     names = [_profile_dir(root / profile) for profile in PROFILES] + ["_platform"]  # the platform tree is swapped whole too
     for name in names if add_hand_written else ():
@@ -133,7 +133,7 @@ class Builds:
     @staticmethod
     def start(project: Path) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "compiler", "build", *PROFILES, "--out", "out", "--crds", str(find_crd_dir())],
+            [sys.executable, "-m", "compiler", "build", *PROFILES, "--out", "out", *crd_args()],
             cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         )
 

@@ -23,7 +23,7 @@ MISSING = [
      r"^profiles/tier1\.yaml:\d+:1: \$\.capacity\.nodeRole: required: set capacity\.nodeRole"),
     ("repoURL", "tier3", "  repoURL: https://github.com/acme/inference-platform.git\n",
      r"^profiles/tier3\.yaml:\d+:1: \$\.gitops\.repoURL: required: set gitops\.repoURL to the Git repository holding out/"),
-    ("destinations", "tier3", "  destinations:\n    - {name: prod-use1-hpc, server: https://prod-use1-hpc.eks.acme.internal, environment: prod}\n",
+    ("destinations", "tier3", "  destinations:\n    - {name: prod-use1-hpc, server: https://prod-use1-hpc.eks.acme.internal, environment: prod, region: us-east-1}\n",
      r"^profiles/tier3\.yaml:\d+:1: \$\.gitops\.destinations: required: list the cluster\(s\) environment 'prod' deploys to"),
 ]
 
@@ -47,7 +47,7 @@ def test_each_missing_cluster_value_is_a_located_error(tmp_path: Path, name: str
 def test_environment_without_a_destination_is_named(tmp_path: Path) -> None:
     shutil.copytree(REPO / "profiles", tmp_path / "profiles")
     path = tmp_path / "profiles" / "tier1.yaml"
-    path.write_text(path.read_text().replace("    - {name: staging-use1, server: https://staging.eks.acme.internal, environment: staging}\n", ""))
+    path.write_text(path.read_text().replace("    - {name: staging-use1, server: https://staging.eks.acme.internal, environment: staging, region: us-east-1}\n", ""))
     r = mcompile("validate", "profiles/tier1.yaml", cwd=tmp_path)
     assert r.code == 2
     assert "required: list the cluster(s) environment 'staging' deploys to" in r.stderr

@@ -13,7 +13,7 @@ from ..catalog import InstanceType, instance_types, types_of_family
 from ..errors import Diagnostic, InputError, Source, json_path
 from ..merge import Merged
 from ..profile import Pool, Profile, Role
-from . import latency, memory
+from . import latency, memory, path
 from .cost import HOURS_PER_MONTH, pool_plan
 from .model import Plan, PoolPlan, RolePlan
 
@@ -64,6 +64,8 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
             ctx.warn(["capacity", "pools", pool.index], f"not in the planner's catalog, not used for sizing: {', '.join(unknown)}")
         if not known:
             ctx.error(["capacity", "pools", pool.index], "no instance type of this pool is in the planner's catalog (compiler/catalog/instances.yaml)")
+    if merged is not None:
+        path.check(profile, merged.values, ctx.error)  # the request path's cascade, timeouts, identity
     if ctx.errors:
         raise InputError(ctx.errors)
     baseline = max((p for p in profile.capacity.pools if p.role == "baseline"), key=lambda p: p.weight)

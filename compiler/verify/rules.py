@@ -23,6 +23,7 @@ family-vs-type         :func:`.rules_nodepool.family_vs_type`
 label-prefix           :func:`.rules_nodepool.label_prefix`
 no-latest              :func:`.rules_wiring.no_latest`
 consolidation          :func:`.rules_nodepool.consolidation`
+path-references        :func:`.rules_path.path_references`
 =====================  ==================================================================
 """
 
@@ -35,6 +36,7 @@ from ..profile import Profile
 from .rules_base import RuleInput, Violation
 from .rules_capacity import efa_coherence, gpus_fit_instance, pool_gpu_limits, schedulable_rule, tp_pp_gpus
 from .rules_nodepool import consolidation, family_vs_type, label_prefix
+from .rules_path import path_references
 from .rules_wiring import keda_formula_names, keda_no_replicas, keda_one_per_target, no_latest, ports_selectors
 
 Rule = Callable[[RuleInput], list[Violation]]
@@ -54,6 +56,7 @@ RULES: list[Rule] = [
     label_prefix,
     no_latest,
     consolidation,
+    path_references,
 ]
 
 

@@ -13,9 +13,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def verifier() -> Verifier:
-    from tests.conftest import find_crd_dir
+    from tests.conftest import find_crd_dirs
 
-    return make_verifier((find_crd_dir(),))
+    return make_verifier(tuple(find_crd_dirs()))
 
 
 def copy_profile(tmp: Path, tier: str, name: str, namespace: str, edit: tuple[tuple[str, str], ...] = ()) -> Path:

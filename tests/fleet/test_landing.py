@@ -8,10 +8,10 @@ from compiler.fleet.landing import landings_of, needs_of
 from tests.shipped import compile_tier
 
 
-def test_tier1_needs_keda_prometheus_and_the_auto_mode_policy_controller_but_no_operator() -> None:
+def test_tier1_needs_keda_prometheus_the_gateway_and_the_auto_mode_policy_controller() -> None:
     n = needs_of(compile_tier("tier1"))
-    assert n.keda and n.prometheus and n.auto_mode_network_policy
-    assert n.gpu_operator is None  # Auto Mode ships drivers and device plugin; dcgm is off on tier1
+    assert n.keda and n.prometheus and n.gateway and n.auto_mode_network_policy and n.ack_eks
+    assert json.loads(n.gpu_operator)["devicePlugin"] == {"enabled": False}  # DCGM only: Auto Mode runs the device plugin
     assert not (n.efa or n.lws)
 
 

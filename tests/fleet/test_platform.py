@@ -28,11 +28,10 @@ def keys(cluster) -> list[str]:
 
 
 def test_each_cluster_gets_what_its_profiles_need(clusters) -> None:
-    assert keys(clusters["staging-use1"]) == ["keda", "kube-prometheus-stack"]  # tier1 alone: no operator, no gateway
-    assert keys(clusters["prod-use1"]) == ["gateway-api-crds", "inference-extension-crds", "istio-base", "keda", "kube-prometheus-stack",
-                                           "gpu-operator", "istiod"]
-    assert keys(clusters["prod-use1-hpc"]) == ["gateway-api-crds", "inference-extension-crds", "aws-efa-k8s-device-plugin", "istio-base",
-                                               "keda", "kube-prometheus-stack", "lws", "gpu-operator", "istiod"]
+    shared = ["gateway-api-crds", "inference-extension-crds", "ack-eks-controller", "istio-base", "keda", "kube-prometheus-stack"]
+    assert keys(clusters["staging-use1"]) == [*shared, "gpu-operator", "istiod"]  # tier1 alone: DCGM operator, request path
+    assert keys(clusters["prod-use1"]) == [*shared, "gpu-operator", "istiod"]
+    assert keys(clusters["prod-use1-hpc"]) == [*shared[:3], "aws-efa-k8s-device-plugin", *shared[3:], "lws", "gpu-operator", "istiod"]
     assert "aws-efa-k8s-device-plugin" not in keys(clusters["prod-use1"])  # no EFA pool there
 
 

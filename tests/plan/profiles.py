@@ -29,6 +29,8 @@ capacity:
 gitops:
   repoURL: https://git.example/demo.git
   destinations: [{name: demo, server: "https://demo.example", environment: default}]
+identity: {modelRoleArn: "arn:aws:iam::111122223333:role/demo-model"}
+fallback: {enabled: false}
 """
 
 

@@ -140,9 +140,8 @@ def test_tier1_auto_mode_uses_only_eks_keys(env: str) -> None:
         assert ref["group"] == "eks.amazonaws.com" and ref["kind"] == "NodeClass"
         nc = referenced_class(objs, np)
         assert nc["apiVersion"] == "eks.amazonaws.com/v1"
-    # dcgm is off on tier1 by default: this profile needs no operator, but another profile's may run
-    # on the same cluster, so the Auto Mode nodes always keep its device plugin off.
-    assert nodepools.gpu_operator_values(ctx) is None
+    # dcgm is on by default: the operator runs for the DCGM exporter only, its device plugin kept off our nodes.
+    assert nodepools.gpu_operator_values(ctx)["devicePlugin"] == {"enabled": False}
     assert pool_obj(objs, ctx, "gpu")["spec"]["template"]["metadata"]["labels"]["nvidia.com/gpu.deploy.device-plugin"] == "false"
 
 

@@ -78,7 +78,7 @@ TIERS = ("tier1", "tier2", "tier3")
 
 def templates(c: Compiled) -> list[dict[str, Any]]:
     """Every vLLM pod template a compiled profile contains (Deployments and LWS leader/worker)."""
-    out = [d["spec"]["template"] for d in objects(c, "Deployment")]
+    out = [d["spec"]["template"] for d in objects(c, "Deployment") if d["spec"]["template"]["spec"]["containers"][0]["name"] == "vllm"]
     for lws in objects(c, "LeaderWorkerSet"):
         lwt = lws["spec"]["leaderWorkerTemplate"]
         out += [lwt[k] for k in ("leaderTemplate", "workerTemplate") if k in lwt]
@@ -111,7 +111,8 @@ def test_flags_come_from_profile_and_plan(tier: str) -> None:
             assert flag(args, "--max-model-len") == str(c.profile.model.max_context)
             assert flag(args, "--max-num-seqs") == str(rp.max_num_seqs)
             assert flag(args, "--served-model-name") == c.profile.model.served_name
-            assert flag(args, "--port") == str(c.profile.serving.port)
+            sidecar = any(i["name"] == "routing-sidecar" for i in t["spec"].get("initContainers", []))  # decode leaders (P/D)
+            assert flag(args, "--port") == str(c.profile.path.routing.engine_port if sidecar else c.profile.serving.port)
             assert flag(args, "--pipeline-parallel-size") == (str(rp.pipeline) if rp.pipeline > 1 else None)
             assert "--enable-prefix-caching" in args
             assert flag(args, "--kv-cache-dtype") == ("fp8" if c.profile.serving.kv_cache_dtype == "fp8" else None)
@@ -273,12 +274,12 @@ def test_prefix_caching_off_is_explicit() -> None:
     assert "--no-enable-prefix-caching" in args and "--enable-prefix-caching" not in args
 
 
-def test_compile_cache_claim_backs_vllm_cache_root() -> None:
+def test_compile_cache_claim_backs_the_torch_compile_cache() -> None:
     t = templates(compiled("tier2", "serving.compileCache={enabled: true, claimName: vllm-cache}"))[0]
     cn = main_container(t)
     assert {"name": "compile-cache", "persistentVolumeClaim": {"claimName": "vllm-cache"}} in t["spec"]["volumes"]
     paths = [m["mountPath"] for m in cn["volumeMounts"]]
-    assert paths.index("/cache") < paths.index("/cache/vllm")
+    assert paths.index("/cache") < paths.index("/cache/vllm/torch_compile_cache")
     assert {e["name"]: e.get("value") for e in cn["env"]}["VLLM_CACHE_ROOT"] == "/cache/vllm"
 
 
