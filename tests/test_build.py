@@ -201,7 +201,7 @@ def test_parallel_build_collects_every_profiles_errors(project: Path, tmp_path: 
 
 # --------------------------------------------------------------------------- the fleet: orphans, placeholders
 
-PLACEHOLDERS = ("my-cluster", "example.invalid", "KarpenterNodeRole\n", "kubernetes.default.svc", "in-cluster")
+PLACEHOLDERS = ("my-cluster", "example.invalid", "KarpenterNodeRole\n", "kubernetes.default.svc", "cluster: in-cluster", "$CLUSTER_NAME")
 
 
 def test_no_placeholder_anywhere_in_out(project: Path) -> None:
