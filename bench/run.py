@@ -41,7 +41,7 @@ sys.path.insert(0, str(HERE.parent))
 from bench.fleet import TIERS, fingerprint, write_fleet  # noqa: E402
 from compiler.toolchain import find_tool  # noqa: E402
 
-STAGES = ("resolve", "plan+render", "verify", "emit", "write")
+STAGES = ("resolve", "plan+render", "verify", "emit", "fleet", "write")
 GOAL_RATIO, GOAL_SECONDS, GOAL_RSS_MB, GOAL_LINEAR = 1.0, 15.0, 300.0, 11.0
 
 

@@ -16,19 +16,22 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from .emit.layout import profile_files
+from .emit.layout import platform_files, profile_files
 from .emit.variance import object_key
-from .emit.writer import OutputFile, WriteSummary, write_scopes
 from .errors import Diagnostic, InputError, Source, with_sources
-from .pipeline import Compiled, compile_resolved
+from .fleet.landing import Landing, landings_of
+from .fleet.stage import PLATFORM_SCOPE, run_fleet
+from .pipeline import compile_resolved, render_delivery
 from .resolve import Request, resolve_all
-from .verify import Verifier, verify_compiled
-
-ObjectKey = tuple[str, str, str, str]
+from .store.manifest import MANIFEST_NAME, read_manifest
+from .store.writer import WriteSummary, write_scopes
+from .types import Compiled, ObjectKey, OutputFile
+from .verify import Verifier, verify_compiled, verify_gitops
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Timings:
     render: float = 0.0  # profile + plan + render
     verify: float = 0.0
     emit: float = 0.0
+    fleet: float = 0.0  # clusters, platform render + verify + emit, collisions
     write: float = 0.0
 
     def add(self, other: Timings) -> None:
@@ -68,7 +72,9 @@ class Outcome:
     errors: tuple[Diagnostic, ...]  # compile and verify errors
     emit_errors: tuple[Diagnostic, ...]
     files: tuple[OutputFile, ...]
-    owned: tuple[tuple[ObjectKey, Source], ...]  # every object identity, with where to blame it
+    envs: tuple[str, ...] = ()  # the environments compiled
+    landings: tuple[Landing, ...] = ()  # each env on each destination cluster (for the fleet stage)
+    hub: tuple[tuple[ObjectKey, Source], ...] = ()  # objects applied to the Argo CD control plane
     unchecked: frozenset[tuple[str, str]] = frozenset()
     times: Timings = field(default_factory=Timings)
 
@@ -93,38 +99,35 @@ def _timed(times: Timings, stage: str, fn: Callable[[], Any]) -> Any:
 
 
 def build_one(target: Target, verifier: Verifier) -> Outcome:
-    """Compile every environment of one profile, verify it and (if clean) emit its files."""
+    """One profile through the per-profile stages: resolve -> plan -> render (workloads, GitOps
+    delivery) -> verify -> emit, plus its landings for the fleet stage."""
     times = Timings()
     before = set(verifier.unchecked)
     try:
         resolved = _timed(times, "resolve", lambda: resolve_all(target.request))
         compiled: list[Compiled] = _timed(times, "render", lambda: [compile_resolved(r) for r in resolved])
     except InputError as e:
-        return Outcome(target.display, None, target.display, tuple(e.diagnostics), (), (), (), times=times)
-    errors: list[Diagnostic] = _timed(times, "verify", lambda: [d for c in compiled for d in verify_compiled(c, verifier)])
+        return Outcome(target.display, None, target.display, tuple(e.diagnostics), (), (), times=times)
+    try:
+        gitops: dict[str, list[dict[str, Any]]] = _timed(times, "render", lambda: render_delivery(compiled))
+    except InputError as e:  # late stages know only the JSON path: locate through provenance
+        diags = tuple(with_sources(e.diagnostics, compiled[0].resolved.merged.source))
+        return Outcome(target.display, None, target.display, diags, (), (), times=times)
+    delivery = [o for objs in gitops.values() for o in objs]
+    errors: list[Diagnostic] = _timed(times, "verify", lambda: [d for c in compiled for d in verify_compiled(c, verifier)]
+                                      + verify_gitops(compiled[0], delivery, verifier))
     files: tuple[OutputFile, ...] = ()
     emit_errors: tuple[Diagnostic, ...] = ()
     if not errors:
         try:
-            files = tuple(_timed(times, "emit", lambda: profile_files(compiled)))
-        except InputError as e:  # late stages know only the JSON path: locate through provenance
+            files = tuple(_timed(times, "emit", lambda: profile_files(compiled, gitops)))
+        except InputError as e:
             emit_errors = tuple(with_sources(e.diagnostics, compiled[0].resolved.merged.source))
     profile = compiled[0].profile
-    return Outcome(target.display, profile.name, profile.source, tuple(errors), emit_errors, files, _owned(compiled),
+    landings = tuple(x for c in compiled for x in landings_of(c, gitops.get(f"deploy/flux/{c.profile.env}", ())))
+    hub = tuple((object_key(o), compiled[0].resolved.merged.source(["gitops"]) or Source(profile.source, 1, 1)) for o in gitops.get("deploy/argocd", ()))
+    return Outcome(target.display, profile.name, profile.source, tuple(errors), emit_errors, files, tuple(c.profile.env for c in compiled), landings, hub,
                    frozenset(verifier.unchecked - before), times)
-
-
-def _owned(compiled: Sequence[Compiled]) -> tuple[tuple[ObjectKey, Source], ...]:
-    """Each object identity the profile renders (first environment wins) and the profile field
-    that names it, for the cross-profile clash check."""
-    seen: dict[ObjectKey, Source] = {}
-    for c in compiled:
-        for obj in c.objects:
-            key = object_key(obj)
-            if key not in seen:
-                ns = key[2]
-                seen[key] = c.resolved.merged.source(["metadata", "namespace" if ns else "name"]) or Source(c.profile.source, 1, 1)
-    return tuple(seen.items())
 
 
 # --- running many profiles -------------------------------------------------------------------
@@ -157,10 +160,8 @@ def effective_jobs(jobs: int | None, n: int) -> int:
     The default (None or 0: one per CPU) stays in-process when this process runs other threads
     (an embedding test runner, say): forking a multi-threaded process can copy a lock some other
     thread holds. An explicit ``jobs`` is obeyed."""
-    if jobs is None or jobs <= 0:
-        wanted = default_jobs() if threading.active_count() == 1 else 1
-    else:
-        wanted = jobs
+    default = default_jobs() if threading.active_count() == 1 else 1
+    wanted = default if jobs is None or jobs <= 0 else jobs
     return max(1, min(wanted, n)) if can_fork() else 1
 
 
@@ -198,8 +199,9 @@ def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 
     return outcomes
 
 
-def check_outcomes(outcomes: Sequence[Outcome]) -> list[tuple[str, list[OutputFile]]]:
-    """(scope, files) per profile; raises one InputError with every problem of every profile."""
+def check_outcomes(outcomes: Sequence[Outcome], verifier: Verifier, times: Timings | None = None) -> list[tuple[str, list[OutputFile]]]:
+    """(scope, files) per profile and for the platform (the fleet stage); raises one InputError
+    with every problem of every profile and cluster."""
     errors: list[Diagnostic] = []
     owners: dict[str, str] = {}
     for o in outcomes:
@@ -209,47 +211,68 @@ def check_outcomes(outcomes: Sequence[Outcome]) -> list[tuple[str, list[OutputFi
         if o.name in owners:
             errors.append(Diagnostic(Source(o.display, 1, 1, "profile"), "$.metadata.name", f"profile name {o.name!r} is also used by {owners[o.name]}: each profile owns out/{o.name}/"))
         owners[o.name] = o.display
-    errors += _shared_objects(outcomes)
+    start = time.perf_counter()
+    landings = [x for o in outcomes if o.name is not None for x in o.landings]
+    hub = [(o.name, o.source, key, where) for o in outcomes if o.name is not None for key, where in o.hub]
+    fleet = run_fleet(landings, hub, verifier)
+    errors += fleet.errors
     if errors:
         raise InputError(errors)
     emit_errors = [d for o in outcomes for d in o.emit_errors]
     if emit_errors:
         raise InputError(emit_errors)
-    return [(o.name, list(o.files)) for o in outcomes if o.name is not None]
+    sources = {name: [x.source for x in c.landings] for name, c in fleet.clusters.items()}
+    platform = platform_files(fleet.objects, sources)
+    if times is not None:
+        times.fleet += time.perf_counter() - start
+    return [(o.name, list(o.files)) for o in outcomes if o.name is not None] + [(PLATFORM_SCOPE, platform)]
 
 
-def build_files(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1, times: Timings | None = None,
-                progress: Callable[[int, int], None] | None = None) -> list[tuple[str, list[OutputFile]]]:
-    """(scope, files) per profile, after the whole set compiled and verified."""
+@dataclass(frozen=True)
+class Built:
+    """Every profile's outcome and the verified files per scope (profiles, then ``_platform``)."""
+
+    outcomes: list[Outcome]
+    scoped: list[tuple[str, list[OutputFile]]]
+
+
+def run(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1, times: Timings | None = None,
+        progress: Callable[[int, int], None] | None = None) -> Built:
+    """The stage chain of ``build``, ``validate`` and ``check`` (``diff`` then compares trees)::
+
+        per profile (worker processes):  load -> resolve -> plan -> render -> verify -> emit
+        the whole invocation:            fleet (clusters -> platform -> verify -> collisions) -> emit
+
+    Raises one InputError with every problem of every profile and cluster; nothing is written."""
     outcomes = build_all(targets, verifier, jobs, progress)
     if times is not None:
         for o in outcomes:
             times.add(o.times)
-    return check_outcomes(outcomes)
+    return Built(outcomes, check_outcomes(outcomes, verifier, times))
+
+
+def build_files(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1, times: Timings | None = None,
+                progress: Callable[[int, int], None] | None = None) -> list[tuple[str, list[OutputFile]]]:
+    """(scope, files) per profile and for the platform, after the whole set compiled and verified."""
+    return run(targets, verifier, jobs, times, progress).scoped
+
+
+def orphans(out: Path, planned: Sequence[tuple[str, Sequence[OutputFile]]]) -> list[str]:
+    """Scopes the manifest records that this build does not produce: output of a profile that is
+    no longer part of the build (or a platform nobody needs any more)."""
+    scopes, _, _ = read_manifest(Path(out).resolve(), MANIFEST_NAME)
+    built = {scope for scope, _ in planned}
+    return sorted(s for s in scopes if s not in built)
 
 
 def write_files(out: Path, planned: Sequence[tuple[str, list[OutputFile]]], times: Timings | None = None) -> list[tuple[str, WriteSummary]]:
     """Write every scope under one lock: every scope's plan is checked before any file is written
-    (raises ``WritePlanError`` / ``OutputLocked`` from the writer)."""
+    (raises ``WritePlanError`` / ``OutputLocked`` from the writer). Orphaned scopes (see
+    :func:`orphans`) are planned with no files: their owned files are deleted (hand-edited ones
+    kept and reported), unowned files are never touched."""
     start = time.perf_counter()
     try:
-        return write_scopes(out, planned)
+        return write_scopes(out, [*planned, *((scope, []) for scope in orphans(out, planned))])
     finally:
         if times is not None:
             times.write += time.perf_counter() - start
-
-
-def _shared_objects(outcomes: Sequence[Outcome]) -> list[Diagnostic]:
-    """Two profiles rendering the same object would fight over it in the cluster (two Argo CD
-    apps, two Flux Kustomizations pruning each other's object): refuse it, naming both."""
-    first: dict[ObjectKey, Outcome] = {}
-    errors = []
-    for o in outcomes:
-        if o.name is None:
-            continue
-        for key, where in o.owned:
-            other = first.setdefault(key, o)
-            if other.name != o.name:
-                _, kind, ns, name = key
-                errors.append(Diagnostic(where, "$.metadata", f"{kind} {ns + '/' if ns else ''}{name} is also rendered by {other.source}: give each profile its own namespace and name"))
-    return errors

@@ -5,24 +5,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from .plan import plan as make_plan
-from .plan.model import Plan
-from .profile import Profile, from_resolved
+from .profile import from_resolved
 from .render import render
+from .render.gitops import render_gitops
+from .render.meta import Context
 from .resolve import Request, Resolved, resolve, resolve_all
+from .types import Compiled
 
-
-@dataclass(frozen=True)
-class Compiled:
-    """One environment of one profile, rendered."""
-
-    resolved: Resolved
-    profile: Profile
-    plan: Plan
-    objects: tuple[dict[str, Any], ...]
+__all__ = ["Compiled", "compile_all", "compile_env", "compile_resolved", "render_delivery"]
 
 
 def compile_resolved(r: Resolved) -> Compiled:
@@ -37,3 +31,8 @@ def compile_env(req: Request) -> Compiled:
 
 def compile_all(req: Request) -> list[Compiled]:
     return [compile_resolved(r) for r in resolve_all(req)]
+
+
+def render_delivery(compiled: Sequence[Compiled]) -> dict[str, list[dict[str, Any]]]:
+    """The profile's GitOps objects (every environment at once), by output directory."""
+    return render_gitops([Context(c.profile, c.plan) for c in compiled])

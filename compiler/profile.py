@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .profile_path import Path, from_values as path_from_values
-from .resolve import Resolved
+from .fleet.charts import PROMETHEUS_STACK_ADDRESS, PROMETHEUS_STACK_NAMESPACE, PROMETHEUS_STACK_SELECTOR
+from .profile_path import Path
+from .profile_path import from_values as path_from_values
+from .resolve import Resolved, tier_defaults
 
 BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5, "fp4": 0.5}
 
@@ -215,10 +217,22 @@ class Monitoring:
 
 
 @dataclass(frozen=True)
+class Prometheus:
+    """The one Prometheus of a cluster: KEDA's serverAddress, the monitors' selector labels and the
+    namespace it scrapes from all come from here (``platform.prometheus``)."""
+
+    install: bool  # kube-prometheus-stack installed by the platform; False: brought by the user
+    server_address: str
+    namespace: str
+    selector_labels: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class Destination:
     name: str
     server: str
     environment: str
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -250,11 +264,16 @@ class Profile:
     gateway_namespace: str
     gitops: GitOps
     environments: tuple[str, ...]
+    prometheus: Prometheus
     path: Path  # routing, fallback, identity (compiler.profile_path)
 
 
 def from_resolved(r: Resolved) -> Profile:
-    v = r.values
+    """Every default comes from ``compiler/defaults/*.yaml`` (merged as the lowest layer); values
+    nobody can default (cluster name, node role, repository, destinations) are required by
+    ``validate.required_values`` before this runs."""
+    v = _fill(r.values, tier_defaults(r.values["tier"]))
+    prom = _prometheus(v.get("platform", {}).get("prometheus", {}))
     return Profile(
         name=v["metadata"]["name"],
         namespace=v["metadata"]["namespace"],
@@ -266,14 +285,26 @@ def from_resolved(r: Resolved) -> Profile:
         workload=_workload(v["workload"]),
         serving=_serving(v["serving"], v["metadata"]["name"], v.get("autoscaling", {})),
         capacity=_capacity(v["capacity"]),
-        autoscaling=_autoscaling(v.get("autoscaling", {})),
-        monitoring=_monitoring(v.get("monitoring", {})),
-        network_policy=v.get("network", {}).get("policy", True),
-        gateway_namespace=v.get("network", {}).get("gatewayNamespace", "gateway-system"),
-        gitops=_gitops(v.get("gitops", {})),
+        autoscaling=_autoscaling(v.get("autoscaling", {}), prom),
+        monitoring=_monitoring(v.get("monitoring", {}), prom),
+        network_policy=v["network"]["policy"],
+        gateway_namespace=v["network"]["gatewayNamespace"],
+        gitops=_gitops(v["gitops"]),
         environments=r.environments,
+        prometheus=prom,
         path=path_from_values(v),
     )
+
+
+def _fill(values: Any, defaults: Any) -> Any:
+    """``values`` with every mapping key it lacks taken from the tier defaults (a key an explicit
+    ``null`` deleted falls back to its default); lists are values, never filled item by item."""
+    if not isinstance(values, dict) or not isinstance(defaults, dict):
+        return values
+    out = {k: _fill(v, defaults.get(k)) for k, v in values.items()}
+    for k, d in defaults.items():
+        out.setdefault(k, d)
+    return out
 
 
 def _model(m: dict[str, Any]) -> Model:
@@ -294,7 +325,7 @@ def _serving(s: dict[str, Any], name: str, autoscaling: dict[str, Any]) -> Servi
     disaggregated = bool(dis.get("enabled"))
 
     def role(rname: str, r: dict[str, Any], kv_role: str | None) -> Role:
-        return Role(rname, r.get("tensor", par["tensor"]), r.get("pipeline", par.get("pipeline", 1)), r.get("data", par.get("data", 1)),
+        return Role(rname, r.get("tensor", par["tensor"]), r.get("pipeline", par["pipeline"]), r.get("data", par["data"]),
                     r.get("minReplicas", autoscaling.get("minReplicas")), r.get("maxReplicas", autoscaling.get("maxReplicas")),
                     r.get("maxNumSeqs", s.get("maxNumSeqs")), kv_role)
 
@@ -303,32 +334,32 @@ def _serving(s: dict[str, Any], name: str, autoscaling: dict[str, Any]) -> Servi
     img = s["image"]
     return Serving(
         engine=s["engine"],
-        image=Image(img["repository"], img["tag"], img.get("digest"), img.get("pullPolicy", "IfNotPresent")),
+        image=Image(img["repository"], img["tag"], img.get("digest"), img["pullPolicy"]),
         roles=roles,
         gpus_per_node=s.get("gpusPerNode"),
         multinode_backend=mn.get("backend", "mp"),
         startup_policy=mn.get("startupPolicy", "LeaderCreated"),
-        gpu_memory_utilization=float(s.get("gpuMemoryUtilization", 0.9)),
+        gpu_memory_utilization=float(s["gpuMemoryUtilization"]),
         max_num_seqs=s.get("maxNumSeqs"),
-        prefix_caching=bool(s.get("prefixCaching", True)),
-        kv_cache_dtype=s.get("kvCacheDtype", "auto"),
+        prefix_caching=bool(s["prefixCaching"]),
+        kv_cache_dtype=s["kvCacheDtype"],
         extra_args=tuple(s.get("extraArgs", ())),
         env=tuple(EnvVar(e["name"], e["value"]) for e in s.get("env", [])),
         secret_env=tuple(SecretEnv(e["name"], e["secretName"], e["key"]) for e in s.get("secretEnv", [])),
-        cpu=res.get("cpu", 8),
-        memory_gi=res.get("memoryGi", 64),
-        shm_gi=res.get("shmGi", 16),
+        cpu=res["cpu"],
+        memory_gi=res["memoryGi"],
+        shm_gi=res["shmGi"],
         startup_budget_seconds=probes.get("startupBudgetSeconds"),
-        period_seconds=probes.get("periodSeconds", 10),
-        readiness_path=probes.get("readinessPath", "/v1/models"),
-        liveness_path=probes.get("livenessPath", "/health"),
-        port=s.get("port", 8000),
+        period_seconds=probes["periodSeconds"],
+        readiness_path=probes["readinessPath"],
+        liveness_path=probes["livenessPath"],
+        port=s["port"],
         termination_grace_seconds=s.get("terminationGracePeriodSeconds"),
         compile_cache=_compile_cache(s.get("compileCache", {})),
         service_account=s.get("serviceAccount", {}).get("name", name),
-        kv_cache_aware=bool(routing.get("kvCacheAware", False)),
+        kv_cache_aware=bool(routing["kvCacheAware"]),
         endpoint_picker=routing.get("endpointPicker", f"{name}-epp"),
-        endpoint_picker_port=routing.get("endpointPickerPort", 9002),
+        endpoint_picker_port=routing["endpointPickerPort"],
         disaggregated=disaggregated,
         nixl_backend=dis.get("backend", "LIBFABRIC"),
         side_channel_port=dis.get("sideChannelPort", 5600),
@@ -344,22 +375,26 @@ def _capacity(c: dict[str, Any]) -> Capacity:
                           p.get("weight", 100 if p["role"] == "baseline" else 50), lim.get("gpus"), lim.get("cpu"), lim.get("memoryGi"), res,
                           bool(p.get("efa", False)), p.get("consolidateAfter", "10m"), i))
     pricing = c.get("pricing", {})
-    return Capacity(c["provisioner"], c.get("clusterName", "my-cluster"), c.get("nodeRole", "KarpenterNodeRole"), c.get("amiAlias", "bottlerocket@v1.63.0"),
+    return Capacity(c["provisioner"], c["clusterName"], c["nodeRole"], c.get("amiAlias", "bottlerocket@v1.63.0"),
                     c.get("rootVolumeGi"), bool(c.get("soci", True)), tuple(pools),
                     tuple(sorted((k, float(v)) for k, v in pricing.get("onDemandPerHour", {}).items())), pricing.get("spotPriceFactor"))
 
 
-def _autoscaling(a: dict[str, Any]) -> Autoscaling:
-    prom = a.get("prometheus", {})
-    return Autoscaling(bool(a.get("enabled", True)), a.get("minReplicas"), a.get("maxReplicas"), a.get("pollingInterval", 2), a.get("cooldownPeriod", 300),
-                       float(a.get("queueWeight", 10)), a.get("formula"), a.get("target"), float(a.get("activationTarget", 5)),
-                       prom.get("serverAddress", "http://prometheus-operated.monitoring.svc:9090"), bool(prom.get("awsManagedPrometheus", False)))
+def _prometheus(p: dict[str, Any]) -> Prometheus:
+    if p.get("install", True):
+        return Prometheus(True, PROMETHEUS_STACK_ADDRESS, PROMETHEUS_STACK_NAMESPACE, tuple(sorted(PROMETHEUS_STACK_SELECTOR.items())))
+    return Prometheus(False, p["serverAddress"], p["namespace"], tuple(sorted(p["selectorLabels"].items())))
 
 
-def _monitoring(m: dict[str, Any]) -> Monitoring:
+def _autoscaling(a: dict[str, Any], prom: Prometheus) -> Autoscaling:
+    return Autoscaling(bool(a["enabled"]), a.get("minReplicas"), a.get("maxReplicas"), a["pollingInterval"], a["cooldownPeriod"],
+                       float(a["queueWeight"]), a.get("formula"), a.get("target"), float(a["activationTarget"]),
+                       prom.server_address, bool(a.get("prometheus", {}).get("awsManagedPrometheus", False)))
+
+
+def _monitoring(m: dict[str, Any], prom: Prometheus) -> Monitoring:
     d = m.get("dashboards", {})
-    return Monitoring(bool(m.get("enabled", True)), m.get("namespace", "monitoring"), tuple(sorted(m.get("selectorLabels", {}).items())),
-                      bool(m.get("alerts", True)), bool(m.get("dcgm", False)), m.get("interval", "15s"),
+    return Monitoring(bool(m["enabled"]), prom.namespace, prom.selector_labels, bool(m["alerts"]), bool(m["dcgm"]), m["interval"],
                       bool(d.get("enabled", False)), tuple(sorted(d.get("labels", {}).items())))
 
 
@@ -370,7 +405,7 @@ def _compile_cache(c: dict[str, Any]) -> CompileCache | None:
 
 
 def _gitops(g: dict[str, Any]) -> GitOps:
-    engine = g.get("engine", "argocd")
-    dests = tuple(Destination(d["name"], d["server"], d["environment"]) for d in g.get("destinations", []))
-    return GitOps(engine, g.get("repoURL", "https://example.invalid/repo.git"), g.get("revision", "main"), g.get("path", "out"), g.get("project", "default"),
+    engine = g["engine"]
+    dests = tuple(Destination(d["name"], d["server"], d["environment"], d.get("region")) for d in g["destinations"])
+    return GitOps(engine, g["repoURL"], g["revision"], g["path"], g["project"],
                   g.get("controllerNamespace", "argocd" if engine == "argocd" else "flux-system"), dests)

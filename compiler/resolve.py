@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
+from collections.abc import Sequence
 
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import Diagnostic, InputError, Source, json_path
 from .load import Layer, load_file
@@ -56,6 +58,23 @@ def schema() -> Schema:
 @lru_cache(maxsize=8)
 def _defaults(tier: str) -> tuple[Layer, ...]:
     return tuple(load_file(DEFAULTS_DIR / f"{n}.yaml", f"compiler/defaults/{n}.yaml", "tier default") for n in ("common", tier))
+
+
+@lru_cache(maxsize=8)
+def _defaults_values(tier: str) -> dict[str, Any]:
+    def merge(a: Any, b: Any) -> Any:
+        if isinstance(a, dict) and isinstance(b, dict):
+            return {**a, **{k: merge(a.get(k), v) for k, v in b.items()}}
+        return b
+    out: dict[str, Any] = {}
+    for layer in _defaults(tier):
+        out = merge(out, layer.data)
+    return out
+
+
+def tier_defaults(tier: str) -> dict[str, Any]:
+    """The tier's default values (``common`` then ``<tier>``) as plain data; lists replace."""
+    return copy.deepcopy(_defaults_values(tier))
 
 
 def load_profile(req: Request) -> Layer:
@@ -110,7 +129,7 @@ def resolve(req: Request, profile: Layer | None = None) -> Resolved:
     if errors:  # also what the merged profile lacks (a missing key beside a typo): one round, not two
         raise InputError(errors + (_merged_problems(layers, sch, errors) if isinstance(profile.data, dict) else []))
     merged = merge_layers(layers, sch)
-    errors += validate_merged(merged, sch)
+    errors += validate_merged(merged, sch, env)
     if errors:
         raise InputError(errors + _new_item_hints(layers))
     return Resolved(req.display, env, Merged(integral(merged.values, sch), merged.provenance), envs)

@@ -10,16 +10,18 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from jsonschema import ValidationError
 
 from .errors import Diagnostic, Source, clip, json_path
+from .exprs import AMP_URL, formula_identifiers
 from .load import Layer, walk
 from .merge import Merged
 from .schema import Schema
 
-Locate = Callable[[Sequence[str | int]], Source | None]
+Locate = Callable[[Any], Source | None]  # Layer.source (a tuple path) or Merged.source (a list)
 
 #: Keys only the profile itself may set (they select the defaults layer or hold the layers).
 PROFILE_ONLY = ("apiVersion", "kind", "tier", "environments")
@@ -83,12 +85,56 @@ def integral(values: Any, schema: Schema, path: tuple = ()) -> Any:
     return values
 
 
-def validate_merged(merged: Merged, schema: Schema) -> list[Diagnostic]:
+def validate_merged(merged: Merged, schema: Schema, env: str | None = None) -> list[Diagnostic]:
     """Check the merged profile against the full schema, then the cross-field rules."""
     values = {k: v for k, v in merged.values.items() if k != "environments"}
     out = _errors(schema.validator.iter_errors(values), merged.source, schema, values)
     if not out:
-        out += cross_field_rules(merged)
+        out += required_values(merged, env) + cross_field_rules(merged)
+    return out
+
+
+#: Values a cluster needs that nobody can default: (path, what to set). A missing one is an
+#: error, never a placeholder such as ``my-cluster`` or ``https://example.invalid``.
+REQUIRED = (
+    (("capacity", "clusterName"), "the EKS cluster name: the node class discovers subnets and security groups by its karpenter.sh/discovery tag"),
+    (("capacity", "nodeRole"), "the IAM role name of the GPU nodes: the node class launches every node with it"),
+    (("gitops", "repoURL"), "the Git repository holding out/: Argo CD or Flux pulls the output from it"),
+)
+
+
+def _missing_at(merged: Merged, path: Sequence[str | int]) -> Source | None:
+    """Where to point for a value nobody set: its nearest parent in the user's files, else the
+    profile's ``tier`` line (never a tier-default file the user did not write)."""
+    src = merged.source(list(path))
+    return merged.source(["tier"]) if src is None or src.layer == "tier default" else src
+
+
+def required_values(merged: Merged, env: str | None = None) -> list[Diagnostic]:
+    """Each value a cluster needs and we cannot know, missing after every layer merged for ``env``."""
+    v, out = merged.values, []
+    for keys, what in REQUIRED:
+        node: Any = v
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            out.append(Diagnostic(_missing_at(merged, keys), json_path(list(keys)), f"required: set {'.'.join(keys)} to {what}"))
+    dests = (v.get("gitops") or {}).get("destinations") or []
+    if env is not None:  # noqa: SIM102 - one rule per block
+        if not any(d.get("environment") == env for d in dests if isinstance(d, dict)):
+            where: list[str | int] = ["gitops", "destinations"]
+            out.append(Diagnostic(_missing_at(merged, where), json_path(where), f"required: list the cluster(s) environment {env!r} deploys to "
+                                  f"(gitops.destinations: name, server, environment: {env}); the fleet installs one platform per cluster"))
+    prom = (v.get("platform") or {}).get("prometheus") or {}
+    byo = ("serverAddress", "namespace", "selectorLabels")
+    for key in byo:
+        path: list[str | int] = ["platform", "prometheus", key]
+        if prom.get("install", True) and key in prom:
+            out.append(Diagnostic(merged.source(path), json_path(path), f"platform.prometheus.{key} is fixed by the installed kube-prometheus-stack; "
+                                  "set platform.prometheus.install: false to bring your own Prometheus"))
+        elif not prom.get("install", True) and key not in prom:
+            out.append(Diagnostic(_missing_at(merged, path), json_path(path), f"required with platform.prometheus.install: false: set platform.prometheus.{key} "
+                                  "to what your Prometheus uses (KEDA queries it, the monitors register with it)"))
     return out
 
 
@@ -97,7 +143,7 @@ def cross_field_rules(merged: Merged) -> list[Diagnostic]:
     v, out = merged.values, []
     a = v.get("autoscaling", {})
     if "minReplicas" in a and "maxReplicas" in a and a["minReplicas"] > a["maxReplicas"]:
-        path = ["autoscaling", "minReplicas"]
+        path: list[str | int] = ["autoscaling", "minReplicas"]
         out.append(Diagnostic(merged.source(path), json_path(path), f"minReplicas ({a['minReplicas']}) is greater than maxReplicas ({a['maxReplicas']})"))
     for role in ("prefill", "decode"):
         r = v.get("serving", {}).get("disaggregation", {}).get(role, {})
@@ -115,16 +161,14 @@ def cross_field_rules(merged: Merged) -> list[Diagnostic]:
         if "reserved" in p.get("capacityType", []) and not p.get("reservations"):
             path = ["capacity", "pools", i, "capacityType"]
             out.append(Diagnostic(merged.source(path), json_path(path), "capacityType reserved needs at least one entry in reservations"))
-    from .render.autoscaling import AMP_URL, formula_names  # the renderer's own parsers: one definition
-
     if a.get("formula"):
-        unknown = sorted(formula_names(a["formula"]) - {"running", "waiting"})
+        unknown = sorted(set(formula_identifiers(a["formula"])) - {"running", "waiting"})
         if unknown:
             path = ["autoscaling", "formula"]
             out.append(Diagnostic(merged.source(path), json_path(path), f"formula refers to {', '.join(unknown)}: only the triggers 'running' and 'waiting' exist (KEDA rejects unknown names)"))
-    prom = a.get("prometheus", {})
-    if prom.get("awsManagedPrometheus") and not AMP_URL.match(prom.get("serverAddress", "")):
-        path = ["autoscaling", "prometheus", "serverAddress"]
+    prom = (v.get("platform") or {}).get("prometheus") or {}
+    if a.get("prometheus", {}).get("awsManagedPrometheus") and not AMP_URL.match(prom.get("serverAddress", "")):
+        path = ["platform", "prometheus", "serverAddress"]
         out.append(Diagnostic(merged.source(path), json_path(path), "awsManagedPrometheus needs the workspace URL https://aps-workspaces.<region>.amazonaws.com/workspaces/<workspace-id>"))
     mn = v.get("serving", {}).get("multiNode", {})
     if mn.get("startupPolicy") == "LeaderReady" and v.get("tier") == "tier3":
@@ -158,8 +202,8 @@ def compile_cache_source(merged: Merged) -> list[Diagnostic]:
 #: Variable names that hold credentials. TOKEN only as a whole word (HF_TOKEN, not
 #: TOKENIZERS_PARALLELISM or MAX_NUM_BATCHED_TOKENS); names ending in _FILE/_PATH/_DIR point at
 #: a mounted secret rather than holding one (AWS_SHARED_CREDENTIALS_FILE, HF_TOKEN_PATH).
-SECRET_NAME = re.compile(r"(^|_)TOKEN($|_)|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
-SECRET_NAME_EXEMPT = re.compile(r"_(FILE|PATH|DIR)$", re.I)
+SECRET_NAME = re.compile(r"(^|_)TOKEN($|_)|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL", re.IGNORECASE)
+SECRET_NAME_EXEMPT = re.compile(r"_(FILE|PATH|DIR)$", re.IGNORECASE)
 #: Values shaped like well-known credentials, anywhere in a string.
 SECRET_VALUE = re.compile(
     r"hf_[A-Za-z0-9]{30,}"                                  # Hugging Face token
@@ -178,11 +222,11 @@ def literal_secrets(merged: Merged) -> list[Diagnostic]:
     variable's name in serving.env, by the value's shape anywhere, and vLLM's --api-key flag)."""
     out: list[Diagnostic] = []
     serving = merged.values.get("serving", {})
-    flagged: set[tuple] = set()
+    flagged: set[tuple[str | int, ...]] = set()
     for i, e in enumerate(serving.get("env", [])):
         name = e.get("name", "")
         if SECRET_NAME.search(name) and not SECRET_NAME_EXEMPT.search(name):
-            path = ("serving", "env", i, "value")
+            path: tuple[str | int, ...] = ("serving", "env", i, "value")
             flagged.add(path)
             out.append(Diagnostic(merged.source(list(path)), json_path(path), f"{name} looks like a credential: {USE_SECRET_ENV}"))
     for i, arg in enumerate(serving.get("extraArgs", [])):

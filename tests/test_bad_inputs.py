@@ -53,12 +53,17 @@ capacity:
       role: baseline
       capacityType: [on-demand]
       instanceTypes: [g6e.12xlarge]
+  clusterName: acme-cluster
+  nodeRole: acme-node-role
 environments:
   dev:
     autoscaling: {minReplicas: 1}
   prod: {metadata: {namespace: inference-prod}}
 identity: {ack: false, modelRoleArn: "arn:aws:iam::111122223333:role/demo-model"}
 fallback: {enabled: false}
+gitops:
+  repoURL: https://git.example/acme.git
+  destinations: [{name: cluster-dev, server: "https://dev.example", environment: dev}, {name: cluster-prod, server: "https://prod.example", environment: prod}]
 """
 
 P = "profile.yaml"
@@ -106,7 +111,7 @@ MAP_BOMB = "a: &a {x: 1, y: 1, z: 1, w: 1, v: 1, u: 1, t: 1, s: 1, r: 1, q: 1}\n
 )
 DEEP_MAPS = "a:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(100))
 HF = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz012345"  # shaped like a Hugging Face token (not a real one)
-PROFILE_KEYS = "apiVersion, autoscaling, capacity, environments, fallback, gitops, identity, kind, metadata, model, monitoring, network, routing, serving, tier, workload"
+PROFILE_KEYS = "apiVersion, autoscaling, capacity, environments, fallback, gitops, identity, kind, metadata, model, monitoring, network, platform, routing, serving, tier, workload"
 NAME_RE = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
 LABEL_RE = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 LABEL_VALUE_RE = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
@@ -127,8 +132,8 @@ CASES = [
     Case("type-as-family", [f"{P}:28:26: $.capacity.pools[0].instanceFamilies[0]: 'g5.12xlarge' does not match the required format ^[a-z][a-z0-9-]*$"], replace=sub("instanceTypes: [g6e.12xlarge]", "instanceFamilies: [g5.12xlarge]")),
     Case("consolidate-never-lowercase", [f"{P}:29:7: $.capacity.pools[0].consolidateAfter: 'never' does not match the required format ^(Never|[0-9]+(s|m|h))$"], replace=sub("      instanceTypes: [g6e.12xlarge]\n", "      instanceTypes: [g6e.12xlarge]\n      consolidateAfter: never\n")),
     Case("tier1-tp4", [f"{P}:21:17: $.serving.parallelism.tensor: must be 1, got 4 (tier1 serves one GPU per pod.)", f"{P}:23:3: $.capacity.provisioner: must be 'autoMode', got 'karpenter' (tier1 runs on EKS Auto Mode.)"], replace=sub("tier: tier2", "tier: tier1")),
-    Case("min-gt-max", [f"{P}:31:19: $.autoscaling.minReplicas: minReplicas (5) is greater than maxReplicas (2)"], replace=sub("autoscaling: {minReplicas: 1}", "autoscaling: {minReplicas: 5, maxReplicas: 2}"), args=["--env", "dev"]),
-    Case("unknown-env", [f"{P}:29:1: $.environments: unknown environment 'qa'; the profile defines: dev, prod"], args=["--env", "qa"], build=False),
+    Case("min-gt-max", [f"{P}:33:19: $.autoscaling.minReplicas: minReplicas (5) is greater than maxReplicas (2)"], replace=sub("autoscaling: {minReplicas: 1}", "autoscaling: {minReplicas: 5, maxReplicas: 2}"), args=["--env", "dev"]),
+    Case("unknown-env", [f"{P}:31:1: $.environments: unknown environment 'qa'; the profile defines: dev, prod"], args=["--env", "qa"], build=False),
     Case("missing-file", ["nope.yaml:1:1: $: file not found"], target="nope.yaml"),
     Case("override-unknown-key", ["over.yaml:2:5: $.serving.imag: unknown key 'imag' (did you mean 'image'?)"], files={"over.yaml": "serving:\n    imag: {tag: v1}\n"}, args=["-f", "over.yaml"]),
     Case("override-sets-tier", ["over.yaml:1:1: $.tier: 'tier' can only be set in the profile itself, not in override"], files={"over.yaml": "tier: tier1\n"}, args=["-f", "over.yaml"]),
@@ -142,20 +147,20 @@ CASES = [
     Case("yaml-bomb", [f"{P}:1:32: $: document expands to more than 200000 nodes (alias bomb?)"], profile=BOMB),
     Case("too-deep", [f"{P}:1:68: $: document nests deeper than 64 levels"], profile="a: " + "[" * 70 + "]" * 70 + "\n"),
     Case("not-utf8", [f"{P}:4:10: $: file is not valid UTF-8"], profile=BASE.replace("name: demo", "name: d\xe9mo").encode("latin-1")),
-    Case("two-documents", [f"{P}:35:1: $: YAML syntax error: expected a single YAML document, found more than one"], profile=BASE + "---\nkind: x\n"),
+    Case("two-documents", [f"{P}:40:1: $: YAML syntax error: expected a single YAML document, found more than one"], profile=BASE + "---\nkind: x\n"),
     Case("top-level-list", [f"{P}:1:1: $: expected a mapping at the top level, got list"], profile="- a\n- b\n"),
     Case("empty-file", [f"{P}:1:1: $: expected a mapping at the top level, got an empty document"], profile=""),
-    Case("env-unknown-key", [f"{P}:31:19: $.autoscaling.minReplica: unknown key 'minReplica' (did you mean 'minReplicas'?)"], replace=sub("{minReplicas: 1}", "{minReplica: 1}"), args=["--env", "dev"]),
+    Case("env-unknown-key", [f"{P}:33:19: $.autoscaling.minReplica: unknown key 'minReplica' (did you mean 'minReplicas'?)"], replace=sub("{minReplicas: 1}", "{minReplica: 1}"), args=["--env", "dev"]),
     Case("reserved-without-reservations", [f"{P}:27:7: $.capacity.pools[0].capacityType: capacityType reserved needs at least one entry in reservations"], replace=sub("capacityType: [on-demand]", "capacityType: [reserved]")),
     Case("reservation-id-and-tags", [f"{P}:30:11: $.capacity.pools[0].reservations[0]: {{'id': 'cr-0123', 'tags': {{'team': 'ml'}}}} is not allowed: a reservation selected by id cannot also have tags or ownerID"], replace=sub("      instanceTypes: [g6e.12xlarge]\n", "      instanceTypes: [g6e.12xlarge]\n      reservations:\n        - {id: cr-0123, tags: {team: ml}}\n")),
     Case("many-errors-sorted", [f"{P}:4:3: $.metadata.name: 'X' does not match the required format ^[a-z]([-a-z0-9]*[a-z0-9])?$", f"{P}:11:3: $.model.precision: 'fp3' is not one of 'bf16', 'fp16', 'fp8', 'int8', 'int4', 'fp4'", f"{P}:16:3: $.workload.targetRPS: -1 is out of range: must be > 0"], profile=BASE.replace("targetRPS: 4", "targetRPS: -1").replace("precision: fp8", "precision: fp3").replace("name: demo", "name: X")),
     Case("directory", ["sub:1:1: $: is a directory, expected a YAML file"], files={"sub/x": ""}, target="sub"),
     Case("env-null-deletes-required", [f"{P}:7:1: $.model: missing required key 'source'"], replace=sub(PROD, "  prod: {model: {source: null}}"), args=["--env", "prod"]),
     Case("bad-api-version", [f"{P}:1:1: $.apiVersion: 'mcompile.io/v1' is not one of 'mcompile.io/v1alpha1' (Profile format version.)"], replace=sub("mcompile.io/v1alpha1", "mcompile.io/v1")),
-    Case("environments-as-list", [f"{P}:29:1: $.environments: expected a mapping of environment name to override block"], replace=sub("environments:\n  dev:\n    autoscaling: {minReplicas: 1}\n" + PROD + "\n", "environments:\n  - dev\n")),
-    Case("merge-key-refused", [f"{P}:36:3: $.base: only plain scalar keys are allowed (no merge keys or complex keys)"], profile=BASE + "base:\n  <<: {a: 1}\n"),
+    Case("environments-as-list", [f"{P}:31:1: $.environments: expected a mapping of environment name to override block"], replace=sub("environments:\n  dev:\n    autoscaling: {minReplicas: 1}\n" + PROD + "\n", "environments:\n  - dev\n")),
+    Case("merge-key-refused", [f"{P}:41:3: $.base: only plain scalar keys are allowed (no merge keys or complex keys)"], profile=BASE + "base:\n  <<: {a: 1}\n"),
     Case("disaggregation-outside-tier3", [f"{P}:22:20: $.serving.disaggregation.enabled: prefill/decode disaggregation is a tier3 feature (LeaderWorkerSet roles)"], replace=sub("  parallelism: {tensor: 4}\n", "  parallelism: {tensor: 4}\n  disaggregation: {enabled: true}\n")),
-    Case("env-sets-tier", [f"{P}:32:10: $.tier: 'tier' can only be set in the profile itself, not in environment prod"], replace=sub(PROD, "  prod: {tier: tier3}"), args=["--env", "prod"]),
+    Case("env-sets-tier", [f"{P}:34:10: $.tier: 'tier' can only be set in the profile itself, not in environment prod"], replace=sub(PROD, "  prod: {tier: tier3}"), args=["--env", "prod"]),
     Case("leader-ready-deadlock", [f"{P}:22:15: $.serving.multiNode.startupPolicy: LeaderReady deadlocks a multi-node group: workers start only after the leader is ready, and the leader is ready only once the workers joined; use LeaderCreated"], profile=BASE.replace("tier: tier2", "tier: tier3").replace("  parallelism: {tensor: 4}\n", "  parallelism: {tensor: 8, pipeline: 2}\n  multiNode: {startupPolicy: LeaderReady}\n")),
     Case("null-required-in-profile", [f"{P}:13:1: $.workload: missing required key 'pattern'"], replace=sub("  pattern: spiky", "  pattern: null")),
     # --- YAML safety: other bomb shapes, depth, size, encodings ---
@@ -190,11 +195,11 @@ CASES = [
     Case("label-value-template", [f"{P}:6:12: $.metadata.labels.team: '{{{{ .Values.team }}}}' does not match the required format {LABEL_VALUE_RE}"], replace=meta("  labels: {team: '{{ .Values.team }}'}\n")),
     Case("label-key-jinja", [f'{P}:6:12: $.metadata.labels["{{% raw %}}"]: \'{{% raw %}}\' does not match the required format ^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{{0,61}}[A-Za-z0-9])?$'], replace=meta("  labels: {'{% raw %}': x}\n")),
     Case("too-many-labels", [f'{P}:6:3: $.metadata.labels: too many keys: at most 32, got 33'], replace=meta("  labels: {" + ", ".join(f"l{i}: v" for i in range(33)) + "}\n")),
-    Case("env-name-traversal", [f'{P}:32:3: $.environments["../x"]: \'../x\' does not match the required format {LABEL_RE}'], replace=sub(PROD, '  "../x": {}')),
-    Case("env-name-slash", [f'{P}:32:3: $.environments["a/b"]: \'a/b\' does not match the required format {LABEL_RE}'], replace=sub(PROD, '  "a/b": {}')),
-    Case("env-name-uppercase", [f"{P}:32:3: $.environments.Prod: 'Prod' does not match the required format {LABEL_RE}"], replace=sub(PROD, "  Prod: {}")),
-    Case("too-many-environments", [f'{P}:29:1: $.environments: too many keys: at most 16, got 17'], replace=sub(PROD, "\n".join(f"  e{i}: {{metadata: {{namespace: ns{i}}}}}" for i in range(16)))),
-    Case("env-block-not-a-mapping", [f'{P}:32:3: $: expected a mapping at the top level, got int'], replace=sub(PROD, "  prod: 3")),
+    Case("env-name-traversal", [f'{P}:34:3: $.environments["../x"]: \'../x\' does not match the required format {LABEL_RE}'], replace=sub(PROD, '  "../x": {}')),
+    Case("env-name-slash", [f'{P}:34:3: $.environments["a/b"]: \'a/b\' does not match the required format {LABEL_RE}'], replace=sub(PROD, '  "a/b": {}')),
+    Case("env-name-uppercase", [f"{P}:34:3: $.environments.Prod: 'Prod' does not match the required format {LABEL_RE}"], replace=sub(PROD, "  Prod: {}")),
+    Case("too-many-environments", [f'{P}:31:1: $.environments: too many keys: at most 16, got 17'], replace=sub(PROD, "\n".join(f"  e{i}: {{metadata: {{namespace: ns{i}}}}}" for i in range(16)))),
+    Case("env-block-not-a-mapping", [f'{P}:34:3: $: expected a mapping at the top level, got int'], replace=sub(PROD, "  prod: 3")),
     Case("pool-name-traversal", [f"{P}:25:7: $.capacity.pools[0].name: '../baseline' does not match the required format {LABEL_RE}"], replace=sub("    - name: baseline", "    - name: ../baseline")),
     # --- --set edge cases ---
     Case("set-empty-value", ['--set:1:19: $: empty value (write path=null to delete the key, path="" for an empty string) in --set \'serving.image.tag=\''], args=["--set", "serving.image.tag="]),
@@ -215,17 +220,18 @@ CASES = [
     Case("efs-file-system-id-upper-case", [f"{P}:22:33: $.serving.compileCache.fileSystemId: 'FS-0123456789ABCDEF0' does not match the required format ^fs-([0-9a-f]{{8}}|[0-9a-f]{{17}})$"], replace=serving("  compileCache: {enabled: true, fileSystemId: FS-0123456789ABCDEF0}\n")),
     Case("efs-cache-without-source", [f"{P}:22:18: $.serving.compileCache.enabled: an enabled compile cache needs fileSystemId (an EFS file system, fs-...), storageClassName (an existing EFS StorageClass) or claimName (an existing ReadWriteMany PVC)"], replace=serving("  compileCache: {enabled: true}\n")),
     Case("efs-cache-two-sources", [f"{P}:22:69: $.serving.compileCache.claimName: set only one of fileSystemId, claimName"], replace=serving("  compileCache: {enabled: true, fileSystemId: fs-0123456789abcdef0, claimName: x}\n")),
-    Case("dashboard-label-key-invalid", [f"{P}:29:36: $.monitoring.dashboards.labels[\"bad key!\"]: 'bad key!' does not match the required format ^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"], replace=sub("environments:\n", "monitoring: {dashboards: {labels: {'bad key!': '1'}}}\nenvironments:\n")),
-    Case("dashboard-labels-empty", [f"{P}:29:42: $.monitoring.dashboards.labels: too few keys: at least 1, got 0"], replace=sub("environments:\n", "monitoring: {dashboards: {enabled: true, labels: {}}}\nenvironments:\n")),
+    Case("dashboard-label-key-invalid", [f"{P}:31:36: $.monitoring.dashboards.labels[\"bad key!\"]: 'bad key!' does not match the required format ^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"], replace=sub("environments:\n", "monitoring: {dashboards: {labels: {'bad key!': '1'}}}\nenvironments:\n")),
+    Case("dashboard-labels-empty", [f"{P}:31:42: $.monitoring.dashboards.labels: too few keys: at least 1, got 0"], replace=sub("environments:\n", "monitoring: {dashboards: {enabled: true, labels: {}}}\nenvironments:\n")),
     # --- contradictions across layers ---
-    Case("env-sets-tensor-16-on-tier2", [f'{P}:32:34: $.serving.parallelism.tensor: 16 is not one of 4, 8 (tier2 uses TP 4..8.)'], replace=sub(PROD, "  prod: {serving: {parallelism: {tensor: 16}}}"), args=["--env", "prod"]),
+    Case("env-sets-tensor-16-on-tier2", [f'{P}:34:34: $.serving.parallelism.tensor: 16 is not one of 4, 8 (tier2 uses TP 4..8.)'], replace=sub(PROD, "  prod: {serving: {parallelism: {tensor: 16}}}"), args=["--env", "prod"]),
     Case("override-automode-efa-on-tier3", ["over.yaml:2:3: $.capacity.provisioner: must be 'karpenter', got 'autoMode' (tier3 runs on Karpenter.)"], profile=BASE.replace("tier: tier2", "tier: tier3").replace(SERVING, "  parallelism: {tensor: 8, pipeline: 2}\n"),
          files={"over.yaml": "capacity:\n  provisioner: autoMode\n  pools:\n    - {name: baseline, efa: true}\n"}, args=["-f", "over.yaml"]),
     Case("set-efa-under-automode-tier1", ['--set:1:30: $.capacity.pools[1].efa: EFA pools need provisioner karpenter (Auto Mode NodeClass has no EFA setting)'], profile=BASE.replace("tier: tier2", "tier: tier1").replace(SERVING, "  parallelism: {tensor: 1}\n").replace("provisioner: karpenter", "provisioner: autoMode").replace("g6e.12xlarge", "g6e.xlarge").replace("70.6", "8"),
          args=["--set", "capacity.pools[baseline].efa=true"]),
-    Case("env-renames-profile", [f"{P}:32:21: $.metadata.name: environment prod renames the profile to 'other' (the profile is 'demo'): the name is shared by all environments (output directory, chart, GitOps apps); set metadata.namespace per environment instead"],
+    Case("env-renames-profile", [f"{P}:34:21: $.metadata.name: environment prod renames the profile to 'other' (the profile is 'demo'): the name is shared by all environments (output directory, chart, GitOps apps); set metadata.namespace per environment instead"],
          replace=sub(PROD, "  prod: {metadata: {name: other, namespace: inference-prod}}")),
-    Case("gitops-envs-share-a-namespace", ["compiler/defaults/common.yaml:49:1: $.gitops.destinations: dev@in-cluster and prod@in-cluster deploy to namespace 'inference' of the same cluster https://kubernetes.default.svc: list a destination per environment or give each environment its own metadata.namespace"], replace=sub(PROD, "  prod: {}"), build=False),  # build: see test_build_locates_fleet_errors
+    Case("gitops-envs-share-a-namespace", [f"{P}:39:3: $.gitops.destinations: dev@cluster-dev and prod@cluster-prod deploy to namespace 'inference' of the same cluster https://dev.example: list a destination per environment or give each environment its own metadata.namespace"],
+         profile=BASE.replace(PROD + "\n", "  prod: {}\n").replace('server: "https://prod.example"', 'server: "https://dev.example"'), build=False),  # build: see test_build_locates_fleet_errors
     # --- literal secrets ---
     Case("secret-by-env-name", [f'{P}:22:26: $.serving.env[0].value: HF_TOKEN looks like a credential: {USE_SECRET_ENV}'], replace=serving("  env: [{name: HF_TOKEN, value: x}, {name: TOKENIZERS_PARALLELISM, value: 'false'}]\n")),
     Case("secret-by-value-shape", [f'{P}:22:22: $.serving.env[0].value: value looks like a credential: {USE_SECRET_ENV}'], replace=serving(f"  env: [{{name: NOTE, value: 'Bearer {HF}'}}]\n")),

@@ -36,7 +36,7 @@ def test_build_writes_then_rebuild_writes_nothing(project: Path) -> None:
     assert len(files) > 100
     r = mcompile("build", *PROFILES, cwd=project)
     assert r.code == 0, r.stderr
-    assert [line.split(": ", 1)[1].split(",")[:2] for line in r.stdout.splitlines()] == [["0 written", " 0 deleted"]] * 3
+    assert [line.split(": ", 1)[1].split(",")[:2] for line in r.stdout.splitlines()] == [["0 written", " 0 deleted"]] * 4  # 3 profiles + _platform
     assert tree(project / "out") == files
 
 
@@ -104,9 +104,9 @@ def test_hand_edited_file_no_longer_produced_is_kept_and_reported(project: Path,
     base = work / "out" / "llama-70b" / "kustomize" / "base"
     edited = base / "networkpolicy-llama-70b-allow-http.yaml"
     edited.write_text(edited.read_text() + "# reviewed by hand\n")
-    r = mcompile("build", "profiles/tier2.yaml", "--set", "network.policy=false", cwd=work)
+    r = mcompile("build", *PROFILES, "--set", "network.policy=false", cwd=work)
     assert r.code == 0, r.stderr
-    assert r.stdout.strip().endswith(", 1 kept")
+    assert "llama-70b: " in r.stdout and r.stdout.split("llama-70b: ", 1)[1].splitlines()[0].endswith(", 1 kept")
     assert "mcompile: llama-70b/kustomize/base/networkpolicy-llama-70b-allow-http.yaml: modified by hand, left in place" in r.stderr
     assert edited.read_text().endswith("# reviewed by hand\n")
     assert not (base / "networkpolicy-llama-70b-default-deny.yaml").exists()
@@ -128,7 +128,9 @@ def test_two_profiles_may_not_render_the_same_object(project: Path, tmp_path: Pa
     (work / "profiles" / "tier1.yaml").write_text((work / "profiles" / "tier1.yaml").read_text().replace("inference-qwen3", "inference-llama"))
     r = mcompile("build", *PROFILES, cwd=work)
     assert r.code == 2
-    assert "Namespace inference-llama is also rendered by profiles/tier1.yaml" in r.stderr or "Namespace inference-llama is also rendered by profiles/tier2.yaml" in r.stderr
+    # Both land on cluster prod-use1: the per-cluster collision check of the fleet stage names both.
+    assert ("Namespace inference-llama on cluster prod-use1 is also rendered by qwen3-32b (profiles/tier1.yaml)" in r.stderr
+            or "Namespace inference-llama on cluster prod-use1 is also rendered by llama-70b (profiles/tier2.yaml)" in r.stderr), r.stderr
 
 
 def _build_proc(cwd: Path, out: str, profiles: list[str], seed: str) -> None:
@@ -157,7 +159,7 @@ def test_jobs_give_byte_identical_files_in_the_same_order() -> None:
     targets = [target_for(REPO / p, REPO / "out", (), ()) for p in PROFILES]
     serial = build_files(targets, make_verifier(), jobs=1)
     parallel = build_files(targets, make_verifier(), jobs=2)
-    assert [s for s, _ in serial] == ["qwen3-32b", "llama-70b", "glm-5"]
+    assert [s for s, _ in serial] == ["qwen3-32b", "llama-70b", "glm-5", "_platform"]
     assert serial == parallel
 
 
@@ -195,3 +197,40 @@ def test_parallel_build_collects_every_profiles_errors(project: Path, tmp_path: 
     assert r.code == 2
     assert "profiles/tier2.yaml:" in r.stderr and "profiles/tier3.yaml:" in r.stderr
     assert tree(work / "out") == before
+
+
+# --------------------------------------------------------------------------- the fleet: orphans, placeholders
+
+PLACEHOLDERS = ("my-cluster", "example.invalid", "KarpenterNodeRole\n", "kubernetes.default.svc", "cluster: in-cluster", "$CLUSTER_NAME")
+
+
+def test_no_placeholder_anywhere_in_out(project: Path) -> None:
+    found = [(p.relative_to(project).as_posix(), word) for p in sorted((project / "out").rglob("*")) if p.is_file()
+             for word in PLACEHOLDERS if word in p.read_text(errors="replace")]
+    assert found == []
+    # ... and the committed out/ of this repository too.
+    committed = [(p.as_posix(), w) for p in sorted((REPO / "out").rglob("*.yaml")) for w in PLACEHOLDERS if w in p.read_text()]
+    assert committed == []
+
+
+def test_deleted_profile_is_reported_by_check_then_pruned_and_unowned_files_survive(project: Path, tmp_path: Path) -> None:
+    work = tmp_path / "w"
+    shutil.copytree(project, work)
+    mine = work / "out" / "glm-5" / "NOTES.md"  # written by hand: nobody owns it
+    mine.write_text("kept\n")
+    (work / "out" / "_platform" / "README.md").write_text("mine too\n")
+    (work / "profiles" / "tier3.yaml").unlink()
+    rest = ["profiles/tier1.yaml", "profiles/tier2.yaml"]
+    r = mcompile("check", *rest, cwd=work)
+    assert r.code == 1
+    assert "glm-5: orphaned: out/ holds output owned for 'glm-5', which is not part of this build" in r.stdout
+    assert "_platform: extra: _platform/prod-use1-hpc/flux/kustomization-mcompile-platform.yaml" in r.stdout  # its cluster too
+    r = mcompile("build", *rest, cwd=work)
+    assert r.code == 0, r.stderr
+    assert "glm-5: pruned (not part of this build" in r.stdout
+    assert not list((work / "out" / "glm-5").rglob("*.yaml"))  # every owned file gone
+    assert not (work / "out" / "_platform" / "prod-use1-hpc").exists()
+    assert mine.read_text() == "kept\n" and (work / "out" / "_platform" / "README.md").read_text() == "mine too\n"
+    assert '"glm-5"' not in (work / "out" / ".mcompile" / "manifest.json").read_text()
+    r = mcompile("check", *rest, cwd=work)
+    assert r.code == 0, r.stdout

@@ -19,14 +19,17 @@ def test_check_names_only_the_stale_profile(tmp_path: Path) -> None:
     p.write_text(p.read_text().replace("    autoscaling: {minReplicas: 2}", "    autoscaling: {minReplicas: 3}"))
     r = mcompile("check", "--out", "site", cwd=tmp_path)
     assert r.code == 1
-    assert r.stderr == "out/ is stale for llama-70b: run mcompile build profiles/tier2.yaml --out site\n"
+    # only llama-70b is stale, but the fleet is built as a whole (the platform comes from every
+    # profile, a profile left off is pruned): the fix builds every profile checked
+    fleet = "profiles/tier1.yaml profiles/tier2.yaml profiles/tier3.yaml"
+    assert r.stderr == f"out/ is stale for llama-70b: run mcompile build {fleet} --out site\n"
     r = mcompile("check", "--out", "site", "--format", "json", cwd=tmp_path)
     doc = json.loads(r.stdout)
-    assert r.code == 1 and doc["stale"] is True and doc["command"] == "mcompile build profiles/tier2.yaml --out site"
+    assert r.code == 1 and doc["stale"] is True and doc["command"] == f"mcompile build {fleet} --out site"
     by = {p["scope"]: p for p in doc["profiles"]}
     assert by["qwen3-32b"]["ok"] and by["glm-5"]["ok"] and not by["llama-70b"]["ok"]
     assert "llama-70b/chart/values.yaml" in by["llama-70b"]["changed"]
-    assert mcompile("build", "profiles/tier2.yaml", "--out", "site", cwd=tmp_path).code == 0
+    assert mcompile(*doc["command"].split()[1:], cwd=tmp_path).code == 0
     r = mcompile("check", "--out", "site", "--format", "json", cwd=tmp_path)
     assert r.code == 0 and json.loads(r.stdout)["stale"] is False
 

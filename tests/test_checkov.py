@@ -37,7 +37,7 @@ import pytest
 import yaml
 
 from compiler.build import build_files, target_for
-from compiler.emit.writer import write_outputs
+from compiler.store.writer import write_outputs
 from compiler.render import security
 from compiler.toolchain import find_tool, run_tool
 from compiler.verify import make_verifier
@@ -61,7 +61,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     targets = [target_for(REPO / "profiles" / f"{p}.yaml", out, (), ()) for p in PROFILES]
     for scope, files in build_files(targets, make_verifier()):
         write_outputs(out, files, scope=scope)
-    profiles = [d for d in sorted(out.iterdir()) if d.is_dir() and not d.name.startswith(".")]  # not .mcompile
+    profiles = [d for d in sorted(out.iterdir()) if d.is_dir() and not d.name.startswith((".", "_"))]  # not .mcompile, _platform
     overlays = {d.name: sorted(o.name for o in (d / "kustomize" / "overlays").iterdir()) for d in profiles}
     assert len(overlays) == len(PROFILES)
     return Built(out, overlays)
@@ -102,9 +102,9 @@ def kubernetes_scan_dir(built: Built, root: Path) -> Path:
                 policies = [o for o in objs if o["kind"] == "NetworkPolicy"]
                 (root / profile / env).mkdir(parents=True)
                 (root / profile / env / "lws-pods.yaml").write_text(yaml.safe_dump_all(stand_ins + policies, sort_keys=True))
-        for sub in ("deploy", "platform"):
-            if (built.out / profile / sub).is_dir():
-                shutil.copytree(built.out / profile / sub, root / profile / sub)
+        if (built.out / profile / "deploy").is_dir():
+            shutil.copytree(built.out / profile / "deploy", root / profile / "deploy")
+    shutil.copytree(built.out / "_platform", root / "_platform")  # every cluster's platform objects
     return root
 
 

@@ -10,11 +10,15 @@ from .clirun import mcompile, mcompile_proc
 def test_validate_shipped_profiles(repo) -> None:
     r = mcompile("validate", "profiles/tier1.yaml", "profiles/tier2.yaml", "profiles/tier3.yaml", cwd=repo)
     assert r.code == 0, r.stderr
-    assert r.stdout.splitlines() == [
-        "profiles/tier1.yaml: ok (prod, staging; 52 objects verified)",
-        "profiles/tier2.yaml: ok (dev, prod; 70 objects verified)",
-        "profiles/tier3.yaml: ok (prod; 46 objects verified)",
+    # Every environment of every profile and the platform of every cluster (the fleet stage), as build.
+    lines = r.stdout.splitlines()
+    assert [line.split("; ")[0] for line in lines] == [
+        "profiles/tier1.yaml: ok (prod, staging",
+        "profiles/tier2.yaml: ok (dev, prod",
+        "profiles/tier3.yaml: ok (prod",
+        "platform: ok (dev-use1, prod-use1, prod-use1-hpc, prod-usw2, staging-use1",
     ]
+    assert all(line.endswith(" files verified)") for line in lines), lines
     assert r.stderr == "mcompile: not schema-checked (no public CRD): NodeClass (eks.amazonaws.com/v1)\n"
 
 
@@ -36,7 +40,7 @@ def test_explain_shows_every_leaf_with_its_source(repo) -> None:
     lines = r.stdout.splitlines()[1:]
     assert lines and all("  # " in line for line in lines)
     by_path = {line.split(" = ")[0]: line.split("  # ")[-1] for line in lines}
-    assert by_path["$.autoscaling.minReplicas"] == "profiles/tier2.yaml:63:19 (environment prod)"
+    assert by_path["$.autoscaling.minReplicas"] == "profiles/tier2.yaml:65:19 (environment prod)"
     assert by_path["$.serving.engine"].startswith("compiler/defaults/common.yaml:")
     assert by_path["$.model.id"] == "profiles/tier2.yaml:12:3 (profile)"
     assert "$.environments" not in " ".join(by_path)
@@ -121,9 +125,9 @@ def test_validate_json(repo, tmp_path) -> None:
     r = mcompile("validate", "profiles/tier1.yaml", "--format", "json", cwd=repo)
     doc = json.loads(r.stdout)
     assert r.code == 0 and doc["ok"] is True and doc["errors"] == []
-    text = mcompile("validate", "profiles/tier1.yaml", cwd=repo).stdout  # "...: ok (prod, staging; N objects verified)"
-    objects = int(text.split("; ")[1].split(" ")[0])
-    assert doc["profiles"] == [{"profile": "profiles/tier1.yaml", "environments": ["prod", "staging"], "objects": objects}]
+    text = mcompile("validate", "profiles/tier1.yaml", cwd=repo).stdout  # "...: ok (prod, staging; N files verified)"
+    files = int(text.split("; ")[1].split(" ")[0])
+    assert doc["profiles"] == [{"profile": "profiles/tier1.yaml", "environments": ["prod", "staging"], "files": files}]
     r = mcompile("validate", "profiles/tier2.yaml", "--format", "json", "--set", "autoscaling.minReplicas=-1", cwd=repo)
     doc = json.loads(r.stdout)
     assert r.code == 2 and doc["ok"] is False

@@ -1,7 +1,7 @@
 """Two builds into one out/ at once are serialised or refused, never interleaved.
 
 The writer plans and writes under an exclusive, non-blocking ``flock`` on ``out/.mcompile/lock``
-(``compiler/emit/writer.py``); a second writer gets ``OutputLocked``, which the CLI prints as a
+(``compiler/store/writer.py``); a second writer gets ``OutputLocked``, which the CLI prints as a
 located message and exits 2. Checked four ways: a build while the test itself holds the lock
 (refused, nothing written), the same for two real build processes; pairs of real ``python -m compiler build`` processes started together
 with the same inputs (each exits 0 or 2 with the lock message, the result is a clean build); and

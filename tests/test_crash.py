@@ -7,7 +7,7 @@ shipped profiles runs as a subprocess and is killed with SIGKILL (with its whole
 the build forks workers) at a point drawn from a seeded ``random.Random``: either anywhere in the
 build's measured duration, or after the write phase began (a temp file or a stage appeared).
 
-What ``compiler/emit/writer.py`` and ``swap.py`` guarantee, checked after every kill:
+What ``compiler/store/writer.py`` and ``swap.py`` guarantee, checked after every kill:
 
 * every profile directory ``out/<profile>/`` is wholly OLD or wholly NEW (its set of files and
   every file's bytes), with its hand-written file in it either way: directories are swapped;
@@ -87,8 +87,8 @@ def _project(root: Path, old: bool) -> Path:
 def _build_in_process(root: Path, *, add_hand_written: bool = False) -> None:
     r = mcompile("build", *PROFILES, *crd_args(), cwd=root)
     assert r.code == 0, r.stdout + r.stderr
-    for profile in PROFILES if add_hand_written else ():
-        name = _profile_dir(root / profile)
+    names = [_profile_dir(root / profile) for profile in PROFILES] + ["_platform"]  # the platform tree is swapped whole too
+    for name in names if add_hand_written else ():
         (root / "out" / name / HAND).write_text(f"notes kept by hand in {name}\n")
 
 

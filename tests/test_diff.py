@@ -50,7 +50,7 @@ def test_diff_against_directory_and_new_profile(tmp_path: Path) -> None:
     shutil.copytree(REPO / "profiles", tmp_path / "profiles")
     assert mcompile("build", "profiles/tier2.yaml", cwd=tmp_path).code == 0
     shutil.copytree(tmp_path / "out", tmp_path / "old")
-    assert mcompile("build", "profiles/tier1.yaml", cwd=tmp_path).code == 0
+    assert mcompile("build", "profiles/tier1.yaml", "profiles/tier2.yaml", cwd=tmp_path).code == 0  # the fleet: both
     r = mcompile("diff", "--base", "old", cwd=tmp_path)
     assert r.code == 1
     assert "qwen3-32b/prod:\n  + " in r.stdout and "llama-70b" not in r.stdout
@@ -62,7 +62,7 @@ def test_internal_kustomize_matches_kubectl(tmp_path: Path) -> None:
     p = tmp_path / "profiles" / "tier2.yaml"
     p.write_text(p.read_text().replace("  dev:\n", "  dev:\n    network: {policy: false}\n"))
     assert mcompile("build", "profiles/tier2.yaml", "profiles/tier3.yaml", cwd=tmp_path).code == 0
-    via_kubectl = {k: o for k, o in render_tree(tmp_path / "out").items() if "/deploy/" not in k[0] and "/platform/" not in k[0]}
+    via_kubectl = {k: o for k, o in render_tree(tmp_path / "out").items() if "/deploy/" not in k[0] and not k[0].startswith("_platform/")}
     overlays = sorted((tmp_path / "out").glob("*/kustomize/overlays/*"))
     ours = {}
     from compiler.emit.variance import object_key
@@ -86,9 +86,11 @@ def test_gitops_objects_and_plan_are_diffed(tmp_path: Path) -> None:
     assert r.code == 1, r.stderr
     doc = json.loads(r.stdout)
     appsets = [c for c in doc["changes"] if c["kind"] == "ApplicationSet"]
-    assert sorted((c["scope"], c["name"], c["change"]) for c in appsets) == [
-        ("llama-70b/deploy/argocd", "llama-70b", "changed"), ("llama-70b/deploy/argocd", "llama-70b-gpu-operator", "changed")]
-    assert all(any(f["after"] == "https://prod-usw2b.eks.acme.internal" for f in c["fields"]) for c in appsets)
+    assert sorted((c["scope"], c["name"], c["change"]) for c in appsets) == [("llama-70b/deploy/argocd", "llama-70b", "changed")]
+    # the cluster's platform apps (one per component) follow the destination's new server
+    platform = [c for c in doc["changes"] if c["kind"] == "Application" and c["scope"] == "_platform/prod-usw2/argocd"]
+    assert platform and all(c["change"] == "changed" for c in platform)
+    assert all(any(f["after"] == "https://prod-usw2b.eks.acme.internal" for f in c["fields"]) for c in appsets + platform)
     env = next(e for e in doc["plan"]["environments"] if e["scope"] == "llama-70b/prod")
     assert (env["before"]["gpus"], env["after"]["gpus"]) == (8, 12)
     assert env["after"]["costPerMonth"] > env["before"]["costPerMonth"] > 0

@@ -65,8 +65,13 @@ serving:
   parallelism: {tensor: 4}
 capacity:
   provisioner: karpenter
+  clusterName: c
+  nodeRole: r
   pools:
     - {name: baseline, role: baseline, capacityType: [on-demand], instanceTypes: [g6e.12xlarge]}
+gitops:
+  repoURL: https://git.example/r.git
+  destinations: [{name: c-dev, server: "https://dev.example", environment: dev}, {name: c-prod, server: "https://prod.example", environment: prod}]
 environments:
   prod:
     serving: {image: {tag: from-env}}

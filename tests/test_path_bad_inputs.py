@@ -34,56 +34,56 @@ def tail(text: str) -> tuple[str, str]:
 #: What each case must print: every problem located at the profile line that causes it.
 EXPECT: dict[str, list[str]] = {
     'gateway-class-shape': [
-        "profile.yaml:35:21: $.routing.gateway.className: 'Istio_GW' does not match the required format ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        "profile.yaml:37:21: $.routing.gateway.className: 'Istio_GW' does not match the required format ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
     ],
     'bedrock-model-id-shape': [
-        "profile.yaml:37:23: $.fallback.cascade[1].modelId: 'Llama 3.3 70B' does not match the required format ^([a-z]{2,7}\\.)?[a-z0-9-]+\\.[a-z0-9][a-z0-9.-]*(:[0-9]+)?$",
+        "profile.yaml:39:23: $.fallback.cascade[1].modelId: 'Llama 3.3 70B' does not match the required format ^([a-z]{2,7}\\.)?[a-z0-9-]+\\.[a-z0-9][a-z0-9.-]*(:[0-9]+)?$",
     ],
     'bedrock-region-shape': [
-        "profile.yaml:37:65: $.fallback.cascade[1].region: 'US East 1' does not match the required format ^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$",
+        "profile.yaml:39:65: $.fallback.cascade[1].region: 'US East 1' does not match the required format ^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$",
     ],
     'cascade-repeats-a-step': [
-        "profile.yaml:38:7: $.fallback.cascade[2]: step 'again' repeats step 'bedrock' (bedrock meta.llama3-3-70b-instruct-v1:0 us-east-1): a retry of the same target is not a fallback",
+        "profile.yaml:40:7: $.fallback.cascade[2]: step 'again' repeats step 'bedrock' (bedrock meta.llama3-3-70b-instruct-v1:0 us-east-1): a retry of the same target is not a fallback",
     ],
     'cascade-two-gateways': [
-        "profile.yaml:38:7: $.fallback.cascade[2]: step 'cluster2' repeats step 'cluster' (gateway): a retry of the same target is not a fallback",
+        "profile.yaml:40:7: $.fallback.cascade[2]: step 'cluster2' repeats step 'cluster' (gateway): a retry of the same target is not a fallback",
     ],
     'cascade-without-gateway': [
-        "profile.yaml:35:3: $.fallback.cascade: the cascade has no 'gateway' step: the in-cluster model would never be used",
+        "profile.yaml:37:3: $.fallback.cascade: the cascade has no 'gateway' step: the in-cluster model would never be used",
     ],
     'fallback-timeouts-over-slo': [
-        'profile.yaml:35:3: $.fallback.cascade: fallback timeouts (cluster 25s + bedrock 8s = 33s) exceed the end-to-end SLO (workload.slo.e2eSeconds = 30s): the client gives up before the last step answers',
+        'profile.yaml:37:3: $.fallback.cascade: fallback timeouts (cluster 25s + bedrock 8s = 33s) exceed the end-to-end SLO (workload.slo.e2eSeconds = 30s): the client gives up before the last step answers',
     ],
     'fallback-unset-timeouts-leave-nothing': [
-        'profile.yaml:35:3: $.fallback.cascade: fallback timeouts (cluster 30s + bedrock 1s = 31s) exceed the end-to-end SLO (workload.slo.e2eSeconds = 30s): the client gives up before the last step answers',
+        'profile.yaml:37:3: $.fallback.cascade: fallback timeouts (cluster 30s + bedrock 1s = 31s) exceed the end-to-end SLO (workload.slo.e2eSeconds = 30s): the client gives up before the last step answers',
     ],
     'bedrock-step-missing-role': [
-        "profile.yaml:37:7: $.fallback.cascade[1]: Bedrock step 'bedrock' needs roleArn (a value only you know; or set fallback.enabled: false)",
+        "profile.yaml:39:7: $.fallback.cascade[1]: Bedrock step 'bedrock' needs roleArn (a value only you know; or set fallback.enabled: false)",
     ],
     'bedrock-steps-two-roles': [
-        'profile.yaml:35:3: $.fallback.cascade: Bedrock steps use different roleArn values (arn:aws:iam::111122223333:role/demo-bedrock, arn:aws:iam::111122223333:role/other): the fallback gateway has one ServiceAccount and EKS Pod Identity gives it one role; use one role that may invoke every model',
+        'profile.yaml:37:3: $.fallback.cascade: Bedrock steps use different roleArn values (arn:aws:iam::111122223333:role/demo-bedrock, arn:aws:iam::111122223333:role/other): the fallback gateway has one ServiceAccount and EKS Pod Identity gives it one role; use one role that may invoke every model',
     ],
     'bedrock-role-arn-shape': [
-        "profile.yaml:37:84: $.fallback.cascade[1].roleArn: 'my-role' does not match the required format ^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$",
+        "profile.yaml:39:84: $.fallback.cascade[1].roleArn: 'my-role' does not match the required format ^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$",
     ],
     'scorer-weight-over-range': [
-        'profile.yaml:35:21: $.routing.scorers.prefixCache: 101 is out of range: must be <= 100',
+        'profile.yaml:37:21: $.routing.scorers.prefixCache: 101 is out of range: must be <= 100',
     ],
     'scorer-weight-negative': [
-        'profile.yaml:35:21: $.routing.scorers.queueDepth: -1 is out of range: must be >= 0',
+        'profile.yaml:37:21: $.routing.scorers.queueDepth: -1 is out of range: must be >= 0',
     ],
     'route-timeout-over-slo': [
-        'profile.yaml:35:11: $.routing.requestTimeoutSeconds: 31s exceeds the end-to-end SLO (workload.slo.e2eSeconds = 30s): the client gives up first',
+        'profile.yaml:37:11: $.routing.requestTimeoutSeconds: 31s exceeds the end-to-end SLO (workload.slo.e2eSeconds = 30s): the client gives up first',
     ],
-    's3-model-without-role': [
+    's3-model-without-role': [  # (capacity.clusterName is required for every profile now: tests/test_validate.py)
         'profile.yaml:9:3: $.model.source: model.source is on S3: identity.modelRoleArn (the IAM role that reads it through EKS Pod Identity) is required',
-        'profile.yaml:22:1: $.capacity: capacity.clusterName is required: the PodIdentityAssociation objects name the EKS cluster (or set identity.ack: false to get the aws eks commands instead)',
     ],
-    'ack-without-cluster-name': [
-        'profile.yaml:22:1: $.capacity: capacity.clusterName is required: the PodIdentityAssociation objects name the EKS cluster (or set identity.ack: false to get the aws eks commands instead)',
+    'ack-without-cluster-name': [  # BASE names the cluster; with ACK on, the fleet needs each destination's region
+        'profile.yaml:39:18: $.gitops.destinations: required: set region on the destination cluster-dev (demo (profile.yaml, environment dev) renders PodIdentityAssociation objects: the platform installs the ACK EKS controller, which calls the EKS API of that region)',
+        'profile.yaml:39:88: $.gitops.destinations: required: set region on the destination cluster-prod (demo (profile.yaml, environment prod) renders PodIdentityAssociation objects: the platform installs the ACK EKS controller, which calls the EKS API of that region)',
     ],
     'sidecar-image-latest': [
-        "profile.yaml:35:78: $.routing.sidecar.image.tag: 'latest' is not allowed: 'latest' is not a pinned tag",
+        "profile.yaml:37:78: $.routing.sidecar.image.tag: 'latest' is not allowed: 'latest' is not a pinned tag",
     ],
 }
 

@@ -31,7 +31,7 @@ from ruamel.yaml import YAML
 from compiler.emit.layout import profile_files
 from compiler.errors import InputError
 from compiler.load import parse_text
-from compiler.pipeline import compile_all
+from compiler.pipeline import compile_all, render_delivery
 from compiler.resolve import Request
 from compiler.verify import make_verifier, verify_compiled
 
@@ -259,7 +259,7 @@ def _check(case: tuple[str, Any, tuple[str, ...]], verifier, workdir: Path) -> s
     findings = [str(d) for c in compiled for d in verify_compiled(c, verifier)]
     assert findings == [], f"accepted by validate, refused by the verifier ({tier}, --set {sets}):\n" + "\n".join(findings)
     try:
-        files = profile_files(compiled)
+        files = profile_files(compiled, render_delivery(compiled))
     except InputError:  # fleet-level problems (GitOps destinations): unlocated there, located by validate
         return "refused by emit"
     assert files and all(f.path.startswith(compiled[0].profile.name + "/") for f in files)

@@ -9,10 +9,10 @@ from typing import List, Optional
 
 import typer
 
-from ..build import Target, Timings, build_files, effective_jobs, target_for, write_files
-from ..emit.check import check_scopes
-from ..emit.writer import OutputLocked, WritePlanError, summary_line
+from ..build import Target, Timings, build_files, effective_jobs, orphans, target_for, write_files
 from ..errors import Diagnostic, InputError, Source
+from ..store.check import check_scopes
+from ..store.writer import OutputLocked, WritePlanError, summary_line
 from . import app, handle_errors, jsonout
 from .completion import profile_paths
 from .jsonout import check_format
@@ -51,10 +51,12 @@ def build(profiles: List[Path] = Profiles, override: Optional[List[Path]] = Over
         planned = build_files(targets, verifier, jobs, times, step if len(targets) > 1 else None)  # raises InputError with every problem of every profile
     if verifier.note():
         typer.echo(f"mcompile: {verifier.note()}", err=True)
+    built = {scope for scope, _ in planned}
     try:  # every scope is planned and checked before any file is written, under one lock
         summaries = write_files(out, planned, times)
         for scope, summary in summaries:
-            typer.echo(f"{scope}: {summary_line(summary)}")
+            pruned = "" if scope in built else "pruned (not part of this build: its profile was removed or not given), "
+            typer.echo(f"{scope}: {pruned}{summary_line(summary)}")
         for note in sorted({n for _, s in summaries for n in s.notes}):
             typer.echo(f"mcompile: {note}", err=True)  # files left in place or rescued, never deleted
         if leftovers := sorted({t for _, s in summaries for t in s.removed_temp}):
@@ -79,25 +81,30 @@ def check(profiles: Optional[List[Path]] = typer.Argument(None, help="Profiles (
         with progress("check: compiling profiles") as step:
             planned = build_files(targets, verifier_from(crds, kube_version, allow_kind), jobs, None, step if len(targets) > 1 else None)
         results = check_scopes(out, planned)
+        orphaned = orphans(out, planned)
     except WritePlanError as e:
         raise _out_error(out, e.problems) from None
     except InputError as e:
         if format == "json":
             jsonout.fail(e, {"stale": None, "profiles": []})
         raise
-    by_scope = {scope: path for (scope, _), path in zip(planned, given)}
-    stale = [scope for (scope, _), r in zip(planned, results) if not r.ok]
-    fix = _fix_command([by_scope[s] for s in stale], out)
+    by_scope = {scope: path.as_posix() for (scope, _), path in zip(planned, given)}  # profiles first, then _platform
+    stale = [scope for (scope, _), r in zip(planned, results, strict=True) if not r.ok] + orphaned
+    # The fleet is built as a whole (the platform is computed from every profile, and output of a
+    # profile not given is pruned): the fix is always the build of every profile checked.
+    fix = _fix_command(given, out)
     if format == "json":
-        jsonout.emit({"ok": not stale, "stale": bool(stale), "command": fix if stale else None, "profiles": [
-            {"scope": scope, "profile": by_scope[scope].as_posix(), "ok": r.ok, "files": len(files), "missing": list(r.missing),
+        jsonout.emit({"ok": not stale, "stale": bool(stale), "command": fix if stale else None, "orphaned": orphaned, "profiles": [
+            {"scope": scope, "profile": by_scope.get(scope), "ok": r.ok, "files": len(files), "missing": list(r.missing),
              "changed": list(r.changed), "extra": list(r.extra_owned), "manifestStale": bool(r.manifest_stale)}
-            for (scope, files), r in zip(planned, results)]})
+            for (scope, files), r in zip(planned, results, strict=True)]})
         if stale:
             raise typer.Exit(1)
         return
     paint = painter()
-    for (scope, files), r in zip(planned, results):
+    for scope in orphaned:
+        typer.echo(paint(f"{scope}: orphaned: out/ holds output owned for {scope!r}, which is not part of this build; mcompile build removes it", "red"))
+    for (scope, files), r in zip(planned, results, strict=True):
         if r.ok:
             typer.echo(f"{scope}: up to date ({len(files)} files)")
             continue

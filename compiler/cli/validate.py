@@ -4,28 +4,17 @@ environment of each profile (nothing is written)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
-from ..emit.layout import profile_files
-from ..errors import Diagnostic, InputError, with_sources
-from ..pipeline import Compiled, compile_all
+from ..build import run, target_for
+from ..errors import InputError
+from ..pipeline import compile_all
 from ..verify import verify_compiled
 from . import app, handle_errors, jsonout
 from .jsonout import check_format
-from .options import AllowKind, Crds, Env, KubeVersion, Override, Profiles, request, verifier_from
-
-
-def fleet_problems(compiled: list[Compiled]) -> list[Diagnostic]:
-    """What only the whole set of environments shows (GitOps destinations, the chart's variance),
-    found by emitting the profile's files in memory, so validate accepts exactly what build does.
-    Late stages know only the JSON path of a problem: locate it in the merged profile."""
-    try:
-        profile_files(compiled)
-    except InputError as e:
-        return with_sources(e.diagnostics, compiled[0].resolved.merged.source)
-    return []
+from .options import AllowKind, Crds, Env, KubeVersion, Out, Override, Profiles, request, verifier_from
 
 
 @app.command()
@@ -38,36 +27,50 @@ def validate(
     crds: Optional[List[Path]] = Crds,
     kube_version: str = KubeVersion,
     allow_kind: Optional[List[str]] = AllowKind,
+    out: Path = Out,
     format: str = typer.Option("text", "--format", help="text, or json (one document on stdout, also on errors).", callback=check_format),
 ) -> None:
     """Validate profiles and verify what they compile to (every environment unless --env): schema,
     capacity plan, Kubernetes schemas, the real CRDs and the semantic rules. Exit 0 when all pass."""
     verifier = verifier_from(crds, kube_version, allow_kind)
-    errors, lines = [], []
-    results: list[dict] = []
-    for p in profiles:
-        try:
-            compiled = compile_all(request(p, env, override, set_))
-        except InputError as e:
-            errors += e.diagnostics
-            continue
-        found = [d for c in compiled for d in verify_compiled(c, verifier)]
-        if not found and env is None:
-            found = fleet_problems(compiled)
-        errors += found
-        if not found:
-            objects = sum(len(c.objects) for c in compiled)
-            lines.append(f"{p.as_posix()}: ok ({', '.join(c.profile.env for c in compiled)}; {objects} objects verified)")
-            results.append({"profile": p.as_posix(), "environments": [c.profile.env for c in compiled], "objects": objects})
+    lines: list[str] = []
+    results: list[dict[str, Any]] = []
+    try:
+        if env is None:  # every environment: the same stage chain as build (fleet stage included), nothing written
+            targets = [target_for(p, out, tuple(override or ()), tuple(set_ or ())) for p in profiles]
+            built = run(targets, verifier)  # raises InputError with every problem of every profile and cluster
+            planned = dict(built.scoped)
+            for o in built.outcomes:
+                files = len(planned[o.name or ""])
+                lines.append(f"{o.display}: ok ({', '.join(o.envs)}; {files} files verified)")
+                results.append({"profile": o.display, "environments": list(o.envs), "files": files})
+            clusters = sorted({x.cluster for o in built.outcomes for x in o.landings})
+            lines.append(f"platform: ok ({', '.join(clusters)}; {len(planned['_platform'])} files verified)")
+        else:
+            errors = []
+            for p in profiles:
+                try:
+                    compiled = compile_all(request(p, env, override, set_))
+                except InputError as e:
+                    errors += e.diagnostics
+                    continue
+                found = [d for c in compiled for d in verify_compiled(c, verifier)]
+                errors += found
+                if not found:
+                    objects = sum(len(c.objects) for c in compiled)
+                    lines.append(f"{p.as_posix()}: ok ({', '.join(c.profile.env for c in compiled)}; {objects} objects verified)")
+                    results.append({"profile": p.as_posix(), "environments": [c.profile.env for c in compiled], "objects": objects})
+            if errors:
+                raise InputError(errors)
+    except InputError as e:
+        if format == "json":
+            jsonout.fail(e, {"profiles": results, "notes": [verifier.note()] if verifier.note() else []})
+        raise
+    notes = [verifier.note()] if verifier.note() else []  # known once everything was verified
     if format == "json":
-        doc = {"ok": not errors, "profiles": results, "errors": [], "notes": [verifier.note()] if verifier.note() else []}
-        if errors:
-            jsonout.fail(InputError(errors), doc)
-        jsonout.emit(doc)
+        jsonout.emit({"ok": True, "profiles": results, "errors": [], "notes": notes})
         return
-    if errors:
-        raise InputError(errors)
     for line in lines:
         typer.echo(line)
-    if verifier.note():
-        typer.echo(f"mcompile: {verifier.note()}", err=True)
+    for note in notes:
+        typer.echo(f"mcompile: {note}", err=True)

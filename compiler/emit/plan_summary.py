@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..pipeline import Compiled
+from ..types import Compiled
 
 FORMAT = "mcompile-plan/v1"
 

@@ -23,7 +23,8 @@ from typing import Any
 
 from ..render.meta import VERSION_LABEL, version_label
 
-ENV_LABEL = "mcompile.io/environment"
+from ..render.meta import ENV_LABEL
+
 _GENERIC = {"spec", "template", "metadata", "leaderWorkerTemplate"}
 
 #: (kind, regex over the object path) -> the node is a chart value even if all envs agree.

@@ -82,6 +82,6 @@ def notes(p: Profile, namespace: str | None = None) -> list[str]:
     """The CLI equivalent, for clusters without the ACK EKS controller (``identity.ack: false``)."""
     if p.path.identity.ack:
         return []
-    cluster = p.capacity.cluster_name if p.capacity.cluster_name != "my-cluster" else "$CLUSTER_NAME"  # unset: fill it in
+    cluster = p.capacity.cluster_name  # required (validate.required_values)
     return [f"aws eks create-pod-identity-association --cluster-name {cluster} --namespace {namespace or p.namespace} "
             f"--service-account {a.service_account} --role-arn {a.role_arn}   # {a.purpose}" for a in associations(p)]

@@ -13,6 +13,19 @@ MANAGED_BY = "mcompile"
 VERSION_LABEL = "app.kubernetes.io/version"
 APP = "vllm"
 
+#: Label keys (the only place they are spelled).
+NAME_LABEL = "app.kubernetes.io/name"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+PART_OF_LABEL = "app.kubernetes.io/part-of"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+ENV_LABEL = "mcompile.io/environment"
+PROFILE_LABEL = "mcompile.io/profile"
+POOL_LABEL = "mcompile.io/pool"
+CLUSTER_LABEL = "mcompile.io/cluster"
+BURST_TAINT_KEY = "mcompile.io/burst"
+SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+
 #: Argo CD sync waves (quoted strings): namespace first, then cluster capacity, then workloads.
 WAVE_NAMESPACE = "-20"
 WAVE_PLATFORM = "-10"
@@ -45,15 +58,15 @@ def object_name(ctx: Context, *parts: str) -> str:
 
 def selector(ctx: Context, component: str) -> dict[str, str]:
     """Immutable selector labels of a workload (Deployment/LWS selectors never change)."""
-    return {"app.kubernetes.io/name": APP, "app.kubernetes.io/instance": ctx.name, "app.kubernetes.io/component": component}
+    return {NAME_LABEL: APP, INSTANCE_LABEL: ctx.name, COMPONENT_LABEL: component}
 
 
 def labels(ctx: Context, component: str) -> dict[str, str]:
     out = dict(ctx.profile.labels)
     out.update(selector(ctx, component))
-    out["app.kubernetes.io/part-of"] = ctx.name
-    out["app.kubernetes.io/managed-by"] = MANAGED_BY
-    out["mcompile.io/environment"] = ctx.profile.env
+    out[PART_OF_LABEL] = ctx.name
+    out[MANAGED_BY_LABEL] = MANAGED_BY
+    out[ENV_LABEL] = ctx.profile.env
     out[VERSION_LABEL] = version_label(ctx.profile.serving.image.tag)
     return out
 
@@ -69,7 +82,7 @@ def metadata(ctx: Context, name: str, component: str, *, namespaced: bool = True
     if namespaced:
         meta["namespace"] = ctx.namespace
     meta["labels"] = {**labels(ctx, component), **(extra_labels or {})}
-    ann = {"argocd.argoproj.io/sync-wave": wave}
+    ann = {SYNC_WAVE: wave}
     ann.update(annotations or {})
     meta["annotations"] = ann
     return meta

@@ -32,7 +32,7 @@ from ..plan.model import RolePlan
 from ..plan.path import bifrost_name, gateway_name
 from . import bifrost, picker
 from .gateway import GATEWAY_POD_LABEL
-from .meta import WAVE_NAMESPACE, Context, metadata, object_name, selector
+from .meta import COMPONENT_LABEL, WAVE_NAMESPACE, Context, metadata, object_name, selector
 
 NETWORK_API = "networking.k8s.io/v1"
 COMPONENT = "network-policy"
@@ -62,9 +62,9 @@ def render_namespace(ctx: Context) -> list[dict[str, Any]]:
 def serving_pod_selector(ctx: Context) -> dict[str, Any]:
     """Every serving pod of this profile, whatever its role (not the endpoint picker or others)."""
     base = selector(ctx, "")
-    base.pop("app.kubernetes.io/component")
+    base.pop(COMPONENT_LABEL)
     roles = sorted({r.role for r in ctx.roles()})
-    return {"matchLabels": base, "matchExpressions": [{"key": "app.kubernetes.io/component", "operator": "In", "values": roles}]}
+    return {"matchLabels": base, "matchExpressions": [{"key": COMPONENT_LABEL, "operator": "In", "values": roles}]}
 
 
 def role_selector(ctx: Context, role: str) -> dict[str, Any]:

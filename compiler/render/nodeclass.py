@@ -19,7 +19,7 @@ from typing import Any
 
 from ..plan import pool_types
 from ..profile import Pool, Reservation
-from .meta import WAVE_PLATFORM, Context, metadata, object_name
+from .meta import ENV_LABEL, PROFILE_LABEL, WAVE_PLATFORM, Context, metadata, object_name
 
 COMPONENT = "capacity"
 DISCOVERY_TAG = "karpenter.sh/discovery"
@@ -155,12 +155,16 @@ def _reservation_term(r: Reservation, owner_key: str) -> dict[str, Any]:
     return term
 
 
+#: Auto Mode NodeClass network-policy default for pods no NetworkPolicy selects.
+AUTO_NETWORK_POLICY = "DefaultAllow"
+
+
 def _discovery(ctx: Context) -> list[dict[str, Any]]:
     return [{"tags": {DISCOVERY_TAG: ctx.profile.capacity.cluster_name}}]
 
 
 def _tags(ctx: Context) -> dict[str, str]:
-    return {"mcompile.io/profile": ctx.name, "mcompile.io/environment": ctx.profile.env}
+    return {PROFILE_LABEL: ctx.name, ENV_LABEL: ctx.profile.env}
 
 
 def _block_devices(ctx: Context) -> list[dict[str, Any]]:
@@ -197,7 +201,13 @@ def ec2_node_class(ctx: Context, name: str, pools: list[Pool]) -> dict[str, Any]
 
 
 def auto_node_class(ctx: Context, name: str, pools: list[Pool]) -> dict[str, Any]:
-    """EKS Auto Mode NodeClass: Auto Mode owns the AMI, drivers and device plugin; we size the disk."""
+    """EKS Auto Mode NodeClass: Auto Mode owns the AMI, drivers and device plugin; we size the disk.
+
+    With ``network.policy`` the NodeClass turns on NetworkPolicy enforcement (``networkPolicy:
+    DefaultAllow``: pods no policy selects keep their traffic; ours are default-deny by policy).
+    Auto Mode enforces nothing without it, nor without the VPC CNI ConfigMap
+    ``kube-system/amazon-vpc-cni`` (``enable-network-policy-controller: "true"``), which the fleet
+    stage installs once per cluster (AWS docs, "Use Network Policies with EKS Auto Mode")."""
     cap = ctx.profile.capacity
     spec: dict[str, Any] = {
         "role": cap.node_role,
@@ -205,6 +215,9 @@ def auto_node_class(ctx: Context, name: str, pools: list[Pool]) -> dict[str, Any
         "securityGroupSelectorTerms": _discovery(ctx),
         "ephemeralStorage": {"size": f"{data_volume_gi(ctx)}Gi", "iops": DATA_IOPS, "throughput": DATA_THROUGHPUT},
     }
+    if ctx.profile.network_policy:
+        spec["networkPolicy"] = AUTO_NETWORK_POLICY
+        spec["networkPolicyEventLogs"] = "Disabled"
     reservations = _reservations(pools)
     if reservations:
         spec["capacityReservationSelectorTerms"] = [_reservation_term(r, "owner") for r in reservations]
@@ -222,5 +235,13 @@ def pool_gpu(pool: Pool) -> bool:
     return bool(unknown) or not known or any(t.gpus > 0 for t in known)
 
 
-__all__ = ["data_volume_gi", "efa_interfaces", "class_name", "node_class_ref", "render_classes", "pool_gpu",
-           "is_bottlerocket", "SOCI_USER_DATA"]
+__all__ = [
+    "SOCI_USER_DATA",
+    "class_name",
+    "data_volume_gi",
+    "efa_interfaces",
+    "is_bottlerocket",
+    "node_class_ref",
+    "pool_gpu",
+    "render_classes",
+]

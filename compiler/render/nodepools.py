@@ -23,7 +23,7 @@ from typing import Any
 
 from ..catalog import types_of_family
 from ..profile import Pool
-from .meta import WAVE_PLATFORM, Context, metadata, object_name
+from .meta import BURST_TAINT_KEY, POOL_LABEL, PROFILE_LABEL, WAVE_PLATFORM, Context, metadata, object_name
 from .nodeclass import COMPONENT, is_bottlerocket, node_class_ref, pool_gpu, render_classes
 
 NODEPOOL_API, NODEPOOL_KIND = "karpenter.sh/v1", "NodePool"
@@ -34,13 +34,11 @@ KARPENTER_FAMILY_KEY = "karpenter.k8s.aws/instance-family"
 AUTO_FAMILY_KEY = "eks.amazonaws.com/instance-family"
 AUTO_GPU_MANUFACTURER_KEY = "eks.amazonaws.com/instance-gpu-manufacturer"
 
-POOL_LABEL = "mcompile.io/pool"
-PROFILE_LABEL = "mcompile.io/profile"
 #: GPU Operator node label that keeps its device plugin off a node whose host already runs one.
 DEVICE_PLUGIN_DEPLOY_LABEL = "nvidia.com/gpu.deploy.device-plugin"
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
-BURST_TAINT = {"key": "mcompile.io/burst", "value": "true", "effect": "NoSchedule"}
+BURST_TAINT = {"key": BURST_TAINT_KEY, "value": "true", "effect": "NoSchedule"}
 
 KARPENTER_EXPIRE_AFTER = "720h"
 #: Auto Mode caps node lifetime (21 days); 14 days matches its built-in pools.
@@ -138,7 +136,7 @@ def host_ships_device_plugin(ctx: Context) -> bool:
 
 def node_labels(ctx: Context, pool: Pool) -> dict[str, str]:
     out = {POOL_LABEL: pool.name, PROFILE_LABEL: ctx.name}
-    if pool_gpu(pool) and gpu_operator_values(ctx) is not None and host_ships_device_plugin(ctx):
+    if pool_gpu(pool) and host_ships_device_plugin(ctx):  # whichever profile's GPU Operator runs on the cluster
         out[DEVICE_PLUGIN_DEPLOY_LABEL] = "false"
     return out
 

@@ -38,9 +38,7 @@ RAY_PORT = 6379
 
 LWS_WORKER_INDEX = "leaderworkerset.sigs.k8s.io/worker-index"
 LWS_GROUP_KEY = "leaderworkerset.sigs.k8s.io/group-key"
-PROFILE_LABEL = "mcompile.io/profile"
-POOL_LABEL = "mcompile.io/pool"
-BURST_TAINT = "mcompile.io/burst"
+PROFILE_LABEL, POOL_LABEL, BURST_TAINT = meta.PROFILE_LABEL, meta.POOL_LABEL, meta.BURST_TAINT_KEY  # keys spelled in meta.py
 GPU = "nvidia.com/gpu"
 EFA = "vpc.amazonaws.com/efa"
 
@@ -315,7 +313,7 @@ def _affinity(ctx: Context, rp: RolePlan) -> dict[str, Any]:
     if efa_interfaces(ctx, rp):
         # EFA RDMA does not cross Availability Zones: NCCL inside a group and NIXL between prefill
         # and decode need every pod of this deployment in one zone.
-        term = {"labelSelector": {"matchLabels": {"app.kubernetes.io/name": meta.APP, "app.kubernetes.io/instance": ctx.name}},
+        term = {"labelSelector": {"matchLabels": {meta.NAME_LABEL: meta.APP, meta.INSTANCE_LABEL: ctx.name}},
                 "topologyKey": "topology.kubernetes.io/zone"}
         aff["podAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
     elif rp.multi_node:

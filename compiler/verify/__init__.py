@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import Diagnostic, Source, json_path
-from ..pipeline import Compiled
+from ..types import Compiled
 from .crd_sources import DEV_CHECKOUT, locate_crds
 from .crds import CrdRegistry
 from .kube import KubeValidator
@@ -88,7 +88,7 @@ def make_verifier(crds: Sequence[Path] = (), kube_version: str = "1.33", allow: 
     """``allow``: extra ``group/version/Kind`` entries that have no CRD and are accepted unchecked."""
     paths, where = locate_crds(tuple(crds))
     registry = _registry(tuple(paths)) if paths else None
-    extra = frozenset(tuple(a.rsplit("/", 1)) for a in allow)
+    extra = frozenset((api, kind) for api, kind in (a.rsplit("/", 1) for a in allow))
     return Verifier(_kube(kube_version), registry, where, NO_PUBLIC_CRD | extra)
 
 
@@ -108,3 +108,13 @@ def verify_compiled(c: Compiled, verifier: Verifier) -> list[Diagnostic]:
 
 def _where(c: Compiled, path: Sequence[str | int]) -> Source:
     return c.resolved.merged.source(list(path)) or Source(c.profile.source, 1, 1, "profile")
+
+
+def verify_gitops(c: Compiled, objects: Sequence[dict[str, Any]], verifier: Verifier) -> list[Diagnostic]:
+    """A profile's GitOps objects (ApplicationSet, Flux GitRepository/Kustomization) against the
+    real CRDs, blamed on the profile's ``gitops`` section."""
+    out = []
+    for obj, msg in verifier.objects(objects):
+        ident = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name', '?')}"
+        out.append(Diagnostic(_where(c, ["gitops"]), "$.gitops", f"{ident}: {msg}"))
+    return out

@@ -18,13 +18,13 @@ from typing import Any
 from ..catalog import InstanceType, instance_types
 from ..plan import pool_types
 from ..profile import Pool, Profile
+from ..render.meta import POOL_LABEL
 from .rules_base import RuleInput, objects_of, ref
 from .rules_k8s import ABSENT, Domain, first_conflict, fixed, op_matches, quantity, untolerated
 from .rules_pods import GPU, PodView
 
 TYPE_KEY = "node.kubernetes.io/instance-type"
 FAMILY_KEYS = ("karpenter.k8s.aws/instance-family", "eks.amazonaws.com/instance-family")
-POOL_LABEL = "mcompile.io/pool"
 NODEPOOL_LABEL = "karpenter.sh/nodepool"
 
 #: Labels Karpenter (or the kubelet) puts on every node it launches, whatever the pool says.

@@ -13,13 +13,14 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from ..render.meta import COMPONENT_LABEL
 from .rules_base import RuleInput, namespace_of, objects_of, ref
 
 GPU = "nvidia.com/gpu"
 EFA = "vpc.amazonaws.com/efa"
 LWS_NAME = "leaderworkerset.sigs.k8s.io/name"
 LWS_WORKER_INDEX = "leaderworkerset.sigs.k8s.io/worker-index"
-COMPONENT = "app.kubernetes.io/component"
+COMPONENT = COMPONENT_LABEL
 
 _FLAGS = {
     "tensor": ("--tensor-parallel-size", "-tp"),

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from compiler.build import build_files, target_for
-from compiler.emit.writer import write_outputs
+from compiler.store.writer import write_outputs
 from compiler.toolchain import run_tool
 from compiler.verify import make_verifier
 
@@ -102,6 +102,20 @@ def test_schema_carries_the_profile_rules_and_descriptions(charts: Path) -> None
         assert sub.get("description"), f"{path} has no description"
 
 
+def _inside_list_item(lines: list[str], i: int) -> bool:
+    """Whether line ``i`` sits below a ``- `` list item (walking up its ancestors by indentation)."""
+    indent = len(lines[i]) - len(lines[i].lstrip())
+    for ln in reversed(lines[:i]):
+        if not ln.strip() or ln.lstrip().startswith("#"):
+            continue
+        own = len(ln) - len(ln.lstrip())
+        if own < indent:
+            if ln.lstrip().startswith("- "):
+                return True
+            indent = own
+    return False
+
+
 def test_keys_are_readable_camel_case_and_every_key_is_commented(charts: Path) -> None:
     for values in charts.glob("*/chart/values.yaml"):
         lines = values.read_text().splitlines()
@@ -109,8 +123,8 @@ def test_keys_are_readable_camel_case_and_every_key_is_commented(charts: Path) -
         nested_quantities = {"cpu", "memory", '"nvidia.com/gpu"', "nvidia.com/gpu", '"vpc.amazonaws.com/efa"'}
         for i, ln in keys:
             key = ln.strip().split(":")[0]
-            if key in nested_quantities:
-                continue
+            if key in nested_quantities or _inside_list_item(lines, i):
+                continue  # data inside a value (e.g. an AWS tag key in selector terms), not a values key
             assert re.fullmatch(r"[a-z][a-z0-9]*([A-Z][a-z0-9]*)*", key), f"{values}: {key!r} is not readable camelCase"
             assert lines[i - 1].lstrip().startswith("# "), f"{values}: {key} has no comment"
         text = values.read_text()

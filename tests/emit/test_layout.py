@@ -10,7 +10,7 @@ import pytest
 
 from compiler.build import target_for, build_files
 from compiler.emit.layout import deployed_objects
-from compiler.emit.writer import write_outputs
+from compiler.store.writer import write_outputs
 from compiler.pipeline import compile_all
 from compiler.resolve import Request
 from compiler.verify import make_verifier

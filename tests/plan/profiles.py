@@ -21,10 +21,14 @@ serving:
   kvCacheDtype: auto
 capacity:
   provisioner: karpenter
-  clusterName: demo
+  clusterName: demo-cluster
+  nodeRole: demo-node-role
   pools:
     - {name: baseline, role: baseline, capacityType: [on-demand], instanceTypes: [g6e.12xlarge]}
     - {name: burst, role: burst, capacityType: [spot], instanceFamilies: [g6e]}
+gitops:
+  repoURL: https://git.example/demo.git
+  destinations: [{name: demo, server: "https://demo.example", environment: default}]
 identity: {modelRoleArn: "arn:aws:iam::111122223333:role/demo-model"}
 fallback: {enabled: false}
 """

@@ -22,7 +22,8 @@ from compiler.verify.crds import CrdRegistry
 
 ROOT = Path(__file__).resolve().parents[2]
 AMP = ("autoscaling.prometheus.awsManagedPrometheus=true",
-       "autoscaling.prometheus.serverAddress=https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-0123abcd")
+       "platform.prometheus.install=false", "platform.prometheus.namespace=monitoring", "platform.prometheus.selectorLabels.release=amp-agent",
+       "platform.prometheus.serverAddress=https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-0123abcd")
 VARIANTS = [(t, s) for t in ("tier1", "tier2", "tier3") for s in ((), AMP, ("serving.image.tag=v0.9.0",))]
 
 
@@ -192,7 +193,7 @@ def test_amp_uses_trigger_authentication_with_aws_pod_identity(registry: CrdRegi
         for t in so["spec"]["triggers"]:
             assert t["authenticationRef"] == {"name": auth["metadata"]["name"], "kind": "TriggerAuthentication"}
             assert t["metadata"]["awsRegion"] == "us-east-1"
-            assert t["metadata"]["serverAddress"] == AMP[1].split("=", 1)[1]
+            assert t["metadata"]["serverAddress"] == AMP[-1].split("=", 1)[1]
 
 
 def test_amp_needs_a_workspace_url() -> None:

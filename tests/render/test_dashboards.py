@@ -16,8 +16,8 @@ import pytest
 from compiler.build import build_files, target_for
 from compiler.catalog import instance_types
 from compiler.emit.layout import deployed_objects, profile_files
-from compiler.emit.writer import write_outputs
-from compiler.pipeline import Compiled, compile_all
+from compiler.store.writer import write_outputs
+from compiler.pipeline import Compiled, compile_all, render_delivery
 from compiler.render.nodepools import PROFILE_LABEL
 from compiler.resolve import Request
 from compiler.verify import make_verifier
@@ -217,7 +217,7 @@ def test_braces_in_a_model_name_inside_dashboards_come_out_literally(tmp_path: P
     ours = {env: {o["metadata"]["name"]: o for o in objs if is_dashboard(o)} for env, objs in deployed_objects(compiled)[1].items()}
     assert all(hostile in next(iter(cm["data"].values())) for cms in ours.values() for cm in cms.values())
     out = tmp_path / "out"
-    write_outputs(out, profile_files(compiled), scope="llama-70b")
+    write_outputs(out, profile_files(compiled, render_delivery(compiled)), scope="llama-70b")
     chart = out / "llama-70b" / "chart"
     for env, cms in ours.items():
         via_helm = helm_template(chart, "llama-70b", chart / f"values-{env}.yaml")

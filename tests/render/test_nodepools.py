@@ -26,7 +26,8 @@ CASES = [("tier1", "staging"), ("tier1", "prod"), ("tier2", "dev"), ("tier2", "p
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 WELL_KNOWN = {"karpenter.sh/capacity-type", "node.kubernetes.io/instance-type", "kubernetes.io/arch", "kubernetes.io/os"}
 FAMILY_KEYS = {"karpenter.k8s.aws/instance-family", "eks.amazonaws.com/instance-family"}
-AUTO_NODECLASS_FIELDS = {"role", "subnetSelectorTerms", "securityGroupSelectorTerms", "ephemeralStorage", "capacityReservationSelectorTerms"}
+AUTO_NODECLASS_FIELDS = {"role", "subnetSelectorTerms", "securityGroupSelectorTerms", "ephemeralStorage", "capacityReservationSelectorTerms",
+                         "networkPolicy", "networkPolicyEventLogs"}  # AWS docs "auto-net-pol"
 
 
 @lru_cache(maxsize=None)
@@ -158,6 +159,10 @@ def test_auto_mode_node_class_fields() -> None:
     assert es["size"] == "200Gi" == f"{data_volume_gi(ctx)}Gi"
     assert 3000 <= es["iops"] <= 16000 and 125 <= es["throughput"] <= 1000 and es["throughput"] <= es["iops"] / 4
     assert "capacityReservationSelectorTerms" not in spec
+    # network.policy is on: Auto Mode enforces NetworkPolicies only when the NodeClass says so.
+    assert spec["networkPolicy"] == "DefaultAllow" and spec["networkPolicyEventLogs"] == "Disabled"
+    (off,) = of_kind(render("tier1", "prod", ("network.policy=false",)), "NodeClass")
+    assert "networkPolicy" not in off["spec"]
 
 
 def test_root_volume_override_and_derivation() -> None:

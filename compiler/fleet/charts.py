@@ -1,0 +1,84 @@
+"""The platform components mcompile installs on a destination cluster, pinned.
+
+Each is an upstream Helm chart (Argo CD Application with a Helm source, or Flux HelmRepository +
+HelmRelease) or an upstream directory of CRDs (Argo CD Application with a Git source, or Flux
+GitRepository + Kustomization). ``order`` is the install order: a component waits for every
+component of a lower order (Argo CD sync waves, Flux ``dependsOn``). The workloads come after all
+of them (wave 0, Kustomization ``dependsOn: mcompile-platform``).
+
+Versions: the GPU Operator and the EFA device plugin match the charts in
+``../shared/upstream/charts`` (tests run ``helm template`` on them with our values); KEDA and
+LeaderWorkerSet match the CRDs in ``../shared/crds``; Gateway API v1.6.1 and the Inference
+Extension v1.6.0 match ``../shared/upstream/crds`` and ``../shared/crds``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class HelmChart:
+    key: str  # component id (file names, Application names)
+    repo: str  # Helm repository URL (``oci://`` for OCI registries)
+    chart: str
+    version: str
+    release: str
+    namespace: str
+    order: int
+    privileged: bool = False  # namespace needs Pod Security ``privileged`` (host DaemonSets)
+    repo_name: str = ""  # Flux HelmRepository name (charts from one repository share it); default: key
+
+    @property
+    def source_name(self) -> str:
+        return self.repo_name or self.key
+
+    @property
+    def oci(self) -> bool:
+        return self.repo.startswith("oci://")
+
+
+@dataclass(frozen=True)
+class GitCrds:
+    """CRDs from an upstream Git repository directory (applied with kustomize)."""
+
+    key: str
+    repo: str
+    revision: str
+    path: str
+    order: int
+
+
+GATEWAY_API = GitCrds("gateway-api-crds", "https://github.com/kubernetes-sigs/gateway-api", "v1.6.1", "config/crd", 0)
+INFERENCE_EXTENSION = GitCrds("inference-extension-crds", "https://github.com/kubernetes-sigs/gateway-api-inference-extension", "v1.6.0", "config/crd", 0)
+
+KUBE_PROMETHEUS_STACK = HelmChart("kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "kube-prometheus-stack", "80.4.1",
+                                  "kube-prometheus-stack", "monitoring", 1, privileged=True)
+KEDA = HelmChart("keda", "https://kedacore.github.io/charts", "keda", "2.20.2", "keda", "keda", 1)
+LWS = HelmChart("lws", "oci://registry.k8s.io/lws/charts", "lws", "0.10.0", "lws", "lws-system", 1)
+EFA_DEVICE_PLUGIN = HelmChart("aws-efa-k8s-device-plugin", "https://aws.github.io/eks-charts", "aws-efa-k8s-device-plugin", "v0.5.30",
+                              "aws-efa-k8s-device-plugin", "kube-system", 1)
+ISTIO_BASE = HelmChart("istio-base", "https://istio-release.storage.googleapis.com/charts", "base", "1.29.2", "istio-base", "istio-system", 1,
+                       repo_name="istio")
+ISTIOD = HelmChart("istiod", "https://istio-release.storage.googleapis.com/charts", "istiod", "1.29.2", "istiod", "istio-system", 2,
+                   repo_name="istio")
+#: ACK EKS controller: turns PodIdentityAssociation objects into EKS Pod Identity associations. Its
+#: own AWS permissions (eks:*PodIdentityAssociation, iam:PassRole) come from a Pod Identity
+#: association for its service account that must exist before it (created with the cluster).
+ACK_EKS = HelmChart("ack-eks-controller", "oci://public.ecr.aws/aws-controllers-k8s", "eks-chart", "1.20.0", "ack-eks-controller", "ack-system", 1)
+GPU_OPERATOR = HelmChart("gpu-operator", "https://helm.ngc.nvidia.com/nvidia", "gpu-operator", "v26.7.0", "gpu-operator", "gpu-operator", 2, privileged=True)
+
+#: What kube-prometheus-stack (release ``kube-prometheus-stack`` in ``monitoring``) declares: the
+#: Prometheus Service its operator creates, the label its Prometheus selects monitors and rules by
+#: (``serviceMonitorSelectorNilUsesHelmValues``: ``release: <release name>``) and the label its
+#: Grafana sidecar loads dashboards from.
+PROMETHEUS_STACK_ADDRESS = f"http://prometheus-operated.{KUBE_PROMETHEUS_STACK.namespace}.svc:9090"
+PROMETHEUS_STACK_NAMESPACE = KUBE_PROMETHEUS_STACK.namespace
+PROMETHEUS_STACK_SELECTOR = {"release": KUBE_PROMETHEUS_STACK.release}
+GRAFANA_DASHBOARD_LABEL = {"grafana_dashboard": "1"}
+
+#: The Gateway class whose controller (istiod with the Inference Extension on) serves InferencePools.
+GATEWAY_CLASS = "istio"
+
+HELM_CHARTS = (KUBE_PROMETHEUS_STACK, KEDA, LWS, EFA_DEVICE_PLUGIN, ISTIO_BASE, ISTIOD, ACK_EKS, GPU_OPERATOR)
+GIT_CRDS = (GATEWAY_API, INFERENCE_EXTENSION)

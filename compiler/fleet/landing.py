@@ -1,0 +1,131 @@
+"""What one environment of one profile brings to each cluster it lands on (picklable: worker
+processes compute it next to the profile's own files and send it back).
+
+A :class:`Landing` is one (profile, environment, destination cluster): where the destination is
+declared, how the cluster is synced, which objects the profile applies there (for the collision
+check) and what it needs from the cluster's platform, read off the rendered objects themselves
+(a LeaderWorkerSet needs the LWS controller, a ScaledObject KEDA, an ``vpc.amazonaws.com/efa``
+request the EFA device plugin, ...), so a new resource family needs no change here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import Source
+from ..profile import Prometheus
+from ..render.meta import Context
+from ..render.nodepools import gpu_operator_values
+from ..types import Compiled, ObjectKey
+
+EFA_RESOURCE = "vpc.amazonaws.com/efa"
+GATEWAY_KINDS = frozenset({"InferencePool", "HTTPRoute", "GRPCRoute", "Gateway"})
+PROMETHEUS_KINDS = frozenset({"PodMonitor", "ServiceMonitor", "PrometheusRule"})
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a cluster's platform must provide for one environment of one profile."""
+
+    gpu_operator: str | None  # canonical JSON of the GPU Operator values it needs, None: no operator
+    efa: bool
+    lws: bool
+    keda: bool
+    prometheus: bool  # monitors, rules or a Prometheus-triggered autoscaler
+    gateway: bool  # Gateway API + Inference Extension CRDs and a Gateway controller
+    auto_mode_network_policy: bool  # Auto Mode with NetworkPolicies: the VPC CNI policy controller
+    ack_eks: bool = False  # PodIdentityAssociation objects: the ACK EKS controller creates them in AWS
+
+
+@dataclass(frozen=True)
+class GitOpsTarget:
+    engine: str
+    repo_url: str
+    revision: str
+    path: str
+    project: str
+    controller_namespace: str
+
+
+@dataclass(frozen=True)
+class Landing:
+    profile: str
+    source: str  # the profile's display path
+    env: str
+    cluster: str
+    server: str
+    region: str | None
+    where: Source  # the gitops.destinations entry
+    gitops: GitOpsTarget
+    gitops_where: Source
+    needs: Needs
+    gpu_where: Source  # what to blame for GPU Operator values (the AMI family, else the tier)
+    prometheus: Prometheus
+    prometheus_where: Source
+    objects: tuple[tuple[ObjectKey, Source], ...]  # applied to the cluster (workloads, Flux objects)
+
+
+def _walk(value: Any) -> Iterator[Any]:
+    yield value
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _walk(v)
+
+
+def needs_of(c: Compiled) -> Needs:
+    objects = c.objects
+    kinds = {o.get("kind") for o in objects}
+    efa = any(isinstance(n, dict) and EFA_RESOURCE in n for o in objects for n in _walk(o.get("spec")))
+    prom_trigger = any(t.get("type") == "prometheus" for o in objects if o.get("kind") == "ScaledObject" for t in o["spec"].get("triggers", []))
+    values = gpu_operator_values(Context(c.profile, c.plan))
+    return Needs(
+        gpu_operator=json.dumps(values, sort_keys=True) if values is not None else None,
+        efa=efa,
+        lws="LeaderWorkerSet" in kinds,
+        keda="ScaledObject" in kinds,
+        prometheus=bool(kinds & PROMETHEUS_KINDS) or prom_trigger or bool(values and values.get("dcgmExporter", {}).get("serviceMonitor")),
+        gateway=bool(kinds & GATEWAY_KINDS),
+        auto_mode_network_policy=c.profile.capacity.provisioner == "autoMode" and "NetworkPolicy" in kinds,
+        ack_eks="PodIdentityAssociation" in kinds,
+    )
+
+
+def _src(c: Compiled, path: Sequence[str | int]) -> Source:
+    """Where ``path`` was set; a value from the tier defaults is blamed on the profile's ``tier``
+    line (the user never wrote the defaults file)."""
+    merged = c.resolved.merged
+    found = merged.source(list(path))
+    if found is None or found.layer == "tier default":
+        found = merged.source(["tier"])
+    return found or Source(c.profile.source, 1, 1, "profile")
+
+
+def object_sources(c: Compiled, objects: Sequence[dict[str, Any]]) -> tuple[tuple[ObjectKey, Source], ...]:
+    out = []
+    for obj in objects:
+        m = obj.get("metadata", {})
+        key = (obj["apiVersion"], obj["kind"], m.get("namespace", ""), m["name"])
+        out.append((key, _src(c, ["metadata", "namespace" if key[2] else "name"])))
+    return tuple(out)
+
+
+def landings_of(c: Compiled, cluster_objects: Sequence[dict[str, Any]] = ()) -> list[Landing]:
+    """One landing per destination of ``c``'s environment; ``cluster_objects`` are the GitOps
+    objects the profile applies on each of those clusters (Flux), beside its workloads."""
+    p, g = c.profile, c.profile.gitops
+    target = GitOpsTarget(g.engine, g.repo_url, g.revision, g.path, g.project, g.controller_namespace)
+    needs = needs_of(c)
+    owned = object_sources(c, list(c.objects) + list(cluster_objects))
+    out = []
+    for i, d in enumerate(g.destinations):
+        if d.environment != p.env:
+            continue
+        out.append(Landing(p.name, p.source, p.env, d.name, d.server, d.region, _src(c, ["gitops", "destinations", i]), target, _src(c, ["gitops"]),
+                           needs, _src(c, ["capacity", "amiAlias"]), p.prometheus, _src(c, ["platform", "prometheus"]), owned))
+    return out

@@ -1,0 +1,404 @@
+"""The safe output writer: validate the whole plan, then write atomically under a lock.
+
+Several profiles (scopes) share one ``out/`` directory. ``out/.mcompile/manifest.json`` records,
+per scope, each file this tool wrote and its sha256. :func:`plan_writes` checks everything first
+and raises :class:`WritePlanError` listing *every* problem, so nothing is written unless the whole
+plan is valid; :func:`apply` executes a plan holding an exclusive ``flock`` on ``.mcompile/lock``.
+:func:`write_scopes` plans and applies many scopes under one lock hold, reading and writing the
+manifest once (a fleet of 1,000 profiles would otherwise rewrite a 5 MB manifest 1,000 times).
+
+Crash safety. A scope whose files all live in one top-level directory that no other scope uses
+(every profile: ``out/<profile>/``) is committed as a whole: ``swap.py`` stages the next tree and
+swaps it in with one ``renameat2(RENAME_EXCHANGE)``, so the directory is wholly old or wholly new
+at every instant. Other scopes, and filesystems that cannot swap, are committed file by file: each
+file is written to ``.<name>.mcompile-tmp-<16 hex>`` beside its target, made durable (one
+``syncfs`` for a batch: ``durable.py``) and ``os.replace``\\d, so it holds its old or new bytes.
+The manifest is replaced *last*. A crash therefore leaves, at worst:
+
+* a stage in ``.mcompile/stage/`` -- the next apply discards it (:func:`swap.recover`), deleting
+  only entries that are live or listed in the stage's journal, rescuing anything else;
+* stray temp files -- the next :func:`apply` removes every file matching the temp pattern
+  anywhere under ``out/`` (safe: the lock guarantees no other writer is running);
+* files written but not yet recorded in the manifest -- the next build regenerates the same bytes,
+  and a file whose bytes already equal the planned content is *adopted* (marked unchanged and
+  recorded) rather than refused as unowned; if the inputs changed meanwhile, the build reports
+  "would overwrite unowned file" and ``force=True`` resolves it;
+* files deleted but still listed -- a listed file that is already gone is simply dropped.
+
+Rules: owned files are regenerated freely; a file this scope owned but no longer produces is
+deleted only if its bytes still match the recorded hash, otherwise it is *kept* ("modified by
+hand, left in place") and dropped from the manifest; a file nobody owns is never overwritten
+unless ``force=True``; a file owned by another scope is never touched. Directories are removed
+only when they became empty through our own deletes. Files are written with mode 0644.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..types import OutputFile
+from . import swap
+from .durable import atomic_write, fsync_dir, prune_empty_dirs, remove_stray_temps, sync_dirs, sync_trees, write_files
+from .manifest import GITIGNORE, GITIGNORE_NAME, LOCK_NAME, MANIFEST_NAME, STATE_DIR, read_manifest, render_manifest
+from .paths import ABSENT, ParentCache, fingerprint, parent_problem, read_state, sha, syntax_problems
+
+__all__ = [
+    "MANIFEST_NAME",
+    "OutputFile",
+    "OutputLocked",
+    "WritePlan",
+    "WritePlanError",
+    "WriteSummary",
+    "apply",
+    "plan_writes",
+    "preflight",
+    "summary_line",
+    "write_outputs",
+    "write_scopes",
+]
+
+
+
+class WritePlanError(Exception):
+    """The plan is invalid; ``problems`` lists every reason, sorted, one per entry."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = sorted(set(problems))
+        super().__init__("refusing to write outputs:\n  " + "\n  ".join(self.problems))
+
+
+class OutputLocked(Exception):
+    """Another process holds the output directory's lock."""
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """What :func:`apply` will do; every path is relative to ``out_dir`` and sorted."""
+
+    out_dir: Path
+    scope: str
+    manifest_name: str
+    to_write: tuple[OutputFile, ...]
+    unchanged: tuple[str, ...]
+    to_delete: tuple[str, ...]
+    kept: tuple[str, ...]
+    notes: tuple[str, ...]  # human-readable reasons for ``kept``
+    manifest: bytes  # the manifest written last
+    base_manifest: bytes | None  # the manifest as read while planning (None: there was none)
+    expected: Mapping[str, str] = field(default_factory=dict)  # disk fingerprint per path at plan time
+    swap_top: str | None = None  # the directory committed as a whole (see swap.py), or None: file by file
+
+
+@dataclass(frozen=True)
+class WriteSummary:
+    """What :func:`apply` did."""
+
+    written: list[str]
+    deleted: list[str]
+    unchanged: list[str]
+    kept: list[str]
+    removed_temp: list[str] = field(default_factory=list)  # leftovers of an interrupted build
+    notes: list[str] = field(default_factory=list)  # files kept or rescued, and why
+
+
+def _validate(files: Sequence[OutputFile], scope: str, manifest_name: str) -> list[str]:
+    """Problems visible without the disk: bad paths, duplicates, overlaps, reserved names."""
+    problems = [f"manifest name {manifest_name!r} {p}" for p in syntax_problems(manifest_name)]
+    if not isinstance(scope, str) or not scope or not scope.isprintable():
+        problems.append(f"scope {scope!r} must be a non-empty printable string")
+    seen: set[str] = set()
+    for path in (f.path for f in files):
+        bad = syntax_problems(path)
+        problems += [f"{path!r}: {p}" for p in bad]
+        if bad:
+            continue
+        if path in seen:
+            problems.append(f"{path}: planned more than once")
+        seen.add(path)
+        if path.split("/")[0] == STATE_DIR or path == manifest_name or manifest_name.startswith(path + "/"):
+            problems.append(f"{path}: inside the writer's state directory {STATE_DIR}/")
+    names: set[str] = set()
+    for path in seen:
+        parts = path.split("/")
+        names.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+        for depth in range(1, len(parts)):
+            if (prefix := "/".join(parts[:depth])) in seen:
+                problems.append(f"{prefix}: overlaps with {path} (a file cannot also be a directory)")
+    folded: dict[str, str] = {}
+    for name in sorted(names):
+        if (other := folded.setdefault(name.casefold(), name)) != name:
+            problems.append(f"{name}: differs from {other} only in letter case (clashes on macOS/Windows)")
+    return problems
+
+
+def preflight(
+    root: Path, scoped: Sequence[tuple[str, Sequence[OutputFile]]], manifest_name: str
+) -> tuple[list[str], dict[str, dict[str, str]], bytes | None]:
+    """Path problems of every scope, then -- only if the state files are safe to read -- the
+    parsed manifest (read once): ``(problems, scopes, raw manifest bytes or None)``."""
+    problems = [p for scope, files in scoped for p in _validate(files, scope, manifest_name)]
+    if len(scoped) > 1:
+        problems += _cross_scope_problems(scoped)
+    if root.exists() and not root.is_dir():
+        raise WritePlanError([*problems, f"{root}: output directory is not a directory"])
+    unsafe = [
+        f"{rel}: {bad}" for rel in (LOCK_NAME, manifest_name)
+        if not syntax_problems(rel) and (bad := parent_problem(root, rel))
+    ]
+    if unsafe or syntax_problems(manifest_name):
+        raise WritePlanError(problems + unsafe)
+    scopes, raw, manifest_problems = read_manifest(root, manifest_name)
+    return problems + manifest_problems, scopes, raw
+
+
+def _cross_scope_problems(scoped: Sequence[tuple[str, Sequence[OutputFile]]]) -> list[str]:
+    """Two scopes written together may not plan the same path, nor be the same scope."""
+    problems: list[str] = []
+    owner: dict[str, str] = {}
+    for scope, files in scoped:
+        if scope in owner.values():
+            problems.append(f"scope {scope!r} planned more than once")
+        for f in files:
+            if owner.setdefault(f.path, scope) != scope:
+                problems.append(f"{f.path}: planned by scopes {owner[f.path]!r} and {scope!r}")
+    return problems
+
+
+def plan_writes(
+    out_dir: Path, files: Sequence[OutputFile], *, scope: str, manifest_name: str = MANIFEST_NAME, force: bool = False
+) -> WritePlan:
+    """Validate ``files`` against the disk and manifest and plan the writes for ``scope``.
+
+    Raises :class:`WritePlanError` with every problem found. ``force=True`` allows overwriting
+    files that exist but no scope owns (never files owned by another scope).
+    """
+    return _plan_many(Path(out_dir).resolve(), [(scope, files)], manifest_name, force)[0]
+
+
+def _plan_many(
+    root: Path, scoped: Sequence[tuple[str, Sequence[OutputFile]]], manifest_name: str, force: bool
+) -> list[WritePlan]:
+    """One plan per scope, all against the same manifest; every plan's ``manifest`` is the
+    manifest with *all* the scopes updated (what is written once, last)."""
+    problems, scopes, base = preflight(root, scoped, manifest_name)
+    owners = {p: s for s, entries in scopes.items() for p in entries}
+    parents = ParentCache(root)
+    new_scopes = dict(scopes)
+    parts = []
+    for scope, files in scoped:
+        part, more = _plan_scope(root, files, scope, scopes.get(scope, {}), owners, parents, force, manifest_name)
+        problems += more
+        parts.append(part)
+        new_scopes[scope] = {f.path: sha(f.content) for f in files}
+    if problems:
+        raise WritePlanError(problems)
+    manifest = render_manifest(new_scopes)
+    users: dict[str, set[str]] = {}  # top-level name -> scopes with a path under it
+    for scope, paths in [*scopes.items(), *((s, [f.path for f in files]) for s, files in scoped)]:
+        for path in paths:
+            users.setdefault(path.split("/", 1)[0], set()).add(scope)
+    return [
+        WritePlan(out_dir=root, scope=scope, manifest_name=manifest_name, manifest=manifest, base_manifest=base,
+                  swap_top=swap.swap_top([*(f.path for f in files), *scopes.get(scope, {})], scope, users), **part)
+        for (scope, files), part in zip(scoped, parts, strict=True)
+    ]
+
+
+def _plan_scope(
+    root: Path, files: Sequence[OutputFile], scope: str, previous: Mapping[str, str], owners: Mapping[str, str],
+    parents: ParentCache, force: bool, manifest_name: str,
+) -> tuple[dict, list[str]]:
+    """The WritePlan fields of one scope, and its problems."""
+    problems: list[str] = []
+    planned = {f.path for f in files}
+    to_write: list[OutputFile] = []
+    unchanged: list[str] = []
+    to_delete: list[str] = []
+    kept: dict[str, str] = {}  # path -> why it is left in place
+    expected: dict[str, str] = {}
+    for f in sorted(files, key=lambda f: f.path):
+        if syntax_problems(f.path):
+            continue
+        owner = owners.get(f.path)
+        if owner not in (None, scope):
+            problems.append(f"{f.path}: owned by scope {owner!r}")
+            continue
+        if bad := parents.problem(f.path):
+            problems.append(f"{f.path}: {bad}")
+            continue
+        kind, data = read_state(root / f.path)
+        if kind in ("directory", "special file"):
+            problems.append(f"{f.path}: exists as a {kind}")
+        elif data == f.content:
+            unchanged.append(f.path)
+        elif kind != ABSENT and owner is None and not force:
+            problems.append(f"{f.path}: would overwrite unowned file (not in {manifest_name}; use force)")
+        else:
+            to_write.append(f)
+        expected[f.path] = f"sha256:{sha(data)}" if data is not None else kind
+    for path, digest in sorted(previous.items()):
+        if path in planned or syntax_problems(path):
+            continue
+        if bad := parents.problem(path):
+            kept[path] = f"{path}: {bad}, left in place"
+        elif (seen := fingerprint(root, path)) == f"sha256:{digest}":
+            to_delete.append(path)
+            expected[path] = seen
+        elif seen != ABSENT:
+            kept[path] = f"{path}: modified by hand, left in place"
+    fields_ = {
+        "to_write": tuple(to_write), "unchanged": tuple(unchanged), "to_delete": tuple(to_delete),
+        "kept": tuple(kept), "notes": tuple(kept.values()), "expected": expected,
+    }
+    return fields_, problems
+
+
+@contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Hold the exclusive, non-blocking ``flock`` on ``root/.mcompile/lock``."""
+    (root / STATE_DIR).mkdir(parents=True, exist_ok=True)
+    lock = root / LOCK_NAME
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise OutputLocked(
+            f"{root} is being written by another mcompile process (lock {lock} is held); "
+            "wait for it to finish, then run again"
+        ) from None
+    try:
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def apply(plan: WritePlan) -> WriteSummary:
+    """Execute ``plan``: clean temp leftovers, write, delete, prune empty dirs, manifest last.
+
+    Raises :class:`OutputLocked` if another writer holds the lock, and :class:`WritePlanError` if
+    the disk or manifest changed since the plan was made.
+    """
+    with _locked(plan.out_dir):
+        return _apply_locked([plan])[0]
+
+
+def write_outputs(
+    out_dir: Path, files: Sequence[OutputFile], *, scope: str, manifest_name: str = MANIFEST_NAME, force: bool = False
+) -> WriteSummary:
+    """Plan and apply under one lock hold (no window for another writer between the two)."""
+    return write_scopes(out_dir, [(scope, files)], manifest_name=manifest_name, force=force)[0][1]
+
+
+def write_scopes(
+    out_dir: Path, scoped: Sequence[tuple[str, Sequence[OutputFile]]], *, manifest_name: str = MANIFEST_NAME, force: bool = False
+) -> list[tuple[str, WriteSummary]]:
+    """:func:`write_outputs` for several scopes under one lock hold: every scope is planned (and
+    every problem of every scope raised) before anything is written; the manifest is read once
+    and written once, last. The result is the same as writing the scopes one after another."""
+    root = Path(out_dir).resolve()
+    with _locked(root):
+        plans = _plan_many(root, scoped, manifest_name, force)
+        return [(p.scope, s) for p, s in zip(plans, _apply_locked(plans), strict=True)]
+
+
+def _apply_locked(plans: Sequence[WritePlan]) -> list[WriteSummary]:
+    """Apply plans that share one manifest (the last plan's ``manifest`` holds every scope):
+    repair what an interrupted build left, commit each busy scope (a whole-directory swap where
+    possible, else file by file), then replace the manifest, last."""
+    root, last = plans[0].out_dir, plans[-1]
+    recovered = swap.recover(root)
+    removed_temp = remove_stray_temps(root, skip=[swap.RESCUE_DIR])
+    _verify_fresh(plans)
+    busy = [p for p in plans if p.to_write or p.to_delete]
+    eligible = [p for p in busy if p.swap_top]
+    done = _commit_swaps(root, eligible) if eligible and swap.exchange_supported(root) else {}
+    done.update(_commit_per_file(root, [p for p in busy if p.scope not in done]))
+    if fingerprint(root, GITIGNORE_NAME) == ABSENT:  # the user's edits to it are theirs
+        write_files(root, [OutputFile(GITIGNORE_NAME, GITIGNORE)], durable=False)  # not worth an fsync
+    manifest_path = root / last.manifest_name
+    if fingerprint(root, last.manifest_name) != f"sha256:{sha(last.manifest)}":
+        atomic_write(manifest_path, last.manifest)
+        fsync_dir(manifest_path.parent)
+    summaries = []
+    for plan in plans:
+        deleted, kept, notes = done.get(plan.scope, ([], list(plan.kept), []))
+        summaries.append(WriteSummary(
+            written=sorted(f.path for f in plan.to_write), deleted=sorted(deleted), unchanged=sorted(plan.unchanged),
+            kept=sorted(kept), removed_temp=removed_temp, notes=sorted({*plan.notes, *notes, *(r.note for r in recovered)}),
+        ))
+    return summaries
+
+
+_Done = dict[str, tuple[list[str], list[str], list[str]]]  # scope -> (deleted, kept, notes)
+
+
+def _commit_swaps(root: Path, plans: Sequence[WritePlan]) -> _Done:
+    """Stage every scope's next directory, make all of them durable at once, swap each into
+    place and discard the old trees. Scopes that cannot be staged or swapped are left out of the
+    result (the caller commits them file by file)."""
+    staged = []
+    for plan in plans:
+        new = {f.path: f.content for f in plan.to_write}
+        assert plan.swap_top is not None, "only swap-eligible plans are staged"
+        st = swap.stage(root, plan.swap_top, new, plan.to_delete, plan.expected)
+        if st is not None:
+            staged.append((plan, st))
+    sync_trees(root, [st.stage for _, st in staged])
+    done: _Done = {}
+    for plan, st in staged:
+        if not swap.commit(st):
+            swap.discard(root, st.stage)
+            continue
+        rescued = swap.discard(root, st.stage)
+        moved = {r.path for r in rescued}
+        done[plan.scope] = ([p for p in plan.to_delete if p not in moved], list(plan.kept), [r.note for r in rescued])
+    return done
+
+
+def _commit_per_file(root: Path, plans: Sequence[WritePlan]) -> _Done:
+    """Replace each file atomically, delete what is no longer produced, prune empty directories."""
+    touched: set[Path] = set()
+    write_files(root, [f for plan in plans for f in plan.to_write])
+    touched |= {(root / f.path).parent for plan in plans for f in plan.to_write}
+    done: _Done = {}
+    for plan in plans:
+        deleted: list[str] = []
+        kept = list(plan.kept)
+        for path in plan.to_delete:
+            if fingerprint(root, path) == plan.expected.get(path):
+                os.unlink(root / path)
+                deleted.append(path)
+                touched.add((root / path).parent)
+            else:
+                kept.append(path)
+        touched |= prune_empty_dirs(root, deleted)
+        done[plan.scope] = (deleted, kept, [])
+    sync_dirs(root, touched)
+    return done
+
+
+def _verify_fresh(plans: Sequence[WritePlan]) -> None:
+    """Refuse a plan made against a disk or manifest that has changed since."""
+    root = plans[0].out_dir
+    problems = []
+    if read_state(root / plans[0].manifest_name)[1] != plans[0].base_manifest:
+        problems.append(f"{plans[0].manifest_name}: changed since the plan was made; plan again")
+    parents = ParentCache(root)
+    for plan in plans:
+        for path, seen in plan.expected.items():
+            if parents.problem(path) or fingerprint(root, path) != seen:
+                problems.append(f"{path}: changed on disk since the plan was made; plan again")
+    if problems:
+        raise WritePlanError(problems)
+
+
+def summary_line(summary: WriteSummary) -> str:
+    """``"N written, N deleted, N unchanged"`` (plus ``", N kept"`` when files were left in place)."""
+    line = f"{len(summary.written)} written, {len(summary.deleted)} deleted, {len(summary.unchanged)} unchanged"
+    return line + (f", {len(summary.kept)} kept" if summary.kept else "")

@@ -1,0 +1,41 @@
+"""Stage types: the data that flows between the pipeline stages (low level: no stage logic).
+
+    Resolved (resolve.py) -> Compiled (one environment of one profile, rendered)
+    Compiled* -> ProfileOutcome (a profile verified and emitted, picklable for worker processes)
+    ProfileOutcome* -> fleet stage -> platform files + diagnostics
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .plan.model import Plan
+from .profile import Profile
+from .resolve import Resolved
+
+#: (apiVersion, kind, namespace, name) of a rendered object.
+ObjectKey = tuple[str, str, str, str]
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One environment of one profile, rendered."""
+
+    resolved: Resolved
+    profile: Profile
+    plan: Plan
+    objects: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One generated file (what emit produces and the store writes): a POSIX path relative to
+    the output directory, and its bytes."""
+
+    path: str
+    content: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, str) or not isinstance(self.content, bytes):
+            raise TypeError("OutputFile needs a str path and bytes content")

@@ -1,0 +1,42 @@
+"""What each shipped profile needs from the clusters it lands on, read off its rendered objects."""
+
+from __future__ import annotations
+
+import json
+
+from compiler.fleet.landing import landings_of, needs_of
+from tests.shipped import compile_tier
+
+
+def test_tier1_needs_keda_prometheus_the_gateway_and_the_auto_mode_policy_controller() -> None:
+    n = needs_of(compile_tier("tier1"))
+    assert n.keda and n.prometheus and n.gateway and n.auto_mode_network_policy and n.ack_eks
+    assert json.loads(n.gpu_operator)["devicePlugin"] == {"enabled": False}  # DCGM only: Auto Mode runs the device plugin
+    assert not (n.efa or n.lws)
+
+
+def test_tier2_needs_the_operator_with_bottlerocket_values_and_a_gateway() -> None:
+    n = needs_of(compile_tier("tier2"))
+    values = json.loads(n.gpu_operator)
+    assert values["driver"] == {"enabled": False} and values["toolkit"] == {"enabled": False}
+    assert values["devicePlugin"] == {"enabled": False}  # Bottlerocket runs NVIDIA's device plugin on the host
+    assert values["dcgmExporter"]["enabled"] is True
+    assert n.gateway and n.keda and n.prometheus
+    assert not (n.efa or n.lws or n.auto_mode_network_policy)
+
+
+def test_al2023_needs_the_operator_device_plugin() -> None:
+    values = json.loads(needs_of(compile_tier("tier2", ("capacity.amiAlias=al2023@v20260101",))).gpu_operator)
+    assert values["devicePlugin"] == {"enabled": True}
+
+
+def test_tier3_needs_efa_and_leaderworkerset() -> None:
+    n = needs_of(compile_tier("tier3"))
+    assert n.efa and n.lws and n.keda and n.prometheus and n.gpu_operator
+
+
+def test_one_landing_per_destination_of_the_environment() -> None:
+    c = compile_tier("tier2", env="prod")
+    got = [(x.cluster, x.server, x.env) for x in landings_of(c)]
+    assert got == [("prod-use1", "https://prod-use1.eks.acme.internal", "prod"), ("prod-usw2", "https://prod-usw2.eks.acme.internal", "prod")]
+    assert {str(x.where).split(":")[0] for x in landings_of(c)} == {"profiles/tier2.yaml"}

@@ -1,0 +1,56 @@
+"""Tests for :mod:`compiler.store.manifest`: canonical bytes, and every way a manifest can be bad."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from compiler.store.manifest import MANIFEST_NAME, read_manifest, render_manifest
+
+DIGEST = "a" * 64
+
+
+def _write(root: Path, body: object) -> None:
+    (root / ".mcompile").mkdir(parents=True, exist_ok=True)
+    (root / MANIFEST_NAME).write_text(body if isinstance(body, str) else json.dumps(body))
+
+
+def test_render_is_canonical_and_drops_empty_scopes() -> None:
+    one = render_manifest({"b": {"b/x": DIGEST, "b/a": DIGEST}, "a": {"a/x": DIGEST}, "gone": {}})
+    two = render_manifest({"a": {"a/x": DIGEST}, "b": {"b/a": DIGEST, "b/x": DIGEST}})
+    assert one == two and one.endswith(b"}\n")
+    assert list(json.loads(one)["scopes"]) == ["a", "b"]
+    assert one.index(b'"b/a"') < one.index(b'"b/x"')
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    scopes = {"p": {"p/x.yaml": DIGEST}}
+    (tmp_path / ".mcompile").mkdir()
+    (tmp_path / MANIFEST_NAME).write_bytes(render_manifest(scopes))
+    assert read_manifest(tmp_path, MANIFEST_NAME) == (scopes, render_manifest(scopes), [])
+
+
+def test_absent_manifest_is_empty(tmp_path: Path) -> None:
+    assert read_manifest(tmp_path, MANIFEST_NAME) == ({}, None, [])
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    ("{not json", "manifest is not valid JSON"),
+    ({"format": "other/v9", "scopes": {}}, "not an mcompile-manifest/v1 manifest"),
+    ({"format": "mcompile-manifest/v1", "scopes": []}, "not an mcompile-manifest/v1 manifest"),
+    ({"format": "mcompile-manifest/v1", "scopes": {"p": {"p/x": "short"}}}, "scope 'p' must map paths to sha256 hex digests"),
+    ({"format": "mcompile-manifest/v1", "scopes": {"p": {"../x": DIGEST}}}, "listed path '../x' is not normalised"),
+    ({"format": "mcompile-manifest/v1", "scopes": {"p": {".mcompile/x": DIGEST}}}, "listed path '.mcompile/x' is inside .mcompile/"),
+    ({"format": "mcompile-manifest/v1", "scopes": {"p": {"x": DIGEST}, "q": {"x": DIGEST}}}, "x listed by scopes 'p' and 'q'"),
+])
+def test_bad_manifests_are_reported(tmp_path: Path, body: object, problem: str) -> None:
+    _write(tmp_path, body)
+    _, _, problems = read_manifest(tmp_path, MANIFEST_NAME)
+    assert len(problems) == 1 and problems[0].startswith(f"{MANIFEST_NAME}: ") and problem in problems[0], problems
+
+
+def test_manifest_that_is_a_directory(tmp_path: Path) -> None:
+    (tmp_path / MANIFEST_NAME).mkdir(parents=True)
+    assert read_manifest(tmp_path, MANIFEST_NAME) == ({}, None, [f"{MANIFEST_NAME}: manifest is a directory"])
