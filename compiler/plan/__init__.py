@@ -7,13 +7,14 @@ against the plan (a pinned value that breaks the SLO or the memory fit is a warn
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
+from .. import engine as engine_table
 from ..catalog import InstanceType, instance_types, types_of_family
 from ..errors import Diagnostic, InputError, Source, json_path
 from ..merge import Merged
 from ..profile import Pool, Profile, Role
-from . import latency, memory
+from . import latency, memory, topology
 from .cost import HOURS_PER_MONTH, pool_plan
 from .model import Plan, PoolPlan, RolePlan
 
@@ -91,20 +92,44 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
 
 def _role_path(role: Role, key: str) -> list[str | int]:
     if role.name == "serve":
+        if key in ("pipeline", "data", "expert"):
+            out: list[str | int] = ["serving", "parallelism", key]
+            return out
         return {"tensor": ["serving", "parallelism", "tensor"], "min": ["autoscaling", "minReplicas"], "max": ["autoscaling", "maxReplicas"], "seqs": ["serving", "maxNumSeqs"]}[key]
-    sub = {"tensor": "tensor", "min": "minReplicas", "max": "maxReplicas", "seqs": "maxNumSeqs"}[key]
+    sub = {"tensor": "tensor", "min": "minReplicas", "max": "maxReplicas", "seqs": "maxNumSeqs"}.get(key, key)
     return ["serving", "disaggregation", role.name, sub]
+
+
+def _engine(p: Profile) -> engine_table.EngineVersion | None:
+    img = p.serving.image
+    return engine_table.resolve(img.repository, img.tag, img.engine_version, img.capabilities).engine
+
+
+def _check_topology(ctx: _Ctx, role: Role, gpus_replica: int, gpus_per_node: int) -> bool:
+    """Errors for a layout the pinned engine cannot run, each with the layout the planner proposes."""
+    eng = _engine(ctx.p)
+    if eng is None:
+        return True  # an image outside the table is reported by the engine-image rule
+    found = topology.problems(role, ctx.p.model, eng, ctx.p.serving.disaggregated)
+    if found:
+        alt = topology.choose(ctx.p.model, gpus_replica, gpus_per_node)
+        for field, msg in found:
+            ctx.error(_role_path(role, field), f"{role.name}: {msg}; the planner would run the same {gpus_replica} GPUs as {alt.describe()} "
+                      f"(set tensor: {alt.tensor}, pipeline: {alt.pipeline}, data: {alt.data}" + (", expert: true" if alt.expert else "") + ")")
+    return not found
 
 
 def _role(ctx: _Ctx, role: Role, base_types: list[InstanceType], all_types: list[InstanceType]) -> tuple[RolePlan | None, InstanceType]:
     p, s, wl = ctx.p, ctx.p.serving, ctx.p.workload
     gpus_replica = role.tensor * role.pipeline * role.data
     biggest = max(t.gpus for t in base_types)
-    gpp = s.gpus_per_node if (s.gpus_per_node and s.gpus_per_node < gpus_replica) else (gpus_replica if gpus_replica <= biggest else biggest)
+    gpp = s.gpus_per_node if (s.gpus_per_node and s.gpus_per_node < gpus_replica) else (min(gpus_replica, biggest))
     if gpus_replica % gpp:
         ctx.error(_role_path(role, "tensor"), f"{gpus_replica} GPUs per replica do not split evenly into pods of {gpp} GPUs")
         return None, base_types[0]
     pods = gpus_replica // gpp
+    if not _check_topology(ctx, role, gpus_replica, max(t.gpus for t in base_types)):
+        return None, base_types[0]
     fitting = [t for t in base_types if t.gpus >= gpp and t.vcpu > s.cpu and t.memory_gi * 0.9 >= s.memory_gi]
     if pods > 1:
         fitting = [t for t in fitting if t.gpus == gpp]
@@ -115,7 +140,7 @@ def _role(ctx: _Ctx, role: Role, base_types: list[InstanceType], all_types: list
     shape, known = memory.shape_of(p.model)
     if not known:
         ctx.warn(["model", "id"], f"model shape unknown to the catalog; KV sizing assumes Llama-3-70B's ({shape.layers} layers x {shape.kv_heads} KV heads x {shape.head_dim}); set model.architecture")
-    f = memory.fit(p.model, shape, s.kv_cache_dtype, t.gpu.memory_gb, s.gpu_memory_utilization, role.tensor, role.pipeline, role.data)
+    f = memory.fit(p.model, shape, s.kv_cache_dtype, t.gpu.memory_gb, s.gpu_memory_utilization, role.tensor, role.pipeline, role.data, role.expert)
     if not f.fits:
         need = f.weights_per_gpu_gb + memory.OVERHEAD_GB
         have = t.gpu.memory_gb * s.gpu_memory_utilization
@@ -156,7 +181,8 @@ def _role(ctx: _Ctx, role: Role, base_types: list[InstanceType], all_types: list
     grace = s.termination_grace_seconds or int(min(3600, max(30, 5 * math.ceil((PRESTOP_S + drain + 15) / 5))))
     rp = RolePlan(role.name, role.tensor, role.pipeline, role.data, gpp, pods, t.name, t.gpu.memory_gb, round(f.weights_per_gpu_gb, 3), memory.OVERHEAD_GB,
                   round(f.kv_budget_gb, 3), round(f.kv_bytes_per_token_per_gpu, 1), f.kv_tokens_per_replica, seqs, cap, round(op.e2e_seconds, 3),
-                  round(op.ttft_seconds, 3), round(op.rps_per_replica, 4), needed, lo, hi, target, budget, grace, op.measured)
+                  round(op.ttft_seconds, 3), round(op.rps_per_replica, 4), needed, lo, hi, target, budget, grace, op.measured, role.expert,
+                  topology.explain(role, p.model, gpp, pods, _engine(p), s.disaggregated))
     return rp, t
 
 

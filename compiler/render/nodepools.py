@@ -24,7 +24,13 @@ from typing import Any
 from ..catalog import types_of_family
 from ..profile import Pool
 from .meta import WAVE_PLATFORM, Context, metadata, object_name
-from .nodeclass import COMPONENT, is_bottlerocket, node_class_ref, pool_gpu, render_classes
+from .nodeclass import (
+    COMPONENT,
+    is_bottlerocket,
+    node_class_ref,
+    pool_gpu,
+    render_classes,
+)
 
 NODEPOOL_API, NODEPOOL_KIND = "karpenter.sh/v1", "NodePool"
 
@@ -109,8 +115,9 @@ def multi_node(ctx: Context, pool: Pool) -> bool:
 def budgets(ctx: Context, pool: Pool) -> list[dict[str, Any]]:
     """Disruption budgets. Several active budgets: Karpenter applies the most restrictive one."""
     if multi_node(ctx, pool):
-        # Never drift-replace or consolidate a node under a group; empty nodes may still go.
-        return [{"nodes": "0", "reasons": ["Drifted", "Underutilized"]}, {"nodes": "10%"}]
+        # Never drift-replace or consolidate a node under a group; everything else one node at a
+        # time, so two groups are never disrupted by Karpenter at once.
+        return [{"nodes": "0", "reasons": ["Drifted", "Underutilized"]}, {"nodes": "1"}]
     if pool.role == "burst":
         # Spot burst capacity: empty nodes all go at once, other disruptions 10% at a time.
         return [{"nodes": "100%", "reasons": ["Empty"]}, {"nodes": "10%", "reasons": ["Drifted", "Underutilized"]}]

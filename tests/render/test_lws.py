@@ -60,8 +60,9 @@ def test_group_shape_matches_the_plan() -> None:
         for _, pod in group_pods(obj):
             args = main_container(pod)["args"]
             tp, pp = int(flag(args, "--tensor-parallel-size")), int(flag(args, "--pipeline-parallel-size") or 1)
+            dp = int(flag(args, "--data-parallel-size") or 1)
             gpus = int(main_container(pod)["resources"]["limits"]["nvidia.com/gpu"])
-            assert tp * pp == gpus * lwt["size"] == rp.gpus_per_pod * rp.pods_per_replica
+            assert tp * pp * dp == gpus * lwt["size"] == rp.gpus_per_pod * rp.pods_per_replica
 
 
 def test_replicas_only_without_autoscaling() -> None:
@@ -134,7 +135,7 @@ def test_nixl_kv_transfer_side_channel_and_ports() -> None:
             assert env["VLLM_NIXL_SIDE_CHANNEL_HOST"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
             assert env["VLLM_NIXL_SIDE_CHANNEL_PORT"]["value"] == str(s.side_channel_port) == "5600"
             nixl = [p for p in cn["ports"] if p["name"].startswith("nixl-")]
-            assert [p["containerPort"] for p in nixl] == list(range(5600, 5600 + rp.tensor))
+            assert [p["containerPort"] for p in nixl] == list(range(5600, 5600 + rp.tensor * rp.data))
             assert all(len(p["name"]) <= 15 for p in cn["ports"])
     assert {r.kv_role for r in s.roles} == {"kv_producer", "kv_consumer"}
 
