@@ -71,6 +71,16 @@ class Outcome:
     owned: tuple[tuple[ObjectKey, Source], ...]  # every object identity, with where to blame it
     unchecked: frozenset[tuple[str, str]] = frozenset()
     times: Timings = field(default_factory=Timings)
+    warnings: tuple[Diagnostic, ...] = ()  # the planner's, per environment
+
+
+def plan_warnings(compiled: Sequence[Compiled]) -> list[Diagnostic]:
+    """The planner's warnings of every environment, each once, tagged with its environments."""
+    seen: dict[tuple[Source, str, str], list[str]] = {}
+    for c in compiled:
+        for w in c.plan.warnings:
+            seen.setdefault((w.source, w.path, w.message), []).append(c.profile.env)
+    return [Diagnostic(src, path, f"[{', '.join(envs)}] {msg}") for (src, path, msg), envs in seen.items()]
 
 
 def source_name(profile: Path, out: Path) -> str:
@@ -111,7 +121,7 @@ def build_one(target: Target, verifier: Verifier) -> Outcome:
             emit_errors = tuple(with_sources(e.diagnostics, compiled[0].resolved.merged.source))
     profile = compiled[0].profile
     return Outcome(target.display, profile.name, profile.source, tuple(errors), emit_errors, files, _owned(compiled),
-                   frozenset(verifier.unchecked - before), times)
+                   frozenset(verifier.unchecked - before), times, tuple(plan_warnings(compiled)))
 
 
 def _owned(compiled: Sequence[Compiled]) -> tuple[tuple[ObjectKey, Source], ...]:
@@ -210,12 +220,19 @@ def check_outcomes(outcomes: Sequence[Outcome]) -> list[tuple[str, list[OutputFi
     return [(o.name, list(o.files)) for o in outcomes if o.name is not None]
 
 
-def build_files(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1, times: Timings | None = None) -> list[tuple[str, list[OutputFile]]]:
-    """(scope, files) per profile, after the whole set compiled and verified."""
+def build_files(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1, times: Timings | None = None,
+                strict: bool = False, warnings: list[Diagnostic] | None = None) -> list[tuple[str, list[OutputFile]]]:
+    """(scope, files) per profile, after the whole set compiled and verified. The planner's
+    warnings are appended to ``warnings``; with ``strict`` they are errors."""
     outcomes = build_all(targets, verifier, jobs)
     if times is not None:
         for o in outcomes:
             times.add(o.times)
+    found = [w for o in outcomes for w in o.warnings]
+    if strict and found:
+        raise InputError([*(d for o in outcomes for d in o.errors), *found])
+    if warnings is not None:
+        warnings.extend(found)
     return check_outcomes(outcomes)
 
 

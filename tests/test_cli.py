@@ -13,7 +13,7 @@ def test_validate_shipped_profiles(repo) -> None:
     assert r.stdout.splitlines() == [
         "profiles/tier1.yaml: ok (prod, staging; 24 objects verified)",
         "profiles/tier2.yaml: ok (dev, prod; 28 objects verified)",
-        "profiles/tier3.yaml: ok (prod; 22 objects verified)",
+        "profiles/tier3.yaml: ok (prod; 24 objects verified)",
     ]
     assert r.stderr == "mcompile: not schema-checked (no public CRD): NodeClass (eks.amazonaws.com/v1)\n"
 

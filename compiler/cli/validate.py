@@ -9,6 +9,7 @@ from typing import List, Optional
 import typer
 
 from ..emit.layout import profile_files
+from ..build import plan_warnings
 from ..errors import Diagnostic, InputError, with_sources
 from ..pipeline import Compiled, compile_all
 from ..verify import verify_compiled
@@ -37,24 +38,29 @@ def validate(
     crds: Optional[List[Path]] = Crds,
     kube_version: str = KubeVersion,
     allow_kind: Optional[List[str]] = AllowKind,
+    strict: bool = typer.Option(False, "--strict", help="Treat the capacity planner's warnings as errors (exit 2); CI uses it."),
 ) -> None:
     """Validate profiles and verify what they compile to (every environment unless --env): schema,
     capacity plan, Kubernetes schemas, the real CRDs and the semantic rules. Exit 0 when all pass."""
     verifier = verifier_from(crds, kube_version, allow_kind)
-    errors, lines = [], []
+    errors, lines, warnings = [], [], []
     for p in profiles:
         try:
             compiled = compile_all(request(p, env, override, set_))
         except InputError as e:
             errors += e.diagnostics
             continue
-        found = [d for c in compiled for d in verify_compiled(c, verifier)]
+        warned = plan_warnings(compiled)
+        found = [d for c in compiled for d in verify_compiled(c, verifier)] + (warned if strict else [])
+        warnings += [] if strict else warned
         if not found and env is None:
             found = fleet_problems(compiled)
         errors += found
         if not found:
             objects = sum(len(c.objects) for c in compiled)
             lines.append(f"{p.as_posix()}: ok ({', '.join(c.profile.env for c in compiled)}; {objects} objects verified)")
+    for w in sorted(warnings, key=str):
+        typer.echo(str(w), err=True)
     if errors:
         raise InputError(errors)
     for line in lines:

@@ -23,6 +23,9 @@ family-vs-type         :func:`.rules_nodepool.family_vs_type`
 label-prefix           :func:`.rules_nodepool.label_prefix`
 no-latest              :func:`.rules_wiring.no_latest`
 consolidation          :func:`.rules_nodepool.consolidation`
+engine-image           :func:`.rules_engine.engine_image`
+engine-flags           :func:`.rules_engine.engine_flags`
+extra-args-conflict    :func:`.rules_engine.extra_args_conflict`
 =====================  ==================================================================
 """
 
@@ -33,6 +36,7 @@ from typing import Any, Callable, Iterable
 from ..plan.model import Plan
 from ..profile import Profile
 from .rules_base import RuleInput, Violation
+from .rules_engine import engine_flags, engine_image, extra_args_conflict
 from .rules_capacity import efa_coherence, gpus_fit_instance, pool_gpu_limits, schedulable_rule, tp_pp_gpus
 from .rules_nodepool import consolidation, family_vs_type, label_prefix
 from .rules_wiring import keda_formula_names, keda_no_replicas, keda_one_per_target, no_latest, ports_selectors
@@ -54,6 +58,9 @@ RULES: list[Rule] = [
     label_prefix,
     no_latest,
     consolidation,
+    engine_image,
+    engine_flags,
+    extra_args_conflict,
 ]
 
 
