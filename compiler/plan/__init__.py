@@ -15,6 +15,7 @@ from ..errors import Diagnostic, InputError, Source, json_path
 from ..merge import Merged
 from ..profile import Pool, Profile, Role
 from . import latency, memory, topology
+from .checks import profile_findings
 from .cost import HOURS_PER_MONTH, pool_plan
 from .model import Plan, PoolPlan, RolePlan
 
@@ -87,6 +88,10 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
     # instance-gpu-count requirement, compiler/render/nodepools.py): limits and cost follow those.
     need = min_gpus_per_pod(roles)
     launch = {name: [t for t in ts if t.gpus >= need] or ts for name, ts in types_by_pool.items()}
+    for path, msg in profile_findings(profile, launch):
+        ctx.error(path, msg)
+    if ctx.errors:
+        raise InputError(ctx.errors)
     pools = tuple(pool_plan(p, launch[p.name], roles, sizing, s.cpu, s.memory_gi, p is baseline, dict(cap.prices), cap.spot_price_factor) for p in cap.pools)
     for pp, pool in zip(pools, profile.capacity.pools):
         _check_limits(ctx, pool, pp, roles, launch[pool.name])

@@ -97,9 +97,11 @@ def test_every_shipped_command_line_parses_on_the_pinned_vllm() -> None:
 
 
 def test_a_flag_the_pinned_version_lacks_fails() -> None:
-    """``--use-v2-block-manager`` existed in old vLLM and is gone in 0.28.0: the check must fail."""
-    (where, argv), = [c for c in serve_argvs(compile_tier("tier2", ("serving.extraArgs=[--use-v2-block-manager]",), "prod").objects)]
-    r = run_parser([{"id": where, "argv": argv}])["results"][0]
+    """``--use-v2-block-manager`` existed in old vLLM and is gone in 0.28.0: the check must fail
+    (the shipped tier2 command line with it appended, as an extraArgs entry would render; the
+    planner refuses such a profile before it renders, see tests/verify/test_rules_engine.py)."""
+    (where, argv), = serve_argvs(compile_tier("tier2", (), "prod").objects)
+    r = run_parser([{"id": where, "argv": [*argv, "--use-v2-block-manager"]}])["results"][0]
     assert r["ok"] is False and r["leftover"] == ["--use-v2-block-manager"]
 
 

@@ -93,15 +93,15 @@ def test_mp_leader_and_headless_workers() -> None:
 
 
 def test_ray_backend_keeps_profile_strings_out_of_the_script() -> None:
-    c = compiled("tier3", "serving.multiNode.backend=ray", "serving.extraArgs=['--x=$(y) `z`']")
+    c = compiled("tier3", "serving.multiNode.backend=ray", "serving.extraArgs=['--tokenizer=$(y) `z`']")
     for obj in objects(c, "LeaderWorkerSet"):
         (_, leader), (_, worker) = group_pods(obj)
         lc, wc = main_container(leader), main_container(worker)
         assert lc["command"][:2] == ["/bin/bash", "-c"] and 'exec vllm serve "$@"' in lc["command"][2]
         assert "--ray_cluster_size=$(LWS_GROUP_SIZE)" in lc["command"][2]
         assert flag(lc["args"], "--distributed-executor-backend") == "ray"
-        assert lc["args"][-1] == "--x=$$(y) `z`"
-        assert "--x" not in " ".join(lc["command"])
+        assert lc["args"][-1] == "--tokenizer=$$(y) `z`"
+        assert "--tokenizer" not in " ".join(lc["command"])
         assert "--ray_address=$(LWS_LEADER_ADDRESS)" in wc["command"][2] and "args" not in wc
         assert "readinessProbe" not in wc
 

@@ -51,7 +51,7 @@ def thresholds(c: Compiled, alert: str) -> dict[str, tuple[float, str]]:
 
 
 @pytest.mark.parametrize("tier", TIERS)
-@pytest.mark.parametrize("sets", [(), ("serving.image.tag=v0.9.0",)])
+@pytest.mark.parametrize("sets", [(), ("serving.image.tag=v0.9.0", "serving.image.capabilities=[s3-streaming, libfabric]")])
 def test_monitoring_objects_are_valid(registry: CrdRegistry, tier: str, sets: tuple[str, ...]) -> None:
     c = build(tier, sets)
     for kind in ("PodMonitor", "PrometheusRule"):
@@ -167,7 +167,7 @@ def test_failed_requests_are_the_5xx_share_of_api_requests() -> None:
 @pytest.mark.parametrize(("tag", "metric"), [(None, "vllm:kv_cache_usage_perc"), ("v0.9.0", "vllm:gpu_cache_usage_perc"),
                                              ("v0.9.2", "vllm:kv_cache_usage_perc")])
 def test_kv_cache_metric_follows_the_image_version(tag: str | None, metric: str) -> None:
-    c = build("tier1", (f"serving.image.tag={tag}",) if tag else ())
+    c = build("tier1", (f"serving.image.tag={tag}", "serving.image.capabilities=[s3-streaming, libfabric]") if tag else ())
     exprs = [r["expr"] for r in rules(c) if r["alert"] == "VllmKvCacheUsageHigh"]
     assert exprs and all(f"{metric}{{" in e for e in exprs)
     other = "vllm:gpu_cache_usage_perc" if metric == "vllm:kv_cache_usage_perc" else "vllm:kv_cache_usage_perc"

@@ -69,8 +69,23 @@ def test_efa_pool_that_may_launch_types_without_efa() -> None:
 
 @pytest.mark.parametrize("sets", [("capacity.pools[baseline].efa=false",),
                                   ("capacity.pools[baseline].efa=false", "capacity.pools[baseline].capacityType=[on-demand]")])
-def test_nixl_over_libfabric_without_efa(sets: tuple[str, ...]) -> None:
-    objs, c = mutated("tier3", *sets)
+def test_nixl_over_libfabric_without_efa_is_refused(sets: tuple[str, ...]) -> None:
+    with pytest.raises(InputError) as e:
+        compile_tier("tier3", sets)
+    assert "$.serving.disaggregation.backend: NIXL's LIBFABRIC backend needs EFA" in str(e.value)
+
+
+def test_the_rule_sees_libfabric_pods_without_efa() -> None:
+    objs, c = mutated("tier3")
+    for o in objs:
+        if o["kind"] == "NodePool":
+            o["metadata"]["name"] += "-x"  # no longer the profile's (EFA) pool
+            o["spec"]["template"]["metadata"]["labels"]["mcompile.io/pool"] = "other"
+        if o["kind"] == "LeaderWorkerSet":
+            for k in ("leaderTemplate", "workerTemplate"):
+                for cn in o["spec"]["leaderWorkerTemplate"][k]["spec"]["containers"]:
+                    for part in ("requests", "limits"):
+                        cn["resources"][part].pop("vpc.amazonaws.com/efa", None)
     found = [v for v in fired(objs, c, "efa-coherence") if "LIBFABRIC" in v.message]
     assert {v.obj for v in found} == {"LeaderWorkerSet/glm-5-prefill", "LeaderWorkerSet/glm-5-decode"}
     assert all(v.profile_path == ("serving", "disaggregation", "backend") for v in found)
@@ -90,8 +105,17 @@ def test_karpenter_label_in_profile_labels_on_auto_mode(tmp_path) -> None:
 
     extra = tmp_path / "labels.yaml"
     extra.write_text("metadata:\n  labels:\n    karpenter.k8s.aws/team: ml\n")
-    c = compile_env(Request(REPO / "profiles" / "tier1.yaml", "profiles/tier1.yaml", "prod", (extra,), ()))
-    [v] = [v for v in check_rules(c.objects, c.profile, c.plan) if v.rule == "label-prefix"]
+    with pytest.raises(InputError) as e:  # the planner refuses it, located in the override file
+        compile_env(Request(REPO / "profiles" / "tier1.yaml", "profiles/tier1.yaml", "prod", (extra,), ()))
+    assert 'labels.yaml:3:5: $.metadata.labels["karpenter.k8s.aws/team"]' in str(e.value) and "eks.amazonaws.com/team" in str(e.value)
+
+
+def test_the_rule_sees_karpenter_profile_labels_on_auto_mode_objects() -> None:
+    objs, c = mutated("tier1")
+    for o in objs:
+        o["metadata"]["labels"]["karpenter.k8s.aws/team"] = "ml"
+    profile = c.profile.__class__(**{**c.profile.__dict__, "labels": (*c.profile.labels, ("karpenter.k8s.aws/team", "ml"))})
+    [v] = [v for v in check_rules(objs, profile, c.plan) if v.rule == "label-prefix"]  # once, not once per object
     assert v.profile_path == ("metadata", "labels", "karpenter.k8s.aws/team") and "eks.amazonaws.com/team" in v.message
 
 

@@ -54,7 +54,10 @@ def test_the_rule_fires_on_every_scaled_object_of_a_shipped_shape(tier: str) -> 
     assert len(found) == len(scaled) and all(v.profile_path == ("autoscaling", "formula") for v in found)
 
 
-def test_a_profile_formula_that_does_not_parse_fails_validation() -> None:
-    c = compile_tier("tier1", ("autoscaling.formula=running waiting",))
-    [v] = [v for v in check_rules(c.objects, c.profile, c.plan) if v.rule == "keda-formula-syntax"]
-    assert "column 9" in v.message
+@pytest.mark.parametrize("formula", ["running waiting", "running +", "(running * 2"])
+def test_a_profile_formula_that_does_not_parse_is_refused_by_the_planner(formula: str) -> None:
+    from compiler.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        compile_tier("tier1", (f"autoscaling.formula={formula}",))
+    assert "$.autoscaling.formula: formula does not parse" in str(e.value)
