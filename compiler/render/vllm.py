@@ -125,7 +125,9 @@ def engine_args(ctx: Context, rp: RolePlan) -> list[str]:
         args += ["--data-parallel-size", str(rp.data)]
     if rp.expert:  # MoE experts sharded over the DP x TP ranks instead of tensor-sliced (wide EP)
         args.append("--enable-expert-parallel")
-    args += ["--max-model-len", str(m.max_context), "--max-num-seqs", str(rp.max_num_seqs),
+    # --max-num-seqs caps each engine; with data parallel every DP rank is an engine with its own
+    # scheduler, so the replica's cap is split over the ranks.
+    args += ["--max-model-len", str(m.max_context), "--max-num-seqs", str(max(1, math.ceil(rp.max_num_seqs / rp.data))),
              "--gpu-memory-utilization", f"{s.gpu_memory_utilization:g}"]
     # Prefix caching is on by default in vLLM V1: turning it off needs the explicit negation.
     args.append("--enable-prefix-caching" if s.prefix_caching else "--no-enable-prefix-caching")
