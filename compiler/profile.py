@@ -110,6 +110,15 @@ class SecretEnv:
 
 
 @dataclass(frozen=True)
+class CompileCache:
+    """Where the EFS-backed torch.compile cache comes from (exactly one is set)."""
+
+    file_system_id: str | None  # render a StorageClass (EFS CSI access points) and a PVC
+    storage_class: str | None  # an existing EFS StorageClass: render the PVC
+    claim_name: str | None  # an existing ReadWriteMany PVC
+
+
+@dataclass(frozen=True)
 class Serving:
     engine: str
     image: Image
@@ -133,7 +142,7 @@ class Serving:
     liveness_path: str
     port: int
     termination_grace_seconds: int | None
-    compile_cache_claim: str | None
+    compile_cache: CompileCache | None  # None: the torch.compile cache stays on the pod's emptyDir
     service_account: str
     kv_cache_aware: bool
     endpoint_picker: str
@@ -203,6 +212,8 @@ class Monitoring:
     alerts: bool
     dcgm: bool
     interval: str
+    dashboards: bool = False
+    dashboard_labels: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -314,7 +325,7 @@ def _serving(s: dict[str, Any], name: str, autoscaling: dict[str, Any]) -> Servi
         liveness_path=probes.get("livenessPath", "/health"),
         port=s.get("port", 8000),
         termination_grace_seconds=s.get("terminationGracePeriodSeconds"),
-        compile_cache_claim=(s.get("compileCache", {}).get("claimName") if s.get("compileCache", {}).get("enabled") else None),
+        compile_cache=_compile_cache(s.get("compileCache", {})),
         service_account=s.get("serviceAccount", {}).get("name", name),
         kv_cache_aware=bool(routing.get("kvCacheAware", False)),
         endpoint_picker=routing.get("endpointPicker", f"{name}-epp"),
@@ -347,8 +358,16 @@ def _autoscaling(a: dict[str, Any]) -> Autoscaling:
 
 
 def _monitoring(m: dict[str, Any]) -> Monitoring:
+    d = m.get("dashboards", {})
     return Monitoring(bool(m.get("enabled", True)), m.get("namespace", "monitoring"), tuple(sorted(m.get("selectorLabels", {}).items())),
-                      bool(m.get("alerts", True)), bool(m.get("dcgm", False)), m.get("interval", "15s"))
+                      bool(m.get("alerts", True)), bool(m.get("dcgm", False)), m.get("interval", "15s"),
+                      bool(d.get("enabled", False)), tuple(sorted(d.get("labels", {}).items())))
+
+
+def _compile_cache(c: dict[str, Any]) -> CompileCache | None:
+    if not c.get("enabled"):
+        return None
+    return CompileCache(c.get("fileSystemId"), c.get("storageClassName"), c.get("claimName"))
 
 
 def _gitops(g: dict[str, Any]) -> GitOps:

@@ -134,7 +134,25 @@ def cross_field_rules(merged: Merged) -> list[Diagnostic]:
     if v.get("tier") != "tier3" and dis.get("enabled"):
         path = ["serving", "disaggregation", "enabled"]
         out.append(Diagnostic(merged.source(path), json_path(path), "prefill/decode disaggregation is a tier3 feature (LeaderWorkerSet roles)"))
+    out += compile_cache_source(merged)
     return out + literal_secrets(merged)
+
+
+CACHE_SOURCES = ("fileSystemId", "storageClassName", "claimName")
+
+
+def compile_cache_source(merged: Merged) -> list[Diagnostic]:
+    """An enabled compile cache names exactly one volume source (the compiler cannot invent one)."""
+    cc = merged.values.get("serving", {}).get("compileCache", {})
+    if not cc.get("enabled"):
+        return []
+    given = [k for k in CACHE_SOURCES if cc.get(k)]
+    if len(given) == 1:
+        return []
+    path = ["serving", "compileCache"] + ([given[1]] if given else ["enabled"])
+    msg = (f"set only one of {', '.join(given)}" if given else
+           "an enabled compile cache needs fileSystemId (an EFS file system, fs-...), storageClassName (an existing EFS StorageClass) or claimName (an existing ReadWriteMany PVC)")
+    return [Diagnostic(merged.source(path), json_path(path), msg)]
 
 
 #: Variable names that hold credentials. TOKEN only as a whole word (HF_TOKEN, not

@@ -208,6 +208,13 @@ CASES = [
     Case("override-empty", ['over.yaml:1:1: $: expected a mapping at the top level, got an empty document'], files={"over.yaml": ""}, args=["-f", "over.yaml"]),
     Case("override-is-a-list", ['over.yaml:1:1: $: expected a mapping at the top level, got list'], files={"over.yaml": "- serving\n- capacity\n"}, args=["-f", "over.yaml"]),
     Case("override-not-utf8", ['over.yaml:2:10: $: file is not valid UTF-8'], files={"over.yaml": "serving:\n  port: 8\xe900\n".encode("latin-1")}, args=["-f", "over.yaml"]),
+    # --- EFS compile cache and dashboards ---
+    Case("efs-file-system-id-shape", [f"{P}:22:33: $.serving.compileCache.fileSystemId: 'fs-12345' does not match the required format ^fs-([0-9a-f]{{8}}|[0-9a-f]{{17}})$"], replace=serving("  compileCache: {enabled: true, fileSystemId: fs-12345}\n")),
+    Case("efs-file-system-id-upper-case", [f"{P}:22:33: $.serving.compileCache.fileSystemId: 'FS-0123456789ABCDEF0' does not match the required format ^fs-([0-9a-f]{{8}}|[0-9a-f]{{17}})$"], replace=serving("  compileCache: {enabled: true, fileSystemId: FS-0123456789ABCDEF0}\n")),
+    Case("efs-cache-without-source", [f"{P}:22:18: $.serving.compileCache.enabled: an enabled compile cache needs fileSystemId (an EFS file system, fs-...), storageClassName (an existing EFS StorageClass) or claimName (an existing ReadWriteMany PVC)"], replace=serving("  compileCache: {enabled: true}\n")),
+    Case("efs-cache-two-sources", [f"{P}:22:69: $.serving.compileCache.claimName: set only one of fileSystemId, claimName"], replace=serving("  compileCache: {enabled: true, fileSystemId: fs-0123456789abcdef0, claimName: x}\n")),
+    Case("dashboard-label-key-invalid", [f"{P}:29:36: $.monitoring.dashboards.labels[\"bad key!\"]: 'bad key!' does not match the required format ^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"], replace=sub("environments:\n", "monitoring: {dashboards: {labels: {'bad key!': '1'}}}\nenvironments:\n")),
+    Case("dashboard-labels-empty", [f"{P}:29:42: $.monitoring.dashboards.labels: too few keys: at least 1, got 0"], replace=sub("environments:\n", "monitoring: {dashboards: {enabled: true, labels: {}}}\nenvironments:\n")),
     # --- contradictions across layers ---
     Case("env-sets-tensor-16-on-tier2", [f'{P}:32:34: $.serving.parallelism.tensor: 16 is not one of 4, 8 (tier2 uses TP 4..8.)'], replace=sub(PROD, "  prod: {serving: {parallelism: {tensor: 16}}}"), args=["--env", "prod"]),
     Case("override-automode-efa-on-tier3", ["over.yaml:2:3: $.capacity.provisioner: must be 'karpenter', got 'autoMode' (tier3 runs on Karpenter.)"], profile=BASE.replace("tier: tier2", "tier: tier3").replace(SERVING, "  parallelism: {tensor: 8, pipeline: 2}\n"),
@@ -216,7 +223,7 @@ CASES = [
          args=["--set", "capacity.pools[baseline].efa=true"]),
     Case("env-renames-profile", [f"{P}:32:21: $.metadata.name: environment prod renames the profile to 'other' (the profile is 'demo'): the name is shared by all environments (output directory, chart, GitOps apps); set metadata.namespace per environment instead"],
          replace=sub(PROD, "  prod: {metadata: {name: other, namespace: inference-prod}}")),
-    Case("gitops-envs-share-a-namespace", ["compiler/defaults/common.yaml:43:1: $.gitops.destinations: dev@in-cluster and prod@in-cluster deploy to namespace 'inference' of the same cluster https://kubernetes.default.svc: list a destination per environment or give each environment its own metadata.namespace"], replace=sub(PROD, "  prod: {}"), build=False),  # build: see test_build_locates_fleet_errors
+    Case("gitops-envs-share-a-namespace", ["compiler/defaults/common.yaml:49:1: $.gitops.destinations: dev@in-cluster and prod@in-cluster deploy to namespace 'inference' of the same cluster https://kubernetes.default.svc: list a destination per environment or give each environment its own metadata.namespace"], replace=sub(PROD, "  prod: {}"), build=False),  # build: see test_build_locates_fleet_errors
     # --- literal secrets ---
     Case("secret-by-env-name", [f'{P}:22:26: $.serving.env[0].value: HF_TOKEN looks like a credential: {USE_SECRET_ENV}'], replace=serving("  env: [{name: HF_TOKEN, value: x}, {name: TOKENIZERS_PARALLELISM, value: 'false'}]\n")),
     Case("secret-by-value-shape", [f'{P}:22:22: $.serving.env[0].value: value looks like a credential: {USE_SECRET_ENV}'], replace=serving(f"  env: [{{name: NOTE, value: 'Bearer {HF}'}}]\n")),

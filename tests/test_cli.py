@@ -11,9 +11,9 @@ def test_validate_shipped_profiles(repo) -> None:
     r = mcompile("validate", "profiles/tier1.yaml", "profiles/tier2.yaml", "profiles/tier3.yaml", cwd=repo)
     assert r.code == 0, r.stderr
     assert r.stdout.splitlines() == [
-        "profiles/tier1.yaml: ok (prod, staging; 24 objects verified)",
-        "profiles/tier2.yaml: ok (dev, prod; 28 objects verified)",
-        "profiles/tier3.yaml: ok (prod; 24 objects verified)",
+        "profiles/tier1.yaml: ok (prod, staging; 30 objects verified)",
+        "profiles/tier2.yaml: ok (dev, prod; 34 objects verified)",
+        "profiles/tier3.yaml: ok (prod; 29 objects verified)",
     ]
     assert r.stderr == "mcompile: not schema-checked (no public CRD): NodeClass (eks.amazonaws.com/v1)\n"
 

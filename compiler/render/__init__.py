@@ -14,16 +14,18 @@ Renderer = Callable[[Context], list[dict[str, Any]]]
 
 def families() -> list[tuple[str, Renderer]]:
     """(family, renderer) in output order. Imported lazily so a family module stays independent."""
-    from . import autoscaling, lws, monitoring, network, nodepools, routing, serving
+    from . import autoscaling, cache, dashboards, lws, monitoring, network, nodepools, routing, serving
 
     return [
         ("network", network.render_namespace),
         ("nodepools", nodepools.render),
         ("serving", serving.render),
+        ("cache", cache.render),
         ("lws", lws.render),
         ("routing", routing.render),
         ("autoscaling", autoscaling.render),
         ("monitoring", monitoring.render),
+        ("dashboards", dashboards.render),
         ("network", network.render),
     ]
 

@@ -22,7 +22,7 @@ from typing import Any
 from ..catalog import instance_types
 from ..plan.model import RolePlan
 from ..profile import Model, Role
-from . import meta, security
+from . import cache, meta, security
 from .meta import Context
 
 #: Writable scratch: the root filesystem is read-only, so HOME and every cache live here.
@@ -220,10 +220,8 @@ def needs_shm(rp: RolePlan) -> bool:
 
 
 def _mounts(ctx: Context, rp: RolePlan) -> list[dict[str, Any]]:
-    s = ctx.profile.serving
     mounts = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "cache", "mountPath": CACHE_DIR}]
-    if s.compile_cache_claim:  # nested under /cache: listed after it
-        mounts.append({"name": "compile-cache", "mountPath": f"{CACHE_DIR}/vllm"})
+    mounts += cache.volume_mounts(ctx)  # EFS torch.compile cache, nested under /cache: listed after it
     if needs_shm(rp):
         mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
     if ctx.profile.model.scheme == "pvc":
@@ -234,8 +232,7 @@ def _mounts(ctx: Context, rp: RolePlan) -> list[dict[str, Any]]:
 def _volumes(ctx: Context, rp: RolePlan) -> list[dict[str, Any]]:
     s, m = ctx.profile.serving, ctx.profile.model
     vols: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}, {"name": "cache", "emptyDir": {}}]
-    if s.compile_cache_claim:  # EFS-backed torch.compile cache survives restarts
-        vols.append({"name": "compile-cache", "persistentVolumeClaim": {"claimName": s.compile_cache_claim}})
+    vols += cache.volumes(ctx)
     if needs_shm(rp):
         vols.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{s.shm_gi}Gi"}})
     if m.scheme == "pvc":

@@ -32,6 +32,8 @@ _BLAME = {
     "PodDisruptionBudget": ("serving",), "InferencePool": ("serving", "routing"), "ScaledObject": ("autoscaling",),
     "TriggerAuthentication": ("autoscaling",), "PodMonitor": ("monitoring",), "PrometheusRule": ("monitoring",),
     "NetworkPolicy": ("network",), "Namespace": ("metadata", "namespace"),
+    "ConfigMap": ("monitoring", "dashboards"), "StorageClass": ("serving", "compileCache"),
+    "PersistentVolumeClaim": ("serving", "compileCache"),
 }
 
 

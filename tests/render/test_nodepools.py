@@ -139,9 +139,9 @@ def test_tier1_auto_mode_uses_only_eks_keys(env: str) -> None:
         assert ref["group"] == "eks.amazonaws.com" and ref["kind"] == "NodeClass"
         nc = referenced_class(objs, np)
         assert nc["apiVersion"] == "eks.amazonaws.com/v1"
-    # dcgm is off on tier1 by default: no operator, so no device-plugin label either.
-    assert nodepools.gpu_operator_values(ctx) is None
-    assert "nvidia.com/gpu.deploy.device-plugin" not in pool_obj(objs, ctx, "gpu")["spec"]["template"]["metadata"]["labels"]
+    # dcgm is on by default: the operator runs for the DCGM exporter only, its device plugin kept off our nodes.
+    assert nodepools.gpu_operator_values(ctx)["devicePlugin"] == {"enabled": False}
+    assert pool_obj(objs, ctx, "gpu")["spec"]["template"]["metadata"]["labels"]["nvidia.com/gpu.deploy.device-plugin"] == "false"
 
 
 def test_auto_mode_node_class_fields() -> None:

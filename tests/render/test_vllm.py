@@ -275,12 +275,12 @@ def test_prefix_caching_off_is_explicit() -> None:
     assert "--no-enable-prefix-caching" in args and "--enable-prefix-caching" not in args
 
 
-def test_compile_cache_claim_backs_vllm_cache_root() -> None:
+def test_compile_cache_claim_backs_the_torch_compile_cache() -> None:
     t = templates(compiled("tier2", "serving.compileCache={enabled: true, claimName: vllm-cache}"))[0]
     cn = main_container(t)
     assert {"name": "compile-cache", "persistentVolumeClaim": {"claimName": "vllm-cache"}} in t["spec"]["volumes"]
     paths = [m["mountPath"] for m in cn["volumeMounts"]]
-    assert paths.index("/cache") < paths.index("/cache/vllm")
+    assert paths.index("/cache") < paths.index("/cache/vllm/torch_compile_cache")
     assert {e["name"]: e.get("value") for e in cn["env"]}["VLLM_CACHE_ROOT"] == "/cache/vllm"
 
 
