@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .profile_path import Path, from_values as path_from_values
 from .resolve import Resolved
 
 BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5, "fp4": 0.5}
@@ -252,6 +253,7 @@ class Profile:
     gateway_namespace: str
     gitops: GitOps
     environments: tuple[str, ...]
+    path: Path  # routing, fallback, identity (compiler.profile_path)
 
 
 def from_resolved(r: Resolved) -> Profile:
@@ -273,6 +275,7 @@ def from_resolved(r: Resolved) -> Profile:
         gateway_namespace=v.get("network", {}).get("gatewayNamespace", "gateway-system"),
         gitops=_gitops(v.get("gitops", {})),
         environments=r.environments,
+        path=path_from_values(v),
     )
 
 

@@ -19,6 +19,35 @@ def find_crd_dir() -> Path:
     return path
 
 
+def find_crd_dirs() -> list[Path]:
+    """:func:`find_crd_dir` plus the request path's CRDs (Gateway API v1.6.1 standard channel, ACK
+    EKS PodIdentityAssociation) from ``../shared/upstream/crds``, as the development checkout finds them."""
+    from compiler.verify.crd_sources import UPSTREAM_DIRS
+
+    base = REPO.parent / "shared" / "upstream" / "crds"
+    extra = [base / d for d in UPSTREAM_DIRS]
+    missing = [str(d) for d in extra if not d.is_dir()]
+    if missing:
+        pytest.fail(f"request-path CRDs not found: {', '.join(missing)}")
+    return [find_crd_dir(), *extra]
+
+
+def pinned_file(local: str) -> Path:
+    """The checked-out copy of a pinned CRD file (``PinnedCrd.local``): ../shared/crds, or for the
+    request path's pins ../shared/upstream/crds (``gateway-api/x.yaml`` is ``gateway-api/standard/x.yaml``)."""
+    first = find_crd_dir() / local
+    if first.is_file():
+        return first
+    top, _, name = local.partition("/")
+    upstream = REPO.parent / "shared" / "upstream" / "crds"
+    return upstream / top / "standard" / name if top == "gateway-api" else upstream / local
+
+
+def crd_args() -> list[str]:
+    """``--crds DIR`` for every directory of :func:`find_crd_dirs`."""
+    return [a for d in find_crd_dirs() for a in ("--crds", str(d))]
+
+
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO

@@ -57,6 +57,8 @@ environments:
   dev:
     autoscaling: {minReplicas: 1}
   prod: {metadata: {namespace: inference-prod}}
+identity: {ack: false, modelRoleArn: "arn:aws:iam::111122223333:role/demo-model"}
+fallback: {enabled: false}
 """
 
 P = "profile.yaml"
@@ -104,7 +106,7 @@ MAP_BOMB = "a: &a {x: 1, y: 1, z: 1, w: 1, v: 1, u: 1, t: 1, s: 1, r: 1, q: 1}\n
 )
 DEEP_MAPS = "a:\n" + "".join("  " * (i + 1) + f"k{i}:\n" for i in range(100))
 HF = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz012345"  # shaped like a Hugging Face token (not a real one)
-PROFILE_KEYS = "apiVersion, autoscaling, capacity, environments, gitops, kind, metadata, model, monitoring, network, serving, tier, workload"
+PROFILE_KEYS = "apiVersion, autoscaling, capacity, environments, fallback, gitops, identity, kind, metadata, model, monitoring, network, routing, serving, tier, workload"
 NAME_RE = "^[a-z]([-a-z0-9]*[a-z0-9])?$"
 LABEL_RE = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 LABEL_VALUE_RE = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
@@ -140,7 +142,7 @@ CASES = [
     Case("yaml-bomb", [f"{P}:1:32: $: document expands to more than 200000 nodes (alias bomb?)"], profile=BOMB),
     Case("too-deep", [f"{P}:1:68: $: document nests deeper than 64 levels"], profile="a: " + "[" * 70 + "]" * 70 + "\n"),
     Case("not-utf8", [f"{P}:4:10: $: file is not valid UTF-8"], profile=BASE.replace("name: demo", "name: d\xe9mo").encode("latin-1")),
-    Case("two-documents", [f"{P}:33:1: $: YAML syntax error: expected a single YAML document, found more than one"], profile=BASE + "---\nkind: x\n"),
+    Case("two-documents", [f"{P}:35:1: $: YAML syntax error: expected a single YAML document, found more than one"], profile=BASE + "---\nkind: x\n"),
     Case("top-level-list", [f"{P}:1:1: $: expected a mapping at the top level, got list"], profile="- a\n- b\n"),
     Case("empty-file", [f"{P}:1:1: $: expected a mapping at the top level, got an empty document"], profile=""),
     Case("env-unknown-key", [f"{P}:31:19: $.autoscaling.minReplica: unknown key 'minReplica' (did you mean 'minReplicas'?)"], replace=sub("{minReplicas: 1}", "{minReplica: 1}"), args=["--env", "dev"]),
@@ -151,7 +153,7 @@ CASES = [
     Case("env-null-deletes-required", [f"{P}:7:1: $.model: missing required key 'source'"], replace=sub(PROD, "  prod: {model: {source: null}}"), args=["--env", "prod"]),
     Case("bad-api-version", [f"{P}:1:1: $.apiVersion: 'mcompile.io/v1' is not one of 'mcompile.io/v1alpha1' (Profile format version.)"], replace=sub("mcompile.io/v1alpha1", "mcompile.io/v1")),
     Case("environments-as-list", [f"{P}:29:1: $.environments: expected a mapping of environment name to override block"], replace=sub("environments:\n  dev:\n    autoscaling: {minReplicas: 1}\n" + PROD + "\n", "environments:\n  - dev\n")),
-    Case("merge-key-refused", [f"{P}:34:3: $.base: only plain scalar keys are allowed (no merge keys or complex keys)"], profile=BASE + "base:\n  <<: {a: 1}\n"),
+    Case("merge-key-refused", [f"{P}:36:3: $.base: only plain scalar keys are allowed (no merge keys or complex keys)"], profile=BASE + "base:\n  <<: {a: 1}\n"),
     Case("disaggregation-outside-tier3", [f"{P}:22:20: $.serving.disaggregation.enabled: prefill/decode disaggregation is a tier3 feature (LeaderWorkerSet roles)"], replace=sub("  parallelism: {tensor: 4}\n", "  parallelism: {tensor: 4}\n  disaggregation: {enabled: true}\n")),
     Case("env-sets-tier", [f"{P}:32:10: $.tier: 'tier' can only be set in the profile itself, not in environment prod"], replace=sub(PROD, "  prod: {tier: tier3}"), args=["--env", "prod"]),
     Case("leader-ready-deadlock", [f"{P}:22:15: $.serving.multiNode.startupPolicy: LeaderReady deadlocks a multi-node group: workers start only after the leader is ready, and the leader is ready only once the workers joined; use LeaderCreated"], profile=BASE.replace("tier: tier2", "tier: tier3").replace("  parallelism: {tensor: 4}\n", "  parallelism: {tensor: 8, pipeline: 2}\n  multiNode: {startupPolicy: LeaderReady}\n")),

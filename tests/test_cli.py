@@ -11,9 +11,9 @@ def test_validate_shipped_profiles(repo) -> None:
     r = mcompile("validate", "profiles/tier1.yaml", "profiles/tier2.yaml", "profiles/tier3.yaml", cwd=repo)
     assert r.code == 0, r.stderr
     assert r.stdout.splitlines() == [
-        "profiles/tier1.yaml: ok (prod, staging; 30 objects verified)",
-        "profiles/tier2.yaml: ok (dev, prod; 34 objects verified)",
-        "profiles/tier3.yaml: ok (prod; 29 objects verified)",
+        "profiles/tier1.yaml: ok (prod, staging; 52 objects verified)",
+        "profiles/tier2.yaml: ok (dev, prod; 70 objects verified)",
+        "profiles/tier3.yaml: ok (prod; 48 objects verified)",
     ]
     assert r.stderr == "mcompile: not schema-checked (no public CRD): NodeClass (eks.amazonaws.com/v1)\n"
 
@@ -36,7 +36,7 @@ def test_explain_shows_every_leaf_with_its_source(repo) -> None:
     lines = r.stdout.splitlines()[1:]
     assert lines and all("  # " in line for line in lines)
     by_path = {line.split(" = ")[0]: line.split("  # ")[-1] for line in lines}
-    assert by_path["$.autoscaling.minReplicas"] == "profiles/tier2.yaml:56:19 (environment prod)"
+    assert by_path["$.autoscaling.minReplicas"] == "profiles/tier2.yaml:63:19 (environment prod)"
     assert by_path["$.serving.engine"].startswith("compiler/defaults/common.yaml:")
     assert by_path["$.model.id"] == "profiles/tier2.yaml:12:3 (profile)"
     assert "$.environments" not in " ".join(by_path)

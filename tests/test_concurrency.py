@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from .clirun import mcompile
-from .conftest import find_crd_dir
+from .conftest import crd_args
 from .test_crash import MANIFEST, PROFILES, _project, temps, tree
 
 GITIGNORE = ".mcompile/.gitignore"  # the state dir's own, written once
@@ -44,7 +44,7 @@ def clean(tmp_path_factory) -> dict[str, dict[str, bytes]]:
         if old:  # headers (and the chart version) name the profile by path: OLD ones live in old-profiles/
             (root / "profiles").rename(root / "old-profiles")
             profiles = [p.replace("profiles/", "old-profiles/") for p in PROFILES]
-        r = mcompile("build", *profiles, "--crds", str(find_crd_dir()), cwd=root)
+        r = mcompile("build", *profiles, *crd_args(), cwd=root)
         assert r.code == 0, r.stderr
         out[name] = tree(root / "out")
     assert out["new"] != out["old"]
@@ -54,7 +54,7 @@ def clean(tmp_path_factory) -> dict[str, dict[str, bytes]]:
 def _start(project: Path, profiles_dir: str = "profiles") -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "compiler", "build", *(p.replace("profiles/", f"{profiles_dir}/") for p in PROFILES),
-         "--out", "out", "--crds", str(find_crd_dir())],
+         "--out", "out", *crd_args()],
         cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -76,13 +76,13 @@ def test_build_while_the_lock_is_held_is_refused_and_writes_nothing(tmp_path: Pa
     fd = os.open(root / "out" / ".mcompile" / "lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        r = mcompile("build", *PROFILES, "--crds", str(find_crd_dir()), cwd=root)
+        r = mcompile("build", *PROFILES, *crd_args(), cwd=root)
     finally:
         os.close(fd)
     assert r.code == 2, r.stdout + r.stderr
     assert [line for line in r.stderr.splitlines() if line.startswith("out:1:1: $: ")] == [next(line for line in r.stderr.splitlines() if LOCKED in line)]
     assert tree(root / "out") == {}
-    r = mcompile("build", *PROFILES, "--crds", str(find_crd_dir()), cwd=root)  # the lock released: fine
+    r = mcompile("build", *PROFILES, *crd_args(), cwd=root)  # the lock released: fine
     assert r.code == 0, r.stderr
 
 
@@ -90,7 +90,7 @@ def test_real_builds_are_refused_while_another_process_holds_the_lock(clean, tmp
     """The refusal path with real processes (free-running builds rarely collide: the write phase
     is ~0.1 s of a ~4 s build): two builds while the lock is held both exit 2, writing nothing."""
     root = _project(tmp_path / "p", old=False)
-    r = mcompile("build", *PROFILES, "--crds", str(find_crd_dir()), cwd=root)
+    r = mcompile("build", *PROFILES, *crd_args(), cwd=root)
     assert r.code == 0, r.stderr
     before = tree(root / "out")
     fd = os.open(root / "out" / ".mcompile" / "lock", os.O_RDWR)
@@ -112,7 +112,7 @@ def test_two_builds_at_once_are_serialised_or_refused(attempt: int, clean, tmp_p
     root = _project(tmp_path / "p", old=False)
     shutil.copytree(_project(tmp_path / "o", old=True) / "profiles", root / "old-profiles")
     if attempt % 3 == 2:  # start over an existing build too, not only an empty out/
-        r = mcompile("build", *PROFILES, "--crds", str(find_crd_dir()), cwd=root)
+        r = mcompile("build", *PROFILES, *crd_args(), cwd=root)
         assert r.code == 0, r.stderr
     different = attempt % 2 == 1
     first = _start(root)

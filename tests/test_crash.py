@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 from .clirun import mcompile
-from .conftest import find_crd_dir
+from .conftest import crd_args
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = ["profiles/tier1.yaml", "profiles/tier2.yaml", "profiles/tier3.yaml"]
@@ -85,7 +85,7 @@ def _project(root: Path, old: bool) -> Path:
 
 
 def _build_in_process(root: Path, *, add_hand_written: bool = False) -> None:
-    r = mcompile("build", *PROFILES, "--crds", str(find_crd_dir()), cwd=root)
+    r = mcompile("build", *PROFILES, *crd_args(), cwd=root)
     assert r.code == 0, r.stdout + r.stderr
     for profile in PROFILES if add_hand_written else ():
         name = _profile_dir(root / profile)
@@ -133,7 +133,7 @@ class Builds:
     @staticmethod
     def start(project: Path) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "compiler", "build", *PROFILES, "--out", "out", "--crds", str(find_crd_dir())],
+            [sys.executable, "-m", "compiler", "build", *PROFILES, "--out", "out", *crd_args()],
             cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
         )
 

@@ -10,20 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from compiler.verify.crd_sources import PINNED
+from compiler.verify.crd_sources import ALL_PINNED
 from compiler.verify.crds import CrdRegistry
 
 from .clirun import mcompile
-from .conftest import find_crd_dir
+from .conftest import pinned_file
 
 
 @pytest.fixture
 def mirror(tmp_path: Path):
     root = tmp_path / "mirror"
-    for pin in PINNED:
+    for pin in ALL_PINNED:
         target = root / pin.repo / pin.tag / pin.path
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(find_crd_dir() / pin.local, target)
+        shutil.copyfile(pinned_file(pin.local), target)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     handler.log_message = lambda *a, **k: None
@@ -38,13 +38,13 @@ def test_pull_fills_the_cache_and_it_verifies(mirror, tmp_path: Path) -> None:
     dest = tmp_path / "cache"
     r = mcompile("crds", "pull", "--dest", str(dest), "--base-url", url)
     assert r.code == 0, r.stderr
-    assert r.stdout == f"{len(PINNED)} CRD files written to {dest}\n"
+    assert r.stdout == f"{len(ALL_PINNED)} CRD files written to {dest}\n"
     assert CrdRegistry.load([dest]).has("karpenter.sh/v1", "NodePool")
 
 
 def test_pull_failure_is_located_and_exit_2(mirror, tmp_path: Path) -> None:
     root, url = mirror
-    missing = PINNED[0]
+    missing = ALL_PINNED[0]
     (root / missing.repo / missing.tag / missing.path).unlink()
     r = mcompile("crds", "pull", "--dest", str(tmp_path / "c"), "--base-url", url)
     assert r.code == 2

@@ -36,7 +36,7 @@ from compiler.resolve import Request
 from compiler.verify import make_verifier, verify_compiled
 
 from .clirun import mcompile
-from .conftest import find_crd_dir
+from .conftest import crd_args, find_crd_dirs
 
 REPO = Path(__file__).resolve().parents[1]
 TIERS = ("tier1", "tier2", "tier3")
@@ -216,7 +216,7 @@ def dump(data: Any) -> str:
 
 @pytest.fixture(scope="module")
 def verifier():
-    return make_verifier((find_crd_dir(),))
+    return make_verifier(tuple(find_crd_dirs()))
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +272,7 @@ def test_cli_validate_exits_0_or_2_with_located_messages(case, workdir: Path) ->
     tier, data, sets = case
     (workdir / "cli.yaml").write_text(dump(data), encoding="utf-8")
     args = [a for s in sets for a in ("--set", s)]
-    r = mcompile("validate", "cli.yaml", *args, "--crds", str(find_crd_dir()), cwd=workdir)
+    r = mcompile("validate", "cli.yaml", *args, *crd_args(), cwd=workdir)
     assert r.code in (0, 2), r.stdout + r.stderr
     assert "Traceback" not in r.stdout + r.stderr and "internal error" not in r.stderr
     if r.code == 2 and not r.stderr.startswith("Usage:"):

@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from ..plan.model import Plan
+from ..plan.path import hops
 from ..pipeline import compile_env
 from ..profile import Profile
 from . import app, handle_errors
@@ -36,7 +37,8 @@ ROWS = [
 def as_json(profile: Profile, plan: Plan) -> str:
     doc = dataclasses.asdict(plan)
     doc["warnings"] = [str(w) for w in plan.warnings]
-    doc = {"profile": profile.name, "environment": profile.env, **doc}
+    doc = {"profile": profile.name, "environment": profile.env, **doc,
+           "requestPath": [dataclasses.asdict(h) for h in hops(profile, plan)]}
     return json.dumps(doc, indent=2, sort_keys=True)
 
 
@@ -49,6 +51,9 @@ def as_markdown(profile: Profile, plan: Plan) -> str:
              f"${plan.cost_per_million_output_tokens:,.2f} per 1M output tokens at {profile.workload.target_rps:g} RPS; "
              f"planned capacity {plan.capacity_rps:g} RPS.")
     warn = "\n".join(f"- {w}" for w in plan.warnings)
+    path = ["| # | from | to | budget / when | objects |", "|---|---|---|---|---|"]
+    path += [f"| {n} | {h.source} | {h.target} | {h.budget} | {h.objects} |" for n, h in enumerate(hops(profile, plan), start=1)]
+    total += "\n\n### Request path\n\n" + "\n".join(path)
     return f"## Capacity plan: {profile.name} ({profile.env})\n\n{head}\n" + "\n".join(rows) + "\n\n" + "\n".join(pools) + f"\n\n{total}\n" + (f"\n**Warnings**\n\n{warn}\n" if warn else "")
 
 
@@ -70,6 +75,12 @@ def as_table(profile: Profile, plan: Plan) -> None:
     for x in plan.pools:
         p.add_row(x.name, str(x.limit_gpus), str(x.limit_cpu), f"{x.limit_memory_gi}Gi", str(x.nodes_at_target), f"{x.cost_per_hour:,.2f}", f"{x.cost_per_hour_max:,.2f}")
     console.print(p)
+    h = Table(title="Request path (one line per hop)")
+    for col in ("#", "from", "to", "budget / when", "objects"):
+        h.add_column(col)
+    for n, hop in enumerate(hops(profile, plan), start=1):
+        h.add_row(str(n), hop.source, hop.target, hop.budget, hop.objects)
+    console.print(h)
     console.print(f"Total: ${plan.cost_per_hour:,.2f}/h, ${plan.cost_per_month:,.2f}/month (30 days), ${plan.cost_per_million_output_tokens:,.2f} per 1M output tokens; planned capacity {plan.capacity_rps:g} RPS")
     for w in plan.warnings:
         console.print(str(w), style="yellow")

@@ -14,7 +14,7 @@ from ..catalog import InstanceType, instance_types, types_of_family
 from ..errors import Diagnostic, InputError, Source, json_path
 from ..merge import Merged
 from ..profile import Pool, Profile, Role
-from . import latency, memory, topology
+from . import latency, memory, path, topology
 from .checks import profile_findings
 from .cost import HOURS_PER_MONTH, pool_plan
 from .model import Plan, PoolPlan, RolePlan
@@ -71,6 +71,8 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
             ctx.warn(["capacity", "pools", pool.index], f"not in the planner's catalog, not used for sizing: {', '.join(unknown)}")
         if not known:
             ctx.error(["capacity", "pools", pool.index], "no instance type of this pool is in the planner's catalog (compiler/catalog/instances.yaml)")
+    if merged is not None:
+        path.check(profile, merged.values, ctx.error)  # the request path's cascade, timeouts, identity
     if ctx.errors:
         raise InputError(ctx.errors)
     baseline = max((p for p in profile.capacity.pools if p.role == "baseline"), key=lambda p: p.weight)
@@ -88,8 +90,8 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
     # instance-gpu-count requirement, compiler/render/nodepools.py): limits and cost follow those.
     need = min_gpus_per_pod(roles)
     launch = {name: [t for t in ts if t.gpus >= need] or ts for name, ts in types_by_pool.items()}
-    for path, msg in profile_findings(profile, launch):
-        ctx.error(path, msg)
+    for where, msg in profile_findings(profile, launch):
+        ctx.error(where, msg)
     if ctx.errors:
         raise InputError(ctx.errors)
     pools = tuple(pool_plan(p, launch[p.name], roles, sizing, s.cpu, s.memory_gi, p is baseline, dict(cap.prices), cap.spot_price_factor) for p in cap.pools)

@@ -14,7 +14,7 @@ Renderer = Callable[[Context], list[dict[str, Any]]]
 
 def families() -> list[tuple[str, Renderer]]:
     """(family, renderer) in output order. Imported lazily so a family module stays independent."""
-    from . import autoscaling, cache, dashboards, lws, monitoring, network, nodepools, routing, serving
+    from . import autoscaling, bifrost, cache, dashboards, gateway, identity, lws, monitoring, network, nodepools, picker, routing, serving
 
     return [
         ("network", network.render_namespace),
@@ -23,6 +23,10 @@ def families() -> list[tuple[str, Renderer]]:
         ("cache", cache.render),
         ("lws", lws.render),
         ("routing", routing.render),
+        ("picker", picker.render),
+        ("gateway", gateway.render),
+        ("bifrost", bifrost.render),
+        ("identity", identity.render),
         ("autoscaling", autoscaling.render),
         ("monitoring", monitoring.render),
         ("dashboards", dashboards.render),

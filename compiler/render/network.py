@@ -1,26 +1,27 @@
-"""The namespace and the NetworkPolicies around the serving pods.
+"""The namespace and the NetworkPolicies of the request path.
 
-Ingress to the serving pods is denied by default and opened only where the serving path needs it:
+Ingress is denied by default to every pod of the path and opened hop by hop, nothing else:
 
-* the ``http`` port (named on every serving container) from the gateway namespace (gateway data
-  plane and fallback gateway), from the monitoring namespace (Prometheus scrapes ``/metrics``;
-  KEDA never talks to pods, it queries Prometheus), and from any pod of the profile's own
-  namespace: the endpoint picker must live next to its InferencePool (the pool's
-  ``endpointPickerRef`` is a same-namespace reference) and scrapes the pods' metrics on ``http``,
-  but it is installed by the gateway stack with labels this compiler does not control, so the
-  namespace is the trust boundary for the serving port;
+* clients -> fallback gateway (Bifrost) ``http``: from ``network.clientNamespaces`` (every
+  namespace when unset) and the monitoring namespace; without fallback the clients reach the
+  Gateway's listener directly;
+* fallback gateway -> Gateway data plane (pods the controller labels
+  ``gateway.networking.k8s.io/gateway-name: <gateway>``), listener port;
+* Gateway -> endpoint picker ``grpc`` (ext-proc); monitoring -> picker ``metrics``;
+* Gateway and picker (it scrapes ``/metrics`` on the pool's target port) -> serving pods ``http``;
+  monitoring -> serving pods ``http`` (Prometheus; KEDA only queries Prometheus);
+* disaggregated: decode pods (the routing sidecar) -> prefill pods ``http``; NIXL side-channel
+  ports between the roles (numbers: the containers may not name them), in both directions:
+  every NIXL worker listens on its port, the consumer (decode) dials the producer's (prefill)
+  for the handshake, and ``kv_both``/push-mode connectors dial the other way. When the KV data
+  itself rides on IP (UCX, or LIBFABRIC without EFA: TCP on ephemeral ports) all TCP between the
+  two roles is opened; over EFA (SRD) the data bypasses the pod's IP stack;
 * multi-node roles (LeaderWorkerSet groups): every TCP/UDP port between pods of the same role,
-  because ``mp`` rendezvous (29500 by default), Ray and NCCL bootstrap pick arbitrary ports;
-* disaggregated prefill/decode: the NIXL side-channel ports (``sideChannelPort`` .. + TP x DP - 1,
-  numbers: the containers may not name them), opened in both directions: every NIXL worker listens
-  on its port, the consumer (decode) dials the producer's (prefill) for the handshake, and
-  ``kv_both``/push-mode connectors dial the other way. When the KV data itself rides on IP (UCX,
-  or LIBFABRIC without EFA: TCP on ephemeral ports) all TCP between the two roles is opened; over
-  EFA (SRD) the data bypasses the pod's IP stack and NetworkPolicy does not see it.
+  because ``mp`` rendezvous (29500 by default), Ray and NCCL bootstrap pick arbitrary ports.
 
-Egress is not restricted: weights stream from S3 over HTTPS and the pods resolve names through
-cluster DNS; an egress allow-list would need the S3 prefix lists, which a NetworkPolicy cannot name.
-Kubelet probes are unaffected: traffic from the pod's own node is always allowed.
+Egress is not restricted: weights stream from S3 and Bedrock is called over HTTPS (AWS endpoints
+a NetworkPolicy cannot name), the picker talks to the API server, and DNS needs no rule. Kubelet
+probes are unaffected: traffic from the pod's own node is always allowed.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan.model import RolePlan
+from ..plan.path import bifrost_name, gateway_name
+from . import bifrost, picker
+from .gateway import GATEWAY_POD_LABEL
 from .meta import WAVE_NAMESPACE, Context, metadata, object_name, selector
 
 NETWORK_API = "networking.k8s.io/v1"
@@ -82,12 +86,50 @@ def default_deny(ctx: Context) -> dict[str, Any]:
     return policy(ctx, object_name(ctx, "default-deny"), serving_pod_selector(ctx), None)
 
 
+def gateway_pods(ctx: Context) -> dict[str, Any]:
+    return {"matchLabels": {GATEWAY_POD_LABEL: gateway_name(ctx.profile)}}
+
+
+def client_peers(ctx: Context) -> list[dict[str, Any]]:
+    """Who may call the front door: the listed namespaces (and monitoring), or every namespace."""
+    names = ctx.profile.path.client_namespaces
+    if not names:
+        return [{"namespaceSelector": {}}]
+    return [namespace_peer(ns) for ns in sorted({*names, ctx.profile.monitoring.namespace})]
+
+
 def allow_http(ctx: Context) -> dict[str, Any]:
-    namespaces = sorted({ctx.profile.gateway_namespace, ctx.profile.monitoring.namespace})
-    peers = [namespace_peer(ns) for ns in namespaces]
-    peers.append({"podSelector": {}})  # every pod of this namespace (endpoint picker, proxies)
+    peers = [{"podSelector": gateway_pods(ctx)}, namespace_peer(ctx.profile.monitoring.namespace)]
+    if ctx.profile.serving.kv_cache_aware:
+        peers.append({"podSelector": {"matchLabels": picker.selector(ctx)}})  # metrics for scoring
     return policy(ctx, object_name(ctx, "allow-http"), serving_pod_selector(ctx),
                   [{"from": peers, "ports": [{"protocol": "TCP", "port": "http"}]}])
+
+
+def allow_prefill_from_decode(ctx: Context) -> dict[str, Any]:
+    """The decode pods' routing sidecar sends each remote prefill to the chosen prefill pod."""
+    return policy(ctx, object_name(ctx, "prefill", "from-decode"), role_selector(ctx, "prefill"),
+                  [{"from": [{"podSelector": role_selector(ctx, "decode")}], "ports": [{"protocol": "TCP", "port": "http"}]}])
+
+
+def gateway_policy(ctx: Context) -> dict[str, Any]:
+    f = ctx.profile.path.fallback
+    peers = [{"podSelector": {"matchLabels": bifrost.selector(ctx)}}] if f.enabled else client_peers(ctx)
+    return policy(ctx, gateway_name(ctx.profile), gateway_pods(ctx),
+                  [{"from": peers, "ports": [{"protocol": "TCP", "port": ctx.profile.path.routing.listener_port}]}])
+
+
+def picker_policy(ctx: Context) -> dict[str, Any]:
+    pods = {"matchLabels": picker.selector(ctx)}
+    return policy(ctx, picker.name(ctx), pods, [
+        {"from": [{"podSelector": gateway_pods(ctx)}], "ports": [{"protocol": "TCP", "port": "grpc"}]},
+        {"from": [namespace_peer(ctx.profile.monitoring.namespace)], "ports": [{"protocol": "TCP", "port": "metrics"}]},
+    ])
+
+
+def bifrost_policy(ctx: Context) -> dict[str, Any]:
+    return policy(ctx, bifrost_name(ctx.profile), {"matchLabels": bifrost.selector(ctx)},
+                  [{"from": client_peers(ctx), "ports": [{"protocol": "TCP", "port": "http"}]}])
 
 
 def allow_group(ctx: Context, role: RolePlan) -> dict[str, Any]:
@@ -130,4 +172,11 @@ def render(ctx: Context) -> list[dict[str, Any]]:
     out = [default_deny(ctx), allow_http(ctx)]
     out.extend(allow_group(ctx, r) for r in ctx.roles() if r.multi_node)
     out.extend(kv_transfer_policies(ctx))
+    if ctx.profile.serving.disaggregated:
+        out.append(allow_prefill_from_decode(ctx))
+    out.append(gateway_policy(ctx))
+    if ctx.profile.serving.kv_cache_aware:
+        out.append(picker_policy(ctx))
+    if ctx.profile.path.fallback.enabled:
+        out.append(bifrost_policy(ctx))
     return out

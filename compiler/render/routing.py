@@ -2,9 +2,11 @@
 ``inference.networking.k8s.io/v1``) over the pods that serve requests, whose endpoint picker
 chooses a pod by KV-cache and queue state instead of round-robin.
 
-The pool selects the ``serve`` pods, or the decode leaders when prefill/decode are split
-(workers of a LeaderWorkerSet serve no HTTP). The endpoint picker Service itself is installed by
-the gateway stack; it is only referenced here. Nothing is rendered when routing is off.
+The pool selects the ``serve`` pods or, when prefill/decode are split, the HTTP pods of both
+roles (LeaderWorkerSet leaders, ``worker-index: "0"``): the picker's role filters then choose a
+decode pod and, when worth it, a prefill pod (:mod:`.pd`). The endpoint picker it points at is
+rendered by :mod:`.picker` (same name and port); the HTTPRoute that sends traffic to the pool by
+:mod:`.gateway`. Nothing is rendered when routing is off.
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ def render(ctx: Context) -> list[dict[str, Any]]:
     return [inference_pool(ctx)]
 
 
+def pool_selector(ctx: Context) -> dict[str, str]:
+    """The entry role's HTTP pods, or every role's when disaggregated (all roles are LWS then)."""
+    sel = http_selector(ctx, entry_role(ctx))
+    if ctx.profile.serving.disaggregated:
+        sel.pop("app.kubernetes.io/component")
+    return sel
+
+
 def inference_pool(ctx: Context) -> dict[str, Any]:
     s = ctx.profile.serving
     rp = entry_role(ctx)
@@ -32,7 +42,7 @@ def inference_pool(ctx: Context) -> dict[str, Any]:
         "kind": "InferencePool",
         "metadata": meta.metadata(ctx, meta.object_name(ctx), rp.role),
         "spec": {
-            "selector": {"matchLabels": http_selector(ctx, rp)},
+            "selector": {"matchLabels": pool_selector(ctx)},
             "targetPorts": [{"number": s.port}],
             "endpointPickerRef": {
                 "kind": "Service",

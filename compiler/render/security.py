@@ -56,19 +56,25 @@ WORKER_READINESS = Waiver(
     "turns ready once every worker has joined")
 TAG_ONLY = Waiver(
     "CKV_K8S_43", "image pinned by digest",
-    "the profile pins the image by tag only; set serving.image.digest to pin it by digest")
+    "the profile pins the image by tag only; set its digest (serving.image.digest, routing.picker.image.digest, "
+    "fallback.image.digest) to pin it by digest")
 PULL_IF_NOT_PRESENT = Waiver(
     "CKV_K8S_15", "image pull policy Always",
     "pullPolicy IfNotPresent with a tag-pinned image (serving.image.pullPolicy); setting "
-    "serving.image.digest makes the pull policy irrelevant")
+    "the image's digest makes the pull policy irrelevant")
 SECRET_ENV = Waiver(
     "CKV_K8S_35", "secrets as files, not env",
     "serving.secretEnv: the engine reads these credentials (e.g. HF_TOKEN) from environment "
     "variables; they come from an existing Secret by reference, never from the manifests")
 
+API_TOKEN = Waiver(
+    "CKV_K8S_38", "service-account token not mounted",
+    "the endpoint picker watches its InferencePool and the pool's pods through the Kubernetes API "
+    "(read-only Role in its namespace); it cannot work without a token")
+
 #: Every waiver mcompile may emit, in annotation order.
 CATALOGUE: tuple[Waiver, ...] = (ROOT_USER, HIGH_UID, IPC_LOCK, WORKER_LIVENESS, WORKER_READINESS,
-                                 TAG_ONLY, PULL_IF_NOT_PRESENT, SECRET_ENV)
+                                 TAG_ONLY, PULL_IF_NOT_PRESENT, SECRET_ENV, API_TOKEN)
 
 
 def pod_security_context() -> dict[str, Any]:
@@ -83,6 +89,11 @@ def container_security_context(add: Iterable[str] = ()) -> dict[str, Any]:
     if added:
         caps["add"] = added
     return {"privileged": False, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": caps}
+
+
+def pinned_waivers(digest: str | None) -> list[Waiver]:
+    """A request-path image (pulled IfNotPresent): both image waivers unless pinned by digest."""
+    return [] if digest else [TAG_ONLY, PULL_IF_NOT_PRESENT]
 
 
 def image_waivers(image: Image) -> list[Waiver]:

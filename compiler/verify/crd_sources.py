@@ -98,6 +98,21 @@ PINNED: list[PinnedCrd] = [
 ]
 
 
+#: Request path (issue 11): Gateway API v1.6.1 (standard channel) and the ACK EKS controller's
+#: PodIdentityAssociation; in a development checkout they sit in ``../shared/upstream/crds/``.
+_GWAPI = ("kubernetes-sigs/gateway-api", "v1.6.1", "config/crd/standard", "gateway-api")
+PINNED_PATH: list[PinnedCrd] = [
+    *_pins(*_GWAPI, ["gateway.networking.k8s.io_gatewayclasses.yaml", "gateway.networking.k8s.io_gateways.yaml",
+                     "gateway.networking.k8s.io_httproutes.yaml", "gateway.networking.k8s.io_referencegrants.yaml"]),
+    *_pins("aws-controllers-k8s/eks-controller", "v1.20.0", "config/crd/bases", "ack-eks",
+           ["eks.services.k8s.aws_podidentityassociations.yaml"]),
+]
+#: What ``mcompile crds pull`` downloads.
+ALL_PINNED: list[PinnedCrd] = PINNED + PINNED_PATH
+#: The development checkout's copies of :data:`PINNED_PATH`, under ``../shared/upstream/crds/``.
+UPSTREAM_DIRS = ("gateway-api/standard", "ack-eks")
+
+
 class CrdPullError(RuntimeError):
     """Downloading one or more pinned CRD files failed."""
 
@@ -146,7 +161,8 @@ def locate_crds(
             return usable, f"${CRDS_ENV}={env}"
     checkout = ((repo_root or REPO_ROOT).parent / "shared" / "crds").resolve()
     if _has_yaml(checkout):
-        return [checkout], f"development checkout {checkout}"
+        extra = [checkout.parent / "upstream" / "crds" / d for d in UPSTREAM_DIRS]
+        return [checkout, *(d for d in extra if _has_yaml(d))], f"development checkout {checkout}"
     cache = user_cache_dir()
     if _has_yaml(cache):
         return [cache], f"user cache {cache}"
@@ -190,7 +206,7 @@ def pull(
     """
     written: list[Path] = []
     failures: list[tuple[PinnedCrd, str, str]] = []
-    for pin in PINNED if pins is None else pins:
+    for pin in ALL_PINNED if pins is None else pins:
         url = url_for(pin)
         try:
             with opener(url, timeout=timeout) as resp:

@@ -28,6 +28,7 @@ pool-gpu-sizes         :func:`.rules_nodepool.pool_gpu_sizes`
 engine-image           :func:`.rules_engine.engine_image`
 engine-flags           :func:`.rules_engine.engine_flags`
 extra-args-conflict    :func:`.rules_engine.extra_args_conflict`
+path-references        :func:`.rules_path.path_references`
 =====================  ==================================================================
 """
 
@@ -55,6 +56,7 @@ from .rules_wiring import (
     no_latest,
     ports_selectors,
 )
+from .rules_path import path_references
 
 Rule = Callable[[RuleInput], list[Violation]]
 
@@ -78,6 +80,7 @@ RULES: list[Rule] = [
     engine_image,
     engine_flags,
     extra_args_conflict,
+    path_references,
 ]
 
 

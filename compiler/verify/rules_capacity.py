@@ -90,6 +90,8 @@ def schedulable_rule(inp: RuleInput) -> list[Violation]:
     if not pools:
         return out
     for pod in all_pods(inp):
+        if not pod.gpus:
+            continue  # CPU pods (endpoint picker, fallback gateway) run on general capacity, not the GPU pools
         if schedulable(pod, pools):
             continue
         why = "; ".join(f"{np.name}: {placement_problem(pod, np)}" for np in pools)

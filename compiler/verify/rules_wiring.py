@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..render.autoscaling import formula_identifiers
+from ..render.gateway import GATEWAY_POD_LABEL
 from .rules_base import RuleInput, Violation, namespace_of, objects_of, ref
 from .rules_k8s import map_selector_matches, selector_matches
 from .rules_pods import PodView, all_pods, pod_templates, scale_target, target_key, workloads
@@ -138,6 +139,8 @@ def _network_policies(inp: RuleInput, pods: list[PodView]) -> list[Violation]:
         scope = _in_namespace(pods, namespace_of(np))
         matched = [p for p in scope if selector_matches(sel if sel is not None else {}, p.labels)]
         if not matched:
+            if GATEWAY_POD_LABEL in ((sel or {}).get("matchLabels") or {}):
+                continue  # the Gateway controller's pods: rules_path checks the Gateway exists
             if sel:  # an empty selector matches every pod, including ones rendered elsewhere
                 out.append(Violation("ports-selectors", ref(np), "podSelector matches no pod; align it with the pod labels", ("network", "policy")))
             continue

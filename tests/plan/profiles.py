@@ -21,9 +21,12 @@ serving:
   kvCacheDtype: auto
 capacity:
   provisioner: karpenter
+  clusterName: demo
   pools:
     - {name: baseline, role: baseline, capacityType: [on-demand], instanceTypes: [g6e.12xlarge]}
     - {name: burst, role: burst, capacityType: [spot], instanceFamilies: [g6e]}
+identity: {modelRoleArn: "arn:aws:iam::111122223333:role/demo-model"}
+fallback: {enabled: false}
 """
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from compiler.pipeline import Compiled
-from compiler.render import cache
+from compiler.render import cache, vllm
 from compiler.verify.kube import KubeValidator
 
 from ..shipped import compile_tier
@@ -29,11 +29,12 @@ def pod_specs(c: Compiled) -> list[dict[str, Any]]:
     for lws in of_kind(c, "LeaderWorkerSet"):
         t = lws["spec"]["leaderWorkerTemplate"]
         out += [t[k]["spec"] for k in ("leaderTemplate", "workerTemplate") if k in t]
-    return out
+    # the model servers only: the picker and Bifrost Deployments run no engine
+    return [s for s in out if any(c["name"] == vllm.CONTAINER for c in s["containers"])]
 
 
 def engine(spec: dict[str, Any]) -> dict[str, Any]:
-    return spec["containers"][0]
+    return next(c for c in spec["containers"] if c["name"] == vllm.CONTAINER)
 
 
 def cache_mounts(c: Compiled) -> list[dict[str, Any]]:

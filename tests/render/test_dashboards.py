@@ -30,7 +30,12 @@ TIERS = ("tier1", "tier2", "tier3")
 
 
 def config_maps(c: Compiled) -> dict[str, dict[str, Any]]:
-    return {o["metadata"]["name"].rsplit("-", 1)[1]: o for o in c.objects if o["kind"] == "ConfigMap" and o["metadata"]["labels"].get("app.kubernetes.io/component") == "dashboards"}
+    return {o["metadata"]["name"].rsplit("-", 1)[1]: o for o in c.objects if is_dashboard(o)}
+
+
+def is_dashboard(o: dict[str, Any]) -> bool:
+    """Dashboard ConfigMaps only: the picker and Bifrost carry ConfigMaps of their own."""
+    return bool(o["kind"] == "ConfigMap" and o["metadata"]["labels"].get("app.kubernetes.io/component") == "dashboards")
 
 
 def board(c: Compiled, kind: str) -> dict[str, Any]:
@@ -206,9 +211,9 @@ def test_braces_in_a_model_name_inside_dashboards_come_out_literally(tmp_path: P
     compiled = compile_all(Request(REPO / "profiles" / "tier2.yaml", "profiles/tier2.yaml"))
     for c in compiled:
         for o in c.objects:
-            if o["kind"] == "ConfigMap":
+            if is_dashboard(o):
                 o["data"] = {k: v.replace("llama-3.3-70b", hostile) for k, v in o["data"].items()}
-    ours = {c.profile.env: {o["metadata"]["name"]: o for o in c.objects if o["kind"] == "ConfigMap"} for c in compiled}
+    ours = {c.profile.env: {o["metadata"]["name"]: o for o in c.objects if is_dashboard(o)} for c in compiled}
     assert all(hostile in next(iter(cm["data"].values())) for cms in ours.values() for cm in cms.values())
     out = tmp_path / "out"
     write_outputs(out, profile_files(compiled), scope="llama-70b")

@@ -154,8 +154,9 @@ def test_services_select_leaders_and_never_collide_with_lws_headless_services() 
     assert selected(one(c, "Service", "glm-5")) == {("glm-5-decode", "0")}
     assert selected(one(c, "Service", "glm-5-decode-leader")) == {("glm-5-decode", "0")}
     assert selected(one(c, "Service", "glm-5-prefill-leader")) == {("glm-5-prefill", "0")}
-    for svc in services:
-        assert svc["spec"]["type"] == "ClusterIP" and svc["spec"]["ports"][0]["targetPort"] == "http"
+    for svc in services:  # the serving Services (the picker's serves gRPC)
+        if svc["metadata"]["labels"]["app.kubernetes.io/component"] != "endpoint-picker":
+            assert svc["spec"]["type"] == "ClusterIP" and svc["spec"]["ports"][0]["targetPort"] == "http"
 
 
 def test_pdb_guards_every_pod_of_a_role() -> None:
@@ -173,7 +174,7 @@ def test_non_disaggregated_multi_node_serves_through_the_entry_service() -> None
     c = compiled("tier3", "serving.disaggregation.enabled=false")
     (obj,) = objects(c, "LeaderWorkerSet")
     assert obj["metadata"]["name"] == "glm-5-serve"
-    (svc,) = objects(c, "Service")
+    (svc,) = [s for s in objects(c, "Service") if s["metadata"]["labels"]["app.kubernetes.io/component"] == "serve"]
     assert svc["metadata"]["name"] == "glm-5"
     assert [i for i, p in group_pods(obj) if matches(svc["spec"]["selector"], p["metadata"]["labels"])] == ["0"]
     cn = main_container(group_pods(obj)[0][1])

@@ -156,7 +156,8 @@ def test_expressions_are_pinned_and_never_use_a_model_label(tier: str) -> None:
 
 def test_latency_thresholds_are_the_seed_table_for_the_seed_slo() -> None:
     """Seed 004: e2e SLO 5 s, P99 alert > 10 s warning / > 30 s critical."""
-    c = build("tier2", ("workload.slo.e2eSeconds=5",))
+    # the fallback cascade must fit the 5 s SLO too (a compile-time check)
+    c = build("tier2", ("workload.slo.e2eSeconds=5", "fallback.cascade[cluster].timeoutSeconds=3", "fallback.cascade[bedrock].timeoutSeconds=2"))
     assert {k: v[0] for k, v in thresholds(c, "VllmLatencyP99High").items()} == {"warning": 10, "critical": 30}
 
 

@@ -4,18 +4,16 @@ only the paths the serving stack uses (gateway, monitoring, endpoint picker, LWS
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.shipped import compile_tier
-from compiler.verify.rules_k8s import selector_matches as matches
-from compiler.pipeline import Compiled, compile_env
+from compiler.pipeline import Compiled
 from compiler.render.meta import WAVE_NAMESPACE, Context, selector
-from compiler.resolve import Request
 from compiler.verify.kube import KubeValidator
+from compiler.verify.rules_k8s import selector_matches as matches
+from tests.shipped import compile_tier
 
 ROOT = Path(__file__).resolve().parents[2]
 TIERS = ("tier1", "tier2", "tier3")
@@ -100,8 +98,19 @@ def test_namespace_is_first() -> None:
     assert build("tier2").objects[0]["kind"] == "Namespace"
 
 
+def path_pods(c: Compiled) -> dict[str, dict[str, str]]:
+    """Labels of the request path's non-serving pods: the Gateway's data plane (labelled by its
+    controller, GEP-1762), the endpoint picker and the fallback gateway (as rendered)."""
+    out = {"gateway": {"gateway.networking.k8s.io/gateway-name": f"{c.profile.name}-gateway"}}
+    for o in of_kind(c, "Deployment"):
+        comp = o["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+        if comp in ("endpoint-picker", "fallback-gateway"):
+            out[comp] = o["spec"]["template"]["metadata"]["labels"]
+    return out
+
+
 @pytest.mark.parametrize("tier", TIERS)
-def test_policies_select_the_serving_pods_and_restrict_ingress_only(tier: str) -> None:
+def test_policies_select_the_path_pods_and_restrict_ingress_only(tier: str) -> None:
     c = build(tier)
     ctx = ctx_of(c)
     pols = policies(c)
@@ -111,43 +120,89 @@ def test_policies_select_the_serving_pods_and_restrict_ingress_only(tier: str) -
         assert matches(deny["spec"]["podSelector"], selector(ctx, role.role))
     assert not matches(deny["spec"]["podSelector"], selector(ctx, "epp"))
     assert not matches(deny["spec"]["podSelector"], {**selector(ctx, c.plan.roles[0].role), "app.kubernetes.io/instance": "other"})
+    targets = [selector(ctx, r.role) for r in c.plan.roles] + list(path_pods(c).values())
     for p in pols.values():
-        assert p["spec"]["policyTypes"] == ["Ingress"]  # egress (S3, DNS) stays open
+        assert p["spec"]["policyTypes"] == ["Ingress"]  # egress (S3, Bedrock, DNS, API server) stays open
         assert p["metadata"]["namespace"] == c.profile.namespace
-        assert any(matches(p["spec"]["podSelector"], selector(ctx, r.role)) for r in c.plan.roles)
+        assert any(matches(p["spec"]["podSelector"], labels) for labels in targets)
+    for labels in path_pods(c).values():  # every pod of the path is selected by some policy
+        assert any(matches(p["spec"]["podSelector"], labels) for p in pols.values())
 
 
 @pytest.mark.parametrize("tier", TIERS)
-def test_http_is_open_to_gateway_monitoring_and_own_namespace_only(tier: str) -> None:
+def test_serving_http_is_open_to_gateway_picker_and_monitoring_only(tier: str) -> None:
     c = build(tier)
     ctx = ctx_of(c)
-    gw, mon, ns = c.profile.gateway_namespace, c.profile.monitoring.namespace, c.profile.namespace
+    mon, ns = c.profile.monitoring.namespace, c.profile.namespace
+    path = path_pods(c)
     anyone = {"app": "x"}
     for role in c.plan.roles:
         dst = selector(ctx, role.role)
-        assert admitted(c, dst, anyone, gw, "http")
+        assert admitted(c, dst, path["gateway"], ns, "http")
         assert admitted(c, dst, anyone, mon, "http")
-        # the endpoint picker sits next to its InferencePool, installed with labels we do not control
-        assert admitted(c, dst, {"app": "gateway-api-inference-extension-epp"}, ns, "http")
+        picker = path.get("endpoint-picker", selector(ctx, "endpoint-picker"))
+        assert admitted(c, dst, picker, ns, "http") == c.profile.serving.kv_cache_aware
+        assert not admitted(c, dst, anyone, ns, "http")  # no longer the whole namespace
+        assert not admitted(c, dst, path["fallback-gateway"], ns, "http")  # Bifrost goes through the Gateway
+        assert not admitted(c, dst, anyone, "gateway-system", "http")
         assert not admitted(c, dst, anyone, "default", "http")
-        assert not admitted(c, dst, selector(ctx, "epp"), "default", "http")
-        assert not admitted(c, dst, anyone, gw, 22)
-        assert not admitted(c, dst, anyone, ns, 22)
+        assert not admitted(c, dst, path["gateway"], ns, 22)
 
 
-def test_gateway_namespace_follows_the_profile() -> None:
-    c = build("tier2", ("network.gatewayNamespace=edge",))
-    dst = selector(ctx_of(c), "serve")
-    assert admitted(c, dst, {}, "edge", "http")
-    assert not admitted(c, dst, {}, "gateway-system", "http")
+@pytest.mark.parametrize("tier", TIERS)
+def test_each_hop_admits_exactly_the_previous_hop(tier: str) -> None:
+    c = build(tier)
+    ns, mon = c.profile.namespace, c.profile.monitoring.namespace
+    path = path_pods(c)
+    listener = c.profile.path.routing.listener_port
+    bifrost, gw = path["fallback-gateway"], path["gateway"]
+    anyone = {"app": "client"}
+    assert admitted(c, bifrost, anyone, "default", "http")  # clients from any namespace by default
+    assert not admitted(c, bifrost, anyone, "default", 22)
+    assert admitted(c, gw, bifrost, ns, listener)
+    assert not admitted(c, gw, anyone, "default", listener)  # clients go through the fallback gateway
+    assert not admitted(c, gw, anyone, ns, listener)
+    assert not admitted(c, gw, bifrost, ns, listener + 1)
+    if c.profile.serving.kv_cache_aware:
+        epp = path["endpoint-picker"]
+        assert admitted(c, epp, gw, ns, "grpc") and admitted(c, epp, anyone, mon, "metrics")
+        assert not admitted(c, epp, anyone, ns, "grpc") and not admitted(c, epp, bifrost, ns, "grpc")
+        assert not admitted(c, epp, anyone, mon, "grpc")
+
+
+def test_client_namespaces_restrict_the_front_door() -> None:
+    c = build("tier2", ("network.clientNamespaces=[apps]",))
+    bifrost = path_pods(c)["fallback-gateway"]
+    assert admitted(c, bifrost, {}, "apps", "http") and admitted(c, bifrost, {}, c.profile.monitoring.namespace, "http")
+    assert not admitted(c, bifrost, {}, "default", "http")
+
+
+def test_without_fallback_clients_reach_the_gateway_directly() -> None:
+    c = build("tier1", ("fallback.enabled=false",))
+    assert "fallback-gateway" not in path_pods(c)
+    assert admitted(c, path_pods(c)["gateway"], {"app": "client"}, "default", c.profile.path.routing.listener_port)
 
 
 @pytest.mark.parametrize("tier", ["tier1", "tier2"])
 def test_single_pod_replicas_get_no_group_or_kv_rules(tier: str) -> None:
     c = build(tier)
-    assert sorted(policies(c)) == sorted([f"{c.profile.name}-default-deny", f"{c.profile.name}-allow-http"])
+    name = c.profile.name
+    expected = [f"{name}-default-deny", f"{name}-allow-http", f"{name}-gateway", f"{name}-bifrost"]
+    if c.profile.serving.kv_cache_aware:
+        expected.append(f"{name}-epp")
+    assert sorted(policies(c)) == sorted(expected)
     dst = src = selector(ctx_of(c), "serve")
     assert not admitted(c, dst, src, c.profile.namespace, 29500)
+
+
+def test_tier3_decode_sidecar_reaches_prefill_http_only() -> None:
+    c = build("tier3")
+    ctx = ctx_of(c)
+    ns = c.profile.namespace
+    pre, dec = selector(ctx, "prefill"), selector(ctx, "decode")
+    assert admitted(c, pre, dec, ns, "http")
+    assert not admitted(c, dec, pre, ns, "http")
+    assert not admitted(c, pre, {"app": "x"}, ns, "http")
 
 
 def test_tier3_group_traffic_is_open_within_a_role_only() -> None:

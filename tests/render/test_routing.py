@@ -41,7 +41,8 @@ def test_tier2_pool_selects_the_serving_pods() -> None:
     assert (ref["name"], ref["port"], ref.get("kind", "Service")) == (s.endpoint_picker, {"number": s.endpoint_picker_port}, "Service")
 
 
-def test_tier3_pool_selects_decode_leaders_only() -> None:
+def test_tier3_pool_selects_the_leaders_of_both_roles() -> None:
+    """P/D: the picker chooses a decode pod and a prefill pod from the same pool (role filters)."""
     c = compiled("tier3")
     (pool,) = objects(c, "InferencePool")
     sel = pool["spec"]["selector"]["matchLabels"]
@@ -49,4 +50,5 @@ def test_tier3_pool_selects_decode_leaders_only() -> None:
         role = t["metadata"]["labels"]["app.kubernetes.io/component"]
         for index in ("0", "1"):  # LWS labels the leader 0, workers 1..size-1
             labels = {**t["metadata"]["labels"], "leaderworkerset.sigs.k8s.io/worker-index": index}
-            assert matches(sel, labels) == (role == "decode" and index == "0"), (role, index)
+            assert matches(sel, labels) == (index == "0"), (role, index)
+            assert t["metadata"]["labels"]["llm-d.ai/role"] == role

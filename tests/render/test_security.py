@@ -24,7 +24,8 @@ TAG_ONLY = {"CKV_K8S_43", "CKV_K8S_15"}
 
 def workloads(c: Compiled) -> list[dict[str, Any]]:
     """The objects that own vLLM pod templates: Deployments and LeaderWorkerSets."""
-    return objects(c, "Deployment") + objects(c, "LeaderWorkerSet")
+    vllm = [d for d in objects(c, "Deployment") if d["spec"]["template"]["spec"]["containers"][0]["name"] == "vllm"]
+    return vllm + objects(c, "LeaderWorkerSet")
 
 
 def skipped(obj: dict[str, Any]) -> dict[str, str]:
@@ -86,7 +87,7 @@ def test_every_vllm_container_is_hardened(tier: str) -> None:
 def test_probes_on_every_pod_that_serves_http(tier: str) -> None:
     for t in templates(compiled(tier)):
         cn = main_container(t)
-        serves_http = any(p["name"] == "http" for p in cn.get("ports", []))
+        serves_http = any(p["name"] in ("http", "vllm") for p in cn.get("ports", []))  # vllm: behind the P/D sidecar
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert (probe in cn) == serves_http, (probe, cn["name"])
 

@@ -78,7 +78,7 @@ TIERS = ("tier1", "tier2", "tier3")
 
 def templates(c: Compiled) -> list[dict[str, Any]]:
     """Every vLLM pod template a compiled profile contains (Deployments and LWS leader/worker)."""
-    out = [d["spec"]["template"] for d in objects(c, "Deployment")]
+    out = [d["spec"]["template"] for d in objects(c, "Deployment") if d["spec"]["template"]["spec"]["containers"][0]["name"] == "vllm"]
     for lws in objects(c, "LeaderWorkerSet"):
         lwt = lws["spec"]["leaderWorkerTemplate"]
         out += [lwt[k] for k in ("leaderTemplate", "workerTemplate") if k in lwt]
@@ -113,7 +113,8 @@ def test_flags_come_from_profile_and_plan(tier: str) -> None:
             assert int(flag(args, "--max-num-seqs")) * rp.data >= rp.max_num_seqs > (int(flag(args, "--max-num-seqs")) - 1) * rp.data
             assert flag(args, "--data-parallel-size") == (str(rp.data) if rp.data > 1 else None)
             assert flag(args, "--served-model-name") == c.profile.model.served_name
-            assert flag(args, "--port") == str(c.profile.serving.port)
+            sidecar = any(i["name"] == "routing-sidecar" for i in t["spec"].get("initContainers", []))  # decode leaders (P/D)
+            assert flag(args, "--port") == str(c.profile.path.routing.engine_port if sidecar else c.profile.serving.port)
             assert flag(args, "--pipeline-parallel-size") == (str(rp.pipeline) if rp.pipeline > 1 else None)
             assert "--enable-prefix-caching" in args
             assert flag(args, "--kv-cache-dtype") == ("fp8" if c.profile.serving.kv_cache_dtype == "fp8" else None)

@@ -162,8 +162,26 @@ def test_env_var(clean_env: Path, crd_dir: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_development_checkout(clean_env: Path, crd_dir: Path) -> None:
     paths, where = locate_crds(repo_root=crd_dir.parent.parent / "main")
-    assert paths == [crd_dir.resolve()]
+    upstream = crd_dir.resolve().parent / "upstream" / "crds"
+    assert paths == [crd_dir.resolve(), upstream / "gateway-api" / "standard", upstream / "ack-eks"]
     assert "development checkout" in where
+
+
+def test_request_path_crds_are_pinned_and_present(crd_dir: Path) -> None:
+    """mcompile crds pull fetches the Gateway API and ACK EKS files the checkout keeps in
+    ../shared/upstream/crds; each pinned file is there and is the CRD of the kind we render."""
+    from compiler.verify.crd_sources import ALL_PINNED, PINNED_PATH
+    from compiler.verify.crds import CrdRegistry
+
+    from tests.conftest import pinned_file
+
+    assert set(PINNED_PATH) <= set(ALL_PINNED) and not set(PINNED_PATH) & set(PINNED)
+    for pin in PINNED_PATH:
+        assert pinned_file(pin.local).is_file(), pin.local
+    reg = CrdRegistry.load([pinned_file(p.local) for p in PINNED_PATH])
+    for api, kind in (("gateway.networking.k8s.io/v1", "Gateway"), ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+                      ("eks.services.k8s.aws/v1alpha1", "PodIdentityAssociation")):
+        assert reg.validate({"apiVersion": api, "kind": kind, "metadata": {"name": "x", "namespace": "y"}, "spec": {"bogus": 1}}), kind
 
 
 def test_user_cache_then_nothing(clean_env: Path, crd_dir: Path) -> None:
