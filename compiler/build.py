@@ -174,7 +174,8 @@ def effective_jobs(jobs: int | None, n: int) -> int:
     return max(1, min(wanted, n)) if can_fork() else 1
 
 
-def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1) -> list[Outcome]:
+def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1,
+              progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
     """Every profile's :class:`Outcome`, in the order of ``targets``.
 
     ``jobs`` worker processes (None or 0: one per CPU; 1: in this process). The first profile is
@@ -183,16 +184,23 @@ def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 
     """
     global _JOB
     workers = effective_jobs(jobs, len(targets))
+    tick = progress or (lambda done, total: None)  # (profiles built, profiles)
     if workers <= 1 or len(targets) <= 1:
-        outcomes = [build_one(t, verifier) for t in targets]
+        outcomes = []
+        for t in targets:
+            outcomes.append(build_one(t, verifier))
+            tick(len(outcomes), len(targets))
     else:
         outcomes = [build_one(targets[0], verifier)]
+        tick(1, len(targets))
         rest = range(1, len(targets))
         chunk = max(1, min(8, len(rest) // (workers * 4)))
         _JOB = (targets, verifier)
         try:
             with multiprocessing.get_context("fork").Pool(min(workers, len(rest))) as pool:
-                outcomes += pool.imap(_work, rest, chunksize=chunk)
+                for o in pool.imap(_work, rest, chunksize=chunk):
+                    outcomes.append(o)
+                    tick(len(outcomes), len(targets))
         finally:
             _JOB = None
     for o in outcomes:
@@ -221,10 +229,11 @@ def check_outcomes(outcomes: Sequence[Outcome]) -> list[tuple[str, list[OutputFi
 
 
 def build_files(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1, times: Timings | None = None,
-                strict: bool = False, warnings: list[Diagnostic] | None = None) -> list[tuple[str, list[OutputFile]]]:
+                progress: Callable[[int, int], None] | None = None, strict: bool = False,
+                warnings: list[Diagnostic] | None = None) -> list[tuple[str, list[OutputFile]]]:
     """(scope, files) per profile, after the whole set compiled and verified. The planner's
     warnings are appended to ``warnings``; with ``strict`` they are errors."""
-    outcomes = build_all(targets, verifier, jobs)
+    outcomes = build_all(targets, verifier, jobs, progress)
     if times is not None:
         for o in outcomes:
             times.add(o.times)

@@ -1,28 +1,36 @@
-"""``mcompile diff``: what a change to out/ does to the cluster, object by object.
+"""``mcompile diff``: what a change to out/ does to the clusters, object by object.
 
-Both sides are rendered fully — every ``<profile>/kustomize/overlays/<env>`` through the real
-``kubectl kustomize`` when it is installed, else through our own reading of the overlays we
-generate (resources + JSON6902 patches + delete patches) — and compared as data, so a diff
-says "Deployment inference/llama-70b: spec.replicas 2 -> 3", not which template line moved.
+Both sides are read fully: every ``<profile>/kustomize/overlays/<env>`` is rendered through the
+real ``kubectl kustomize`` when it is installed (else through our own reading of the overlays we
+generate: resources + JSON6902 patches + delete patches), and every other YAML file mcompile owns
+(GitOps apps, platform files: whatever the manifest lists outside charts and kustomize trees) is
+read object by object. Both sides are compared as data, so a diff says "Deployment
+inference/llama-70b: spec.replicas 2 -> 3", not which template line moved. ``<profile>/plan.json``
+on both sides gives the plan summary: GPUs, replicas and monthly cost before -> after.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from .emit.variance import object_key
 from .toolchain import ToolNotFound, run_tool
 
-Key = tuple[str, str, str, str, str]  # (profile/env, apiVersion, kind, namespace, name)
+Key = tuple[str, str, str, str, str]  # (scope, apiVersion, kind, namespace, name)
+Progress = Callable[[int, int], None]  # (done, total)
+MANIFEST = Path(".mcompile") / "manifest.json"
 
 
 @dataclass
@@ -32,16 +40,101 @@ class Change:
     fields: list[tuple[str, Any, Any]] = field(default_factory=list)  # (path, before, after)
 
 
-def render_tree(out: Path) -> dict[Key, dict[str, Any]]:
-    """Every object every environment of every profile under ``out`` deploys."""
-    objects: dict[Key, dict[str, Any]] = {}
-    for overlay in sorted(out.glob("*/kustomize/overlays/*")):
-        if not (overlay / "kustomization.yaml").is_file():
+@dataclass
+class Tree:
+    objects: dict[Key, dict[str, Any]]
+    plans: dict[str, dict[str, Any]]  # "<profile>/<env>" -> plan summary
+
+
+@dataclass
+class PlanChange:
+    scope: str  # <profile>/<env>
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+@dataclass
+class Report:
+    base: str
+    changes: list[Change]
+    unchanged: int
+    plans: list[PlanChange]
+    totals: tuple[dict[str, float], dict[str, float]]  # before, after: gpus, gpusMax, costPerMonth
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes or self.plans)
+
+
+def overlays(out: Path) -> list[Path]:
+    return [o for o in sorted(out.glob("*/kustomize/overlays/*")) if (o / "kustomization.yaml").is_file()]
+
+
+def owned_files(out: Path) -> list[str]:
+    """Files mcompile owns under ``out`` (from the manifest; every file when there is none)."""
+    manifest = out / MANIFEST
+    if manifest.is_file():
+        try:
+            scopes = json.loads(manifest.read_text(encoding="utf-8")).get("scopes", {})
+            return sorted({p for files in scopes.values() for p in files})
+        except (ValueError, AttributeError):
+            pass
+    return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and ".mcompile" not in p.relative_to(out).parts)
+
+
+def _plain_yaml(out: Path, files: list[str]) -> list[str]:
+    """Owned YAML files that are objects as written: not in a chart, not in a profile's kustomize
+    tree (both are compared through the rendered overlays)."""
+    charts = {Path(f).parent for f in files if Path(f).name == "Chart.yaml"}
+    keep = []
+    for f in files:
+        p = Path(f)
+        if p.suffix not in (".yaml", ".yml") or (len(p.parts) > 2 and p.parts[1] == "kustomize"):
             continue
-        scope = f"{overlay.parts[-4]}/{overlay.name}"
-        for obj in _kustomize(overlay):
-            objects[(scope, *object_key(obj))] = obj
-    return objects
+        if any(parent in charts for parent in p.parents):
+            continue
+        keep.append(f)
+    return keep
+
+
+def render_tree(out: Path, progress: Progress | None = None, done: int = 0, total: int | None = None) -> dict[Key, dict[str, Any]]:
+    return read_tree(out, progress, done, total).objects
+
+
+def read_tree(out: Path, progress: Progress | None = None, done: int = 0, total: int | None = None) -> Tree:
+    """Every object every environment of every profile under ``out`` deploys, every other owned
+    object, and the plan summaries."""
+    objects: dict[Key, dict[str, Any]] = {}
+    found = overlays(out)
+    total = total if total is not None else len(found)
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:  # kubectl runs in parallel
+        for overlay, rendered in zip(found, pool.map(_kustomize, found)):
+            scope = f"{overlay.parts[-4]}/{overlay.name}"
+            for obj in rendered:
+                objects[(scope, *object_key(obj))] = obj
+            done += 1
+            if progress:
+                progress(done, total)
+    files = owned_files(out)
+    for rel in _plain_yaml(out, files):
+        path = out / rel
+        if not path.is_file():
+            continue
+        for i, doc in enumerate(yaml.safe_load_all(path.read_text(encoding="utf-8"))):
+            if isinstance(doc, dict) and "apiVersion" in doc and "kind" in doc:
+                name = doc.get("metadata", {}).get("name") or f"{Path(rel).name}#{i}"
+                objects[(Path(rel).parent.as_posix(), doc["apiVersion"], doc["kind"], doc.get("metadata", {}).get("namespace", ""), name)] = doc
+    plans: dict[str, dict[str, Any]] = {}
+    for rel in files:
+        if Path(rel).name == "plan.json" and (out / rel).is_file():
+            try:
+                doc = json.loads((out / rel).read_text(encoding="utf-8"))
+            except ValueError:
+                continue
+            for env, summary in sorted(doc.get("environments", {}).items()):
+                plans[f"{doc.get('profile', Path(rel).parent.name)}/{env}"] = summary
+    return Tree(objects, plans)
 
 
 def _kustomize(overlay: Path) -> list[dict[str, Any]]:
@@ -87,31 +180,49 @@ def _apply_op(obj: Any, op: dict[str, Any]) -> None:
         parent[last] = op["value"]
 
 
-def tree_at(base: str, out: Path, workdir: Path) -> Path:
-    """``base`` as a directory: itself if it is one, else ``out`` extracted from git ref ``base``."""
+def tree_at(base: str, out: Path, workdir: Path) -> tuple[Path, str | None]:
+    """``base`` as a directory: itself if it is one, else ``out`` extracted from git ref ``base``;
+    with a warning when that holds no mcompile output (everything will show as added)."""
     if Path(base).is_dir():
-        return Path(base)
-    top = subprocess.run(["git", "-C", str(out.resolve().parent), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+        d = Path(base)
+        if not (d / MANIFEST).is_file() and not overlays(d):
+            hint = f"; did you mean {(d / out.name).as_posix()}?" if (d / out.name / MANIFEST).is_file() else ""
+            return d, f"--base {base}: the directory holds no mcompile output (no {MANIFEST.as_posix()}, no */kustomize/overlays){hint}; every object is reported as added"
+        return d, None
+    top = subprocess.run(["git", "-C", str(out.resolve().parent), "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False)
     if top.returncode != 0:
         raise ValueError(f"--base {base!r} is neither a directory nor usable: not inside a git repository")
     root = Path(top.stdout.strip())
     rel = out.resolve().relative_to(root).as_posix()
-    p = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", base, "--", rel], capture_output=True)
+    p = subprocess.run(["git", "-C", str(root), "archive", "--format=tar", base, "--", rel], capture_output=True, check=False)
     if p.returncode != 0:
         msg = p.stderr.decode(errors="replace").strip()
-        if "did not match any files" in msg:  # out/ did not exist at base: everything is added
+        if "did not match any files" in msg:
             (workdir / rel).mkdir(parents=True, exist_ok=True)
-            return workdir / rel
+            return workdir / rel, f"--base {base}: {rel}/ does not exist at {base}; every object is reported as added"
         raise ValueError(f"--base {base!r}: git archive failed: {msg}")
     with tarfile.open(fileobj=io.BytesIO(p.stdout)) as tar:
         tar.extractall(workdir, filter="data")
-    return workdir / rel
+    return workdir / rel, None
+
+
+#: Labels that change with every chart version (on every object): not a change to review.
+IGNORED_LABELS = ("helm.sh/chart",)
+
+
+def _without_ignored(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    labels = (obj or {}).get("metadata", {}).get("labels")
+    if obj is None or not isinstance(labels, dict) or not any(k in labels for k in IGNORED_LABELS):
+        return obj
+    kept = {k: v for k, v in labels.items() if k not in IGNORED_LABELS}
+    return {**obj, "metadata": {**obj["metadata"], "labels": kept}}
 
 
 def compare(before: dict[Key, dict], after: dict[Key, dict]) -> list[Change]:
+    """Added, removed and changed objects (a new ``helm.sh/chart`` label alone is no change)."""
     out = []
     for key in sorted(set(before) | set(after)):
-        a, b = before.get(key), after.get(key)
+        a, b = _without_ignored(before.get(key)), _without_ignored(after.get(key))
         if a is None:
             out.append(Change(key, "added"))
         elif b is None:
@@ -138,49 +249,21 @@ def _leaf_changes(a: Any, b: Any, path: str) -> Iterator[tuple[str, Any, Any]]:
         yield (path, a, b)
 
 
-def _short(v: Any) -> str:
-    s = "(absent)" if v is None else json.dumps(v, sort_keys=True)
-    return s if len(s) <= 80 else s[:77] + "..."
+def compare_plans(before: dict[str, dict], after: dict[str, dict]) -> list[PlanChange]:
+    return [PlanChange(s, before.get(s), after.get(s)) for s in sorted(set(before) | set(after)) if before.get(s) != after.get(s)]
 
 
-def _ident(key: Key) -> str:
-    _, _, kind, ns, name = key
-    return f"{kind} {ns + '/' if ns else ''}{name}"
+def _totals(plans: dict[str, dict]) -> dict[str, float]:
+    return {k: round(sum(float(p.get(k, 0)) for p in plans.values()), 2) for k in ("gpus", "gpusMax", "costPerMonth")}
 
 
-def report_text(changes: list[Change], unchanged: int) -> str:
-    lines, scope = [], None
-    for c in changes:
-        if c.key[0] != scope:
-            scope = c.key[0]
-            lines.append(f"{scope}:")
-        mark = {"added": "+", "removed": "-", "changed": "~"}[c.kind]
-        lines.append(f"  {mark} {_ident(c.key)}")
-        lines += [f"      {p}: {_short(x)} -> {_short(y)}" for p, x, y in c.fields]
-    lines.append(summary(changes, unchanged))
-    return "\n".join(lines) + "\n"
-
-
-def report_markdown(changes: list[Change], unchanged: int) -> str:
-    if not changes:
-        return f"### mcompile diff\n\nNo changes to deployed objects ({unchanged} unchanged).\n"
-    rows = ["| environment | change | object | fields |", "|---|---|---|---|"]
-    for c in changes:
-        fields = "<br>".join(f"`{p}`: `{_short(x)}` → `{_short(y)}`".replace("|", "\\|") for p, x, y in c.fields[:20])
-        if len(c.fields) > 20:
-            fields += f"<br>… {len(c.fields) - 20} more"
-        rows.append(f"| {c.key[0]} | {c.kind} | {_ident(c.key)} | {fields} |")
-    return "### mcompile diff\n\n" + "\n".join(rows) + f"\n\n{summary(changes, unchanged)}\n"
-
-
-def summary(changes: list[Change], unchanged: int) -> str:
-    n = {k: sum(1 for c in changes if c.kind == k) for k in ("added", "removed", "changed")}
-    return f"Summary: {n['added']} added, {n['removed']} removed, {n['changed']} changed ({unchanged} unchanged)"
-
-
-def diff(out: Path, base: str) -> tuple[list[Change], int]:
+def diff(out: Path, base: str, progress: Progress | None = None) -> Report:
     with tempfile.TemporaryDirectory(prefix="mcompile-diff-") as tmp:
-        before = render_tree(tree_at(base, out, Path(tmp)))
-        after = render_tree(out)
-    changes = compare(before, after)
-    return changes, len(set(before) & set(after)) - sum(1 for c in changes if c.kind == "changed")
+        old_dir, warning = tree_at(base, out, Path(tmp))
+        total = len(overlays(old_dir)) + len(overlays(out))
+        before = read_tree(old_dir, progress, 0, total)
+        after = read_tree(out, progress, total - len(overlays(out)), total)
+    changes = compare(before.objects, after.objects)
+    unchanged = len(set(before.objects) & set(after.objects)) - sum(1 for c in changes if c.kind == "changed")
+    return Report(base, changes, unchanged, compare_plans(before.plans, after.plans), (_totals(before.plans), _totals(after.plans)),
+                  [warning] if warning else [])

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -105,13 +107,28 @@ def resolve(req: Request, profile: Layer | None = None) -> Resolved:
             continue
         errors += validate_layer(layer, sch)
         layers.append(layer)
-    if errors:
-        raise InputError(errors)
+    if errors:  # also what the merged profile lacks (a missing key beside a typo): one round, not two
+        raise InputError(errors + (_merged_problems(layers, sch, errors) if isinstance(profile.data, dict) else []))
     merged = merge_layers(layers, sch)
     errors += validate_merged(merged, sch)
     if errors:
         raise InputError(errors + _new_item_hints(layers))
     return Resolved(req.display, env, Merged(integral(merged.values, sch), merged.provenance), envs)
+
+
+def _merged_problems(layers: Sequence[Layer], sch: Schema, seen: Sequence[Diagnostic]) -> list[Diagnostic]:
+    """What the merged profile lacks (missing required keys, ``--set [name]`` selectors naming no
+    item) when some layer is already invalid: a typo and the key it should have been show
+    together. Other merged problems would repeat the layers' own; nothing when they cannot merge."""
+    if not all(isinstance(layer.data, dict) for layer in layers):
+        return []  # an empty or non-mapping layer: its own error says it all
+    try:
+        found = validate_merged(merge_layers(layers, sch), sch)
+    except Exception:  # noqa: BLE001 - invalid layers may not merge; their own errors stand
+        return []
+    known = {(d.path, d.message) for d in seen}
+    missing = [d for d in found if d.message.startswith("missing required key") and (d.path, d.message) not in known]
+    return missing + _new_item_hints(layers)
 
 
 def _new_item_hints(layers: Sequence[Layer]) -> list[Diagnostic]:
@@ -122,6 +139,8 @@ def _new_item_hints(layers: Sequence[Layer]) -> list[Diagnostic]:
         for list_path, name, col, known in new_items(layer, list(layers[:i])):
             where = ".".join(list_path)
             have = f"(items: {', '.join(known)})" if known else "(it has no items)"
+            if hint := difflib.get_close_matches(name, known, n=1):
+                have += f" (did you mean [{hint[0]}]?)"
             out.append(Diagnostic(Source(layer.origin, layer.source(()).line, col, layer.name), json_path(list_path),
                                   f"no item named {name!r} in {where} {have}: [{name}] added a new item; [..] selects items by name, not by position"))
     return out

@@ -23,7 +23,7 @@ def mcompile(*args: str, cwd: Path | None = None) -> Run:
 
     from compiler.cli import app, main  # noqa: F401
 
-    from compiler.cli import build, crds, diff, explain, plan, schema_cmd, validate  # noqa: F401
+    from compiler.cli import build, completion, crds, diff, explain, plan, schema_cmd, validate  # noqa: F401
 
     old = Path.cwd()
     try:

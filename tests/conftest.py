@@ -8,11 +8,19 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Tests run mcompile from temporary directories too, where the development-checkout fallback
+# (../shared/crds, only with the working directory inside the checkout) does not apply: name the
+# CRDs explicitly, for in-process runs and the subprocesses that inherit the environment.
+# The request path's CRDs (Gateway API, ACK EKS) live in ../shared/upstream/crds: name them too.
+if (REPO.parent / "shared" / "crds").is_dir():
+    _upstream = REPO.parent / "shared" / "upstream" / "crds"
+    os.environ.setdefault("MCOMPILE_CRDS", os.pathsep.join(
+        str(p) for p in (REPO.parent / "shared" / "crds", _upstream / "gateway-api" / "standard", _upstream / "ack-eks") if p.is_dir()))
 
 
 def find_crd_dir() -> Path:
     """``$MCOMPILE_CRDS`` or ``../shared/crds`` beside the checkout. Missing CRDs fail, never skip."""
-    env = os.environ.get("MCOMPILE_CRDS")
+    env = os.environ.get("MCOMPILE_CRDS", "").split(os.pathsep)[0]
     path = Path(env) if env else REPO.parent / "shared" / "crds"
     if not path.is_dir():
         pytest.fail(f"CRD directory {path} not found: set MCOMPILE_CRDS or check out shared/ beside the repo")

@@ -238,7 +238,7 @@ CASES = [
     Case("out-symlink-escapes", [], each=("o2:1:1: $: demo/", ": escapes the output directory through symlink demo"), files={"outside/keep": "k"}, symlinks={"o2/demo": "../outside"}, args=["--out", "o2"], cmd=("build",)),
     Case("unknown-command", [], cmd=("frobnicate",), usage="No such command 'frobnicate'", build=False),
     Case("plan-unknown-format", [], cmd=("plan",), args=["--env", "prod", "--format", "xml"], usage="Invalid value for --format: must be table, json or markdown", build=False),
-    Case("diff-unknown-format", [], cmd=("diff",), target=None, args=["--format", "xml"], usage="Invalid value for --format: must be text or markdown", build=False),
+    Case("diff-unknown-format", [], cmd=("diff",), target=None, args=["--format", "xml"], usage="Invalid value for --format: must be text, json or markdown", build=False),
     Case("explain-unknown-path", ['<argument>:1:1: $.serving.nope: no such path in the merged profile'], cmd=("explain",), args=["serving.nope", "--env", "prod"], build=False),
     Case("plan-bad-profile", [f'{P}:16:3: $.workload.targetRPS: nan is not allowed: numbers must be finite'], cmd=("plan",), replace=sub("targetRPS: 4", "targetRPS: .nan"), args=["--env", "prod"], build=False),
 ]

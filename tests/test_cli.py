@@ -70,3 +70,84 @@ def test_usage_error_exits_2_and_unimplemented_is_explicit(repo) -> None:
     assert mcompile_proc("validate", "--bogus", cwd=repo).code == 2
     r = mcompile_proc("--help", cwd=repo)
     assert r.code == 0 and "Exit codes: 0 ok, 1 check/diff found differences, 2 input" in r.stdout
+
+
+def test_version(repo) -> None:
+    from compiler import __version__
+
+    r = mcompile_proc("--version", cwd=repo)
+    assert r.code == 0 and r.stdout == f"mcompile {__version__}\n" and __version__[0].isdigit()
+
+
+def test_read_only_commands_do_not_say_nothing_written(repo, tmp_path) -> None:
+    r = mcompile("validate", "profiles/tier2.yaml", "--set", "autoscaling.minReplicas=-1", cwd=repo)
+    assert r.code == 2 and r.stderr.splitlines()[-1] == "mcompile: 1 error"
+    r = mcompile("explain", "profiles/tier2.yaml", "-e", "prod", "--set", "autoscalng.minReplicas=1", cwd=repo)
+    assert r.code == 2 and r.stderr.splitlines()[-1] == "mcompile: 1 error"
+    r = mcompile("build", str(repo / "profiles/tier2.yaml"), "--out", str(tmp_path / "out"), "--set", "autoscaling.minReplicas=-1")
+    assert r.code == 2 and r.stderr.splitlines()[-1] == "mcompile: 1 error, nothing written"
+
+
+def test_explain_lists_leaves_in_profile_order(repo) -> None:
+    r = mcompile("explain", "profiles/tier2.yaml", "--env", "prod", cwd=repo)
+    tops = []
+    for line in r.stdout.splitlines()[1:]:
+        top = line.split(" = ")[0].removeprefix("$.").split(".")[0].split("[")[0]
+        if top not in tops:
+            tops.append(top)
+    assert tops[:6] == ["apiVersion", "kind", "metadata", "tier", "model", "workload"]
+    assert tops.index("serving") < tops.index("capacity") < tops.index("autoscaling")
+
+
+def test_typos_and_missing_keys_of_every_layer_in_one_round(repo, tmp_path) -> None:
+    p = tmp_path / "p.yaml"
+    p.write_text((repo / "profiles/tier2.yaml").read_text().replace("\nworkload:", "\nwrkload:", 1))
+    r = mcompile("validate", str(p), "--set", "autoscalng.minReplicas=3")
+    assert r.code == 2
+    messages = [line.split(": ", 2)[-1] for line in r.stderr.splitlines()[:-1]]
+    assert "unknown key 'wrkload' (did you mean 'workload'?)" in messages
+    assert "unknown key 'autoscalng' (did you mean 'autoscaling'?)" in messages
+    assert "missing required key 'workload'" in messages  # shown now, not after the typo is fixed
+
+
+def test_set_selector_typo_gets_a_suggestion(repo) -> None:
+    r = mcompile("validate", "profiles/tier2.yaml", "--set", "capacity.pools[brst].weight=3", "--set", "serving.imge.tag=x", cwd=repo)
+    assert r.code == 2
+    assert "no item named 'brst' in capacity.pools (items: baseline, burst) (did you mean [burst]?)" in r.stderr
+    assert "unknown key 'imge' (did you mean 'image'?)" in r.stderr
+
+
+def test_validate_json(repo, tmp_path) -> None:
+    r = mcompile("validate", "profiles/tier1.yaml", "--format", "json", cwd=repo)
+    doc = json.loads(r.stdout)
+    assert r.code == 0 and doc["ok"] is True and doc["errors"] == []
+    text = mcompile("validate", "profiles/tier1.yaml", cwd=repo).stdout  # "...: ok (prod, staging; N objects verified)"
+    objects = int(text.split("; ")[1].split(" ")[0])
+    assert doc["profiles"] == [{"profile": "profiles/tier1.yaml", "environments": ["prod", "staging"], "objects": objects}]
+    r = mcompile("validate", "profiles/tier2.yaml", "--format", "json", "--set", "autoscaling.minReplicas=-1", cwd=repo)
+    doc = json.loads(r.stdout)
+    assert r.code == 2 and doc["ok"] is False
+    assert [(e["file"], e["line"], e["path"]) for e in doc["errors"]] == [("--set", 1, "$.autoscaling.minReplicas")]
+    assert "out of range" in doc["errors"][0]["message"]
+
+
+def test_crd_sources_chosen_explicitly_must_be_usable(repo, tmp_path) -> None:
+    r = mcompile("validate", "profiles/tier1.yaml", "--crds", "/nonexistent", cwd=repo)
+    assert r.code == 2 and "--crds:1:1: $: --crds: not found: /nonexistent" in r.stderr
+    (tmp_path / "none").mkdir()
+    r = mcompile("validate", "profiles/tier1.yaml", "--crds", str(tmp_path / "none"), cwd=repo)
+    assert r.code == 2 and "no CustomResourceDefinition" in r.stderr
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MCOMPILE_CRDS": "/nonexistent"}
+    p = subprocess.run([sys.executable, "-m", "compiler", "validate", str(repo / "profiles/tier1.yaml")], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, check=False)
+    assert p.returncode == 2 and "$MCOMPILE_CRDS: not found: /nonexistent" in p.stderr
+    env.pop("MCOMPILE_CRDS")
+    p = subprocess.run([sys.executable, "-m", "compiler", "validate", "profiles/tier1.yaml"], cwd=repo, env=env, capture_output=True, text=True, check=False)
+    assert p.returncode == 0 and "CRDs from the development checkout " in p.stderr, p.stderr
+    p = subprocess.run([sys.executable, "-m", "compiler", "validate", str(repo / "profiles/tier1.yaml")], cwd=tmp_path, env={**env, "XDG_CACHE_HOME": str(tmp_path)},
+                       capture_output=True, text=True, check=False)
+    assert p.returncode == 0 and "no CRD files found" in p.stderr and "development checkout" not in p.stderr.split("looked in")[0]

@@ -22,10 +22,26 @@ app = typer.Typer(
     name="mcompile",
     help="Compile LLM-inference profiles for Amazon EKS into Helm charts, kustomize overlays and GitOps apps.\n\n" + EXIT_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=False,  # `mcompile completion bash|zsh|fish` prints the script instead (no shell guessing)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+#: Commands that write out/: only they say "nothing written" when they fail.
+WRITERS = frozenset({"build"})
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"mcompile {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the mcompile version and exit.")) -> None:
+    """Compile LLM-inference profiles for Amazon EKS into Helm charts, kustomize overlays and GitOps apps."""
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,10 +52,14 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except InputError as e:
+            from .term import painter
+
+            paint = painter(sys.stderr)
             for d in e.sorted():
-                typer.echo(str(d), err=True)
+                typer.echo(paint(str(d), "red"), err=True)
             n = len(e.sorted())
-            typer.echo(f"mcompile: {n} error{'s' if n != 1 else ''}, nothing written", err=True)
+            written = ", nothing written" if fn.__name__ in WRITERS else ""
+            typer.echo(f"mcompile: {n} error{'s' if n != 1 else ''}{written}", err=True)
             raise typer.Exit(2) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt, TyperException):
             raise  # usage errors: click prints them and exits 2
@@ -56,7 +76,9 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def main() -> None:
-    from . import build, crds, diff, explain, plan, schema_cmd, validate  # noqa: F401  (register commands)
+    from . import build, completion, crds, diff, explain, plan, schema_cmd, validate  # noqa: F401  (register commands)
+
+    completion.enable()
 
     try:
         app(prog_name="mcompile")

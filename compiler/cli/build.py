@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -12,7 +13,10 @@ from ..build import Target, Timings, build_files, effective_jobs, target_for, wr
 from ..emit.check import check_scopes
 from ..emit.writer import OutputLocked, WritePlanError, summary_line
 from ..errors import Diagnostic, InputError, Source
-from . import app, handle_errors
+from . import app, handle_errors, jsonout
+from .completion import profile_paths
+from .jsonout import check_format
+from .term import painter, progress
 from .options import AllowKind, Crds, KubeVersion, Out, Override, Profiles, Set, verifier_from
 
 Jobs = typer.Option(0, "--jobs", "-j", min=0, help="Profiles built in parallel worker processes (0: one per CPU; 1: in this process). Output is identical for every value.")
@@ -45,7 +49,8 @@ def build(profiles: List[Path] = Profiles, override: Optional[List[Path]] = Over
     targets = _targets(profiles, override, set_, out)
     verifier = verifier_from(crds, kube_version, allow_kind)
     warnings: list[Diagnostic] = []
-    planned = build_files(targets, verifier, jobs, times, strict, warnings)  # raises InputError with every problem of every profile
+    with progress("build: compiling profiles") as step:
+        planned = build_files(targets, verifier, jobs, times, step if len(targets) > 1 else None, strict, warnings)  # raises InputError with every problem of every profile
     for w in sorted(warnings, key=str):
         typer.echo(str(w), err=True)
     if verifier.note():
@@ -68,29 +73,53 @@ def build(profiles: List[Path] = Profiles, override: Optional[List[Path]] = Over
 
 @app.command()
 @handle_errors
-def check(profiles: Optional[List[Path]] = typer.Argument(None, help="Profiles (default: profiles/*.yaml)."), out: Path = Out,
+def check(profiles: Optional[List[Path]] = typer.Argument(None, help="Profiles (default: profiles/*.yaml).", autocompletion=profile_paths), out: Path = Out,
           crds: Optional[List[Path]] = Crds, kube_version: str = KubeVersion, allow_kind: Optional[List[str]] = AllowKind,
-          jobs: int = Jobs) -> None:
-    """Exit 1 if out/ is stale for these profiles (lists missing, changed and extra owned files with a short diff)."""
-    targets = _targets(profiles or _default_profiles(), None, None, out)
-    planned = build_files(targets, verifier_from(crds, kube_version, allow_kind), jobs)
+          jobs: int = Jobs, format: str = typer.Option("text", "--format", help="text, or json (one document on stdout).", callback=check_format)) -> None:
+    """Exit 1 if out/ is stale for these profiles (lists missing, changed and extra owned files with a short diff, and the command that fixes it)."""
+    given = profiles or _default_profiles()
+    targets = _targets(given, None, None, out)
     try:
+        with progress("check: compiling profiles") as step:
+            planned = build_files(targets, verifier_from(crds, kube_version, allow_kind), jobs, None, step if len(targets) > 1 else None)
         results = check_scopes(out, planned)
     except WritePlanError as e:
         raise _out_error(out, e.problems) from None
-    stale = False
+    except InputError as e:
+        if format == "json":
+            jsonout.fail(e, {"stale": None, "profiles": []})
+        raise
+    by_scope = {scope: path for (scope, _), path in zip(planned, given)}
+    stale = [scope for (scope, _), r in zip(planned, results) if not r.ok]
+    fix = _fix_command([by_scope[s] for s in stale], out)
+    if format == "json":
+        jsonout.emit({"ok": not stale, "stale": bool(stale), "command": fix if stale else None, "profiles": [
+            {"scope": scope, "profile": by_scope[scope].as_posix(), "ok": r.ok, "files": len(files), "missing": list(r.missing),
+             "changed": list(r.changed), "extra": list(r.extra_owned), "manifestStale": bool(r.manifest_stale)}
+            for (scope, files), r in zip(planned, results)]})
+        if stale:
+            raise typer.Exit(1)
+        return
+    paint = painter()
     for (scope, files), r in zip(planned, results):
         if r.ok:
             typer.echo(f"{scope}: up to date ({len(files)} files)")
             continue
-        stale = True
         for what, paths in (("missing", r.missing), ("changed", r.changed), ("extra", r.extra_owned)):
             for path in paths:
-                typer.echo(f"{scope}: {what}: {path}")
+                typer.echo(paint(f"{scope}: {what}: {path}", "red"))
         if r.manifest_stale and not (r.missing or r.changed or r.extra_owned):
-            typer.echo(f"{scope}: manifest out of date")
+            typer.echo(paint(f"{scope}: manifest out of date", "red"))
         for path in r.changed:
             typer.echo(r.diffs.get(path, ""), nl=False)
     if stale:
-        typer.echo(f"out/ is stale: run mcompile build {' '.join(t.display for t in targets)}", err=True)
+        typer.echo(f"out/ is stale for {', '.join(stale)}: run {fix}", err=True)
         raise typer.Exit(1)
+
+
+def _fix_command(profiles: list[Path], out: Path) -> str:
+    """The exact command that brings the stale profiles' output up to date."""
+    words = ["mcompile", "build", *(shlex.quote(p.as_posix()) for p in profiles)]
+    if out != Path("out"):
+        words += ["--out", shlex.quote(out.as_posix())]
+    return " ".join(words)

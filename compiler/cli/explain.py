@@ -9,23 +9,31 @@ from typing import Any, List, Optional
 import typer
 
 from ..errors import InputError, Diagnostic, Source, json_path
-from ..resolve import resolve
+from ..resolve import resolve, schema
 from . import app, handle_errors
-from .options import Env, Override, request
+from .options import Env, Override, Profile, request
 
 
 def leaves(value: Any, path: list) -> list[tuple[list, Any]]:
+    """Every leaf in profile order: keys in the order the schema (and so a profile) lists them
+    (apiVersion, kind, metadata, tier, model, ...), not in the order the layers were merged."""
     if isinstance(value, dict) and value:
-        return [leaf for k, v in value.items() for leaf in leaves(v, path + [k])]
+        return [leaf for k in _schema_order(path, value) for leaf in leaves(value[k], path + [k])]
     if isinstance(value, list) and value:
         return [leaf for i, v in enumerate(value) for leaf in leaves(v, path + [i])]
     return [(path, value)]
 
 
+def _schema_order(path: list, value: dict) -> list:
+    node = schema().at(path) or {}
+    order = {k: i for i, k in enumerate(node.get("properties", {}))}
+    return sorted(value, key=lambda k: (order.get(k, len(order)), list(value).index(k)))
+
+
 @app.command()
 @handle_errors
 def explain(
-    profile: Path = typer.Argument(..., help="Profile file."),
+    profile: Path = Profile,
     path: Optional[str] = typer.Argument(None, help="Only show this subtree, e.g. serving.image or capacity.pools[0]."),
     env: Optional[str] = Env,
     override: Optional[List[Path]] = Override,

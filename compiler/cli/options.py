@@ -8,9 +8,11 @@ from typing import List, Optional
 import typer
 
 from ..resolve import Request
+from .completion import environment_names, profile_paths
 
-Profiles = typer.Argument(..., help="Profile files (profiles/*.yaml).", show_default=False)
-Env = typer.Option(None, "--env", "-e", help="Environment (profile.environments key); repeatable where noted.")
+Profiles = typer.Argument(..., help="Profile files (profiles/*.yaml).", show_default=False, autocompletion=profile_paths)
+Profile = typer.Argument(..., help="Profile file.", autocompletion=profile_paths)
+Env = typer.Option(None, "--env", "-e", help="Environment (profile.environments key); repeatable where noted.", autocompletion=environment_names)
 Override = typer.Option(None, "--override", "-f", help="Override file applied over the profile and environment (repeatable, in order).")
 Set = typer.Option(None, "--set", help="path=value override, highest precedence (repeatable), e.g. capacity.pools[burst].weight=20.")
 
@@ -45,7 +47,13 @@ AllowKind = typer.Option(None, "--allow-kind", help="apiVersion/Kind accepted wi
 def verifier_from(crds, kube_version: str, allow_kind):
     from ..verify import make_verifier
 
+    from ..errors import Diagnostic, InputError, Source
+    from ..verify.crd_sources import CrdLookupError
+
     for a in allow_kind or ():
         if a.count("/") < 1 or not a.rsplit("/", 1)[1]:
             raise typer.BadParameter(f"{a!r}: expected apiVersion/Kind", param_hint="--allow-kind")
-    return make_verifier(tuple(crds or ()), kube_version, tuple(allow_kind or ()))
+    try:
+        return make_verifier(tuple(crds or ()), kube_version, tuple(allow_kind or ()))
+    except CrdLookupError as e:  # a CRD source the user chose is not usable: never verify with less
+        raise InputError([Diagnostic(Source(e.origin, 1, 1), "$", str(e))]) from None

@@ -15,6 +15,7 @@ from ..pipeline import compile_env
 from ..profile import Profile
 from . import app, handle_errors
 from .options import Env, Override, request
+from .options import Profile as ProfileArg
 
 ROWS = [
     ("GPUs per replica", lambda r: f"{r.gpus_per_replica} ({r.gpus_per_pod}/pod x {r.pods_per_replica} pod{'s' if r.pods_per_replica > 1 else ''})"),
@@ -89,7 +90,7 @@ def as_table(profile: Profile, plan: Plan) -> None:
 @app.command()
 @handle_errors
 def plan(
-    profile: Path = typer.Argument(..., help="Profile file."),
+    profile: Path = ProfileArg,
     env: Optional[str] = Env,
     override: Optional[List[Path]] = Override,
     set_: Optional[List[str]] = typer.Option(None, "--set", help="path=value override (repeatable)."),

@@ -13,7 +13,8 @@ from ..build import plan_warnings
 from ..errors import Diagnostic, InputError, with_sources
 from ..pipeline import Compiled, compile_all
 from ..verify import verify_compiled
-from . import app, handle_errors
+from . import app, handle_errors, jsonout
+from .jsonout import check_format
 from .options import AllowKind, Crds, Env, KubeVersion, Override, Profiles, request, verifier_from
 
 
@@ -39,11 +40,13 @@ def validate(
     kube_version: str = KubeVersion,
     allow_kind: Optional[List[str]] = AllowKind,
     strict: bool = typer.Option(False, "--strict", help="Treat the capacity planner's warnings as errors (exit 2); CI uses it."),
+    format: str = typer.Option("text", "--format", help="text, or json (one document on stdout, also on errors).", callback=check_format),
 ) -> None:
     """Validate profiles and verify what they compile to (every environment unless --env): schema,
     capacity plan, Kubernetes schemas, the real CRDs and the semantic rules. Exit 0 when all pass."""
     verifier = verifier_from(crds, kube_version, allow_kind)
     errors, lines, warnings = [], [], []
+    results: list[dict] = []
     for p in profiles:
         try:
             compiled = compile_all(request(p, env, override, set_))
@@ -59,6 +62,14 @@ def validate(
         if not found:
             objects = sum(len(c.objects) for c in compiled)
             lines.append(f"{p.as_posix()}: ok ({', '.join(c.profile.env for c in compiled)}; {objects} objects verified)")
+            results.append({"profile": p.as_posix(), "environments": [c.profile.env for c in compiled], "objects": objects})
+    if format == "json":
+        doc = {"ok": not errors, "profiles": results, "errors": [], "notes": [verifier.note()] if verifier.note() else [],
+               "warnings": [str(w) for w in sorted(warnings, key=str)]}
+        if errors:
+            jsonout.fail(InputError(errors), doc)
+        jsonout.emit(doc)
+        return
     for w in sorted(warnings, key=str):
         typer.echo(str(w), err=True)
     if errors:

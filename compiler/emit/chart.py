@@ -2,9 +2,15 @@
 environments change, ``values-<env>.yaml`` per environment, a values schema and a README.
 
 Templates are the canonical YAML of each object with value nodes replaced by
-``{{ toJson .Values.<path> }}`` (JSON is YAML, and toJson keeps types exact). Every other
-``{{``/``}}`` in a template is profile data and is escaped as ``{{ "{{" }}`` so Helm prints it
-literally.
+``{{ toJson .Values.<path> }}`` (JSON is YAML, and toJson keeps types exact), or by a named
+template of ``_helpers.tpl`` for values built from several (the image reference, the namespace,
+the standard labels). Every other ``{{``/``}}`` in a template is profile data and is escaped as
+``{{ "{{" }}`` so Helm prints it literally.
+
+Conventions follow ``helm create`` and the Helm best-practices guide: a plain SemVer chart version
+that changes whenever the rendered objects change, objects in ``.Release.Namespace`` (the profile's
+namespace when the release namespace is ``default``, i.e. no ``-n``), ``helm.sh/chart`` and
+``app.kubernetes.io/version`` labels, and NOTES that say what was installed.
 """
 
 from __future__ import annotations
@@ -12,15 +18,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from ..profile import Profile
 from ..render.identity import chart_notes
+from .chart_values import values_schema, values_yaml
 from .variance import Analysis, ValueRef, overrides
 from .yamlout import dump_document
 
 _BRACES = re.compile(r"\{\{|\}\}")
 _TOKEN = "MCVALUE{}X"
+CHART_LABEL = "helm.sh/chart"
+#: Bumped when the chart layout changes in a way objects do not show (part of the version hash).
+CHART_FORMAT = "2"
 
 
 def escape_helm(text: str) -> str:
@@ -28,13 +41,87 @@ def escape_helm(text: str) -> str:
     return _BRACES.sub(lambda m: '{{ "{{" }}' if m.group() == "{{" else '{{ "}}" }}', text)
 
 
-def template_text(template: Any, header: str, guard: str | None) -> str:
-    refs: list[ValueRef] = []
+def chart_version(objects_by_env: Mapping[str, Sequence[dict[str, Any]]]) -> str:
+    """Plain SemVer ``1.0.<n>``: ``n`` is a number taken from a hash of every environment's
+    objects (and ``CHART_FORMAT``), so any change to what the chart deploys gives a new version
+    and an unchanged profile keeps its version. The numbers are not ordered: compare versions
+    for equality, not for age."""
+    doc = json.dumps({"format": CHART_FORMAT, "objects": {e: list(o) for e, o in sorted(objects_by_env.items())}}, sort_keys=True)
+    return f"1.0.{int(hashlib.sha256(doc.encode()).hexdigest()[:8], 16)}"
+
+
+def chart_label(name: str, version: str) -> str:
+    """``helm.sh/chart`` as ``helm create``'s ``<chart>.chart`` template computes it."""
+    return f"{name}-{version}".replace("+", "_")[:63].rstrip("-")
+
+
+def with_chart_label(objects: Sequence[dict[str, Any]], name: str, version: str) -> list[dict[str, Any]]:
+    """Copies of the objects with the ``helm.sh/chart`` label on their own metadata (not on pod
+    templates: a new chart version must not restart pods)."""
+    out = []
+    for obj in objects:
+        meta = obj.get("metadata", {})
+        labels = {**meta.get("labels", {}), CHART_LABEL: chart_label(name, version)}
+        out.append({**obj, "metadata": {**meta, "labels": labels}})
+    return out
+
+
+@dataclass(frozen=True)
+class _Namespace:
+    """A node of the template that is (or embeds) the namespace: ``pieces`` alternate literal
+    text and the namespace, starting with literal text."""
+
+    pieces: tuple[str, ...]
+
+
+def _ns_pattern(ns: str) -> re.Pattern[str]:
+    """Where a namespace is embedded in text we generate: PromQL matchers, Prometheus job names
+    (``<namespace>/<name>``) and in-cluster DNS names (``<svc>.<namespace>.svc``), also inside
+    JSON text (dashboards), where the quotes are escaped."""
+    n = re.escape(ns)
+    return re.compile(rf'(?<=namespace="){n}(?=")|(?<=namespace=\\"){n}(?=\\")|(?<=job="){n}(?=/)|(?<=job=\\"){n}(?=/)'
+                      rf'|(?<=\.){n}(?=\.svc\b)')
+
+
+def _namespaced(node: Any, ns: str, path: tuple[str | int, ...], kind: str, rx: re.Pattern[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _namespaced(v, ns, path + (k,), kind, rx) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_namespaced(v, ns, path + (i,), kind, rx) for i, v in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+    whole = node == ns and (
+        path[-1:] in (("namespace",), ("kubernetes.io/metadata.name",))
+        or (len(path) >= 2 and path[-2] == "matchNames")
+        or (kind == "Namespace" and path == ("metadata", "name")))
+    if whole:
+        return _Namespace(("", ""))
+    parts = rx.split(node)
+    return _Namespace(tuple(parts)) if len(parts) > 1 else node
+
+
+def _action(node: ValueRef | _Namespace, chart: str) -> str:
+    if isinstance(node, _Namespace):
+        if node.pieces == ("", ""):
+            return f'{{{{ include "{chart}.namespace" . | toJson }}}}'
+        # A YAML double-quoted scalar (JSON string syntax): literal text escaped for Helm as
+        # everywhere else, the namespace (a DNS label: nothing to escape) printed in between.
+        ns = f'{{{{ include "{chart}.namespace" . }}}}'
+        return '"' + ns.join(escape_helm(json.dumps(p, ensure_ascii=False)[1:-1]) for p in node.pieces) + '"'
+    if node.helper:
+        return f'{{{{ include "{chart}.{node.helper}" . | toJson }}}}'
+    return "{{ toJson .Values." + ".".join(node.path) + " }}"
+
+
+def template_text(template: Any, header: str, guard: str | None, chart: str = "chart", namespace: str | None = None) -> str:
+    nodes: list[ValueRef | _Namespace] = []
+    if namespace:
+        template = _namespaced(template, namespace, (), template.get("kind", "") if isinstance(template, dict) else "", _ns_pattern(namespace))
 
     def swap(node: Any) -> Any:
-        if isinstance(node, ValueRef):
-            refs.append(node)
-            return _TOKEN.format(len(refs) - 1)
+        if isinstance(node, (ValueRef, _Namespace)):
+            nodes.append(node)
+            return _TOKEN.format(len(nodes) - 1)
         if isinstance(node, dict):
             return {k: swap(v) for k, v in node.items()}
         if isinstance(node, list):
@@ -42,8 +129,8 @@ def template_text(template: Any, header: str, guard: str | None) -> str:
         return node
 
     text = escape_helm(dump_document(swap(template), header=header))
-    for i, ref in enumerate(refs):
-        text = text.replace(_TOKEN.format(i), "{{ toJson .Values." + ".".join(ref.path) + " }}", 1)
+    for i, ref in enumerate(nodes):
+        text = text.replace(_TOKEN.format(i), _action(ref, chart), 1)
     if guard:
         lines = text.splitlines(keepends=True)
         head = [ln for ln in lines if ln.startswith("#")]
@@ -52,23 +139,25 @@ def template_text(template: Any, header: str, guard: str | None) -> str:
     return text
 
 
-def chart_files(profile: Profile, analysis: Analysis, header: str) -> dict[str, str]:
+def chart_files(profile: Profile, analysis: Analysis, header: str, version: str = "1.0.0") -> dict[str, str]:
     """Relative path inside the chart dir -> text."""
     files: dict[str, str] = {}
+    namespaces = {analysis.values[e].get("namespace") for e in analysis.envs}
+    shared_ns = profile.namespace if namespaces == {profile.namespace} else None
     for v in analysis.variants:
-        files[f"templates/{v.stem}.yaml"] = template_text(v.template, header, v.alias if v.optional else None)
+        files[f"templates/{v.stem}.yaml"] = template_text(v.template, header, v.alias if v.optional else None, profile.name, shared_ns)
+    schema = values_schema(analysis)
     base = analysis.values[analysis.base_env]
-    files["values.yaml"] = _values_yaml(base, header, f"defaults = environment {analysis.base_env}")
+    files["values.yaml"] = values_yaml(base, schema, header, f"defaults = environment {analysis.base_env}")
     for env in analysis.envs:
-        files[f"values-{env}.yaml"] = _values_yaml(overrides(base, analysis.values[env]), header, f"environment {env} (over values.yaml)")
-    files["values.schema.json"] = json.dumps(values_schema(analysis), indent=2, sort_keys=True) + "\n"
+        files[f"values-{env}.yaml"] = _values_file(overrides(base, analysis.values[env]), header, f"environment {env} (over values.yaml)")
+    files["values.schema.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     files["templates/_helpers.tpl"] = escape_helm(f"{{{{/* {header} */}}}}\n") + _HELPERS.format(name=profile.name)
-    files["templates/NOTES.txt"] = escape_helm(_notes(profile, analysis))
-    files["README.md"] = _readme(profile, analysis, header)
-    digest = hashlib.sha256("".join(f"{k}\0{files[k]}" for k in sorted(files)).encode()).hexdigest()[:10]
+    files["templates/NOTES.txt"] = _notes(profile, analysis)
+    files["README.md"] = _readme(profile, analysis, header, schema)
     files["Chart.yaml"] = dump_document(
         {"apiVersion": "v2", "name": profile.name, "description": f"vLLM serving {profile.model.id} ({profile.tier}), compiled by mcompile",
-         "type": "application", "version": f"0.1.0-g{digest}", "appVersion": profile.serving.image.tag,
+         "type": "application", "version": version, "appVersion": profile.serving.image.tag,
          "kubeVersion": ">=1.30.0-0", "keywords": ["vllm", "llm", "inference", "eks"]},
         header=header,
     )
@@ -78,76 +167,93 @@ def chart_files(profile: Profile, analysis: Analysis, header: str) -> dict[str, 
 _HELPERS = """{{{{- define "{name}.environment" -}}}}
 {{{{ .Values.environment }}}}
 {{{{- end }}}}
+
+{{{{/* The release namespace (helm -n); the profile's namespace when none was chosen ("default"). */}}}}
+{{{{- define "{name}.namespace" -}}}}
+{{{{- if eq .Release.Namespace "default" }}}}{{{{ .Values.namespace }}}}{{{{ else }}}}{{{{ .Release.Namespace }}}}{{{{ end -}}}}
+{{{{- end }}}}
+
+{{{{/* The serving image: repository:tag, pinned by digest when one is set. */}}}}
+{{{{- define "{name}.image" -}}}}
+{{{{ .Values.image.repository }}}}:{{{{ .Values.image.tag }}}}{{{{ with .Values.image.digest }}}}@{{{{ . }}}}{{{{ end }}}}
+{{{{- end }}}}
+
+{{{{/* app.kubernetes.io/version: the image tag as a label value. */}}}}
+{{{{- define "{name}.version" -}}}}
+{{{{ .Values.image.tag | trunc 63 | trimAll "-_." }}}}
+{{{{- end }}}}
+
+{{{{/* helm.sh/chart, as helm create writes it. */}}}}
+{{{{- define "{name}.chart" -}}}}
+{{{{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}}}
+{{{{- end }}}}
 """
 
 
-def _values_yaml(values: dict[str, Any], header: str, what: str) -> str:
+def _values_file(values: dict[str, Any], header: str, what: str) -> str:
     note = f"{header}\nValues: {what}. Generated: change the profile, not this file."
     return dump_document(values, header=note) if values else "".join(f"# {line}\n" for line in note.splitlines())
 
 
-def values_schema(analysis: Analysis) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for env in analysis.envs:
-        _types(analysis.values[env], merged)
-    return {"$schema": "https://json-schema.org/draft-07/schema#", "title": "values", **_as_schema(merged)}
-
-
-def _types(values: dict[str, Any], acc: dict[str, Any]) -> None:
-    """Collect, per values key, the JSON types seen across environments (nested maps recurse)."""
-    for k, v in values.items():
-        if isinstance(v, dict) and v and not _leafy(k):
-            sub = acc.get(k)
-            if not isinstance(sub, dict):
-                sub = acc[k] = {}
-            _types(v, sub)
-        else:
-            seen = acc.get(k)
-            if not isinstance(seen, set):
-                seen = acc[k] = set()
-            seen.add(_json_type(v))
-
-
-def _leafy(key: str) -> bool:
-    return key in ("resources", "limits", "requests")
-
-
-def _json_type(v: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object", type(None): "null"}[type(v)]
-
-
-def _as_schema(tree: Any) -> dict[str, Any]:
-    if isinstance(tree, set):
-        types = sorted(tree | ({"number"} if "integer" in tree and "number" in tree else set()))
-        return {"type": types[0] if len(types) == 1 else types}
-    return {"type": "object", "additionalProperties": False, "properties": {k: _as_schema(v) for k, v in sorted(tree.items())}}
-
-
 def _notes(profile: Profile, analysis: Analysis) -> str:
-    return (f"{profile.name}: vLLM serving {profile.model.served_name} in namespace {profile.namespace}"
-            " (environment {{ .Values.environment }}).\n"
-            f"Endpoint: http://{profile.name}.{profile.namespace}.svc:{profile.serving.port}/v1 (OpenAI-compatible).\n"
-            f"Generated by mcompile from {profile.source}; edit the profile and rebuild instead of editing this chart.\n"
-            + chart_notes(profile))  # request path: front door, Pod Identity commands (render/identity.py)
+    """NOTES.txt (a template: Helm prints it after install): what was installed and how to reach it."""
+    name = profile.name
+    counts = Counter(v.key[1] for v in analysis.variants if not v.optional)
+    optional = sorted({v.key[1] for v in analysis.variants if v.optional})
+    service = next((v.key[3] for v in analysis.variants if v.key[1] == "Service"), name)
+    lines = [
+        f'{name} (chart {{{{ .Chart.Version }}}}) in namespace {{{{ include "{name}.namespace" . }}}}, environment {{{{ .Values.environment }}}}:',
+        f"  vLLM serving {escape_helm(profile.model.served_name)} ({escape_helm(profile.model.id)}), image {{{{ include \"{name}.image\" . }}}}",
+        "  installed: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        + (f"; when enabled for the environment: {', '.join(optional)}" if optional else ""),
+        "",
+        f'Endpoint (OpenAI-compatible, in the cluster): http://{service}.{{{{ include "{name}.namespace" . }}}}.svc:{profile.serving.port}/v1',
+        (f'Try it: kubectl -n {{{{ include "{name}.namespace" . }}}} port-forward svc/{service} 8000:{profile.serving.port}'
+         " && curl -s localhost:8000/v1/models"),
+        "",
+        f"Generated by mcompile from {escape_helm(profile.source)}; edit the profile and rebuild instead of editing this chart.",
+    ]
+    # request path: front door, Pod Identity commands without ACK (render/identity.py)
+    sentinel = "\0namespace\0"  # profile text is escaped; the release namespace is a template action
+    path = escape_helm(chart_notes(profile, sentinel)).replace(sentinel, f'{{{{ include "{name}.namespace" . }}}}')
+    return "\n".join(lines) + "\n" + path
 
 
-def _readme(profile: Profile, analysis: Analysis, header: str) -> str:
+def _readme(profile: Profile, analysis: Analysis, header: str, schema: dict[str, Any]) -> str:
     rows = []
     flat_base = dict(_flatten(analysis.values[analysis.base_env]))
     per_env = {e: dict(_flatten(analysis.values[e])) for e in analysis.envs}
     for key in sorted(set().union(*per_env.values())):
         cells = " | ".join(f"`{_short(per_env[e].get(key))}`" for e in analysis.envs)
-        rows.append(f"| `{key}` | `{_short(flat_base.get(key))}` | {cells} |")
-    head = "| value | default | " + " | ".join(analysis.envs) + " |\n|---|---|" + "---|" * len(analysis.envs)
+        desc = " ".join(_description(schema, key).split()).replace("|", "\\|")
+        rows.append(f"| `{key}` | `{_short(flat_base.get(key))}` | {cells} | {desc} |")
+    head = "| value | default | " + " | ".join(analysis.envs) + " | description |\n|---|---|" + "---|" * (len(analysis.envs) + 1)
     return (f"<!-- {header} -->\n# {profile.name}\n\nvLLM serving `{profile.model.id}` ({profile.tier}), compiled by mcompile. "
             f"Do not edit: change `{profile.source}` and run `mcompile build`.\n\n"
-            f"Install one environment: `helm template {profile.name} . -f values-<env>.yaml`.\n\n## Values\n\n{head}\n" + "\n".join(rows) + "\n")
+            f"Install one environment: `helm install {profile.name} . -n {profile.namespace} -f values-<env>.yaml`. "
+            "`values.schema.json` refuses values outside the profile schema's ranges.\n\n"
+            f"## Values\n\n{head}\n" + "\n".join(rows) + "\n")
+
+
+def _description(schema: dict[str, Any], dotted: str) -> str:
+    node: Any = schema
+    for part in _split_key(dotted):
+        node = node.get("properties", {}).get(part, {}) if isinstance(node, dict) else {}
+    return str(node.get("description", "")) if isinstance(node, dict) else ""
+
+
+def _split_key(dotted: str) -> list[str]:
+    return [p.replace("\0", ".") for p in dotted.replace("\\.", "\0").split(".")]
 
 
 def _flatten(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
     if isinstance(tree, dict) and tree and not _leafy(prefix.rsplit(".", 1)[-1]):
-        return [kv for k, v in tree.items() for kv in _flatten(v, f"{prefix}.{k}" if prefix else k)]
+        return [kv for k, v in tree.items() for kv in _flatten(v, f"{prefix}.{k.replace('.', chr(92) + '.')}" if prefix else k)]
     return [(prefix, tree)]
+
+
+def _leafy(key: str) -> bool:
+    return key in ("resources", "limits", "requests")
 
 
 def _short(v: Any) -> str:

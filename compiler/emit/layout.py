@@ -6,14 +6,16 @@ Pure: compiled environments in, ``OutputFile``s out (paths relative to ``out/``)
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..pipeline import Compiled
 from ..render.gitops import render_gitops
 from ..render.meta import Context
 from ..render.nodepools import gpu_operator_values
-from .chart import chart_files
+from .chart import chart_files, chart_version, with_chart_label
 from .kustomize import kustomize_files
+from .plan_summary import plan_summary
 from .variance import Analysis, analyse, file_stem
 from .writer import OutputFile
 from .yamlout import dump_document
@@ -28,8 +30,20 @@ def header_for(source: str, *, chart: bool = False) -> str:
     return f"{'Profile' if chart else 'Source'}: {source}\n{GENERATED}"
 
 
+def deployed_objects(compiled: Sequence[Compiled]) -> tuple[str, dict[str, list[dict[str, Any]]]]:
+    """The chart version and, per environment, the rendered objects with the ``helm.sh/chart``
+    label: what the chart, the overlays and ``mcompile diff`` all deploy."""
+    raw = {c.profile.env: list(c.objects) for c in compiled}
+    version = chart_version(raw)
+    return version, {env: with_chart_label(objs, compiled[0].profile.name, version) for env, objs in raw.items()}
+
+
 def analysis_of(compiled: Sequence[Compiled]) -> Analysis:
-    return analyse({c.profile.env: list(c.objects) for c in compiled}, compiled[0].profile.name)
+    _, objects = deployed_objects(compiled)
+    analysis = analyse(objects, compiled[0].profile.name)
+    for c in compiled:  # the chart's default namespace (used when the release namespace is "default")
+        analysis.values[c.profile.env]["namespace"] = c.profile.namespace
+    return analysis
 
 
 def gitops_dirs(compiled: Sequence[Compiled]) -> dict[str, list[dict[str, Any]]]:
@@ -44,13 +58,15 @@ def profile_files(compiled: Sequence[Compiled]) -> list[OutputFile]:
     profile = compiled[0].profile
     header = header_for(profile.source)
     analysis = analysis_of(compiled)
+    version = deployed_objects(compiled)[0]
     extra_dirs = gitops_dirs(compiled)
     texts: dict[str, str] = {}
-    for rel, text in chart_files(profile, analysis, header_for(profile.source, chart=True)).items():
+    for rel, text in chart_files(profile, analysis, header_for(profile.source, chart=True), version).items():
         texts[f"{profile.name}/chart/{rel}"] = text
     for rel, text in kustomize_files(analysis, header).items():
         texts[f"{profile.name}/kustomize/{rel}"] = text
     for directory, objects in sorted(extra_dirs.items()):
         for obj in objects:
             texts[f"{profile.name}/{directory}/{file_stem(obj)}.yaml"] = dump_document(obj, header=header)
+    texts[f"{profile.name}/plan.json"] = plan_summary(compiled)  # what `mcompile diff` compares
     return [OutputFile(path, text.encode("utf-8")) for path, text in sorted(texts.items())]

@@ -6,13 +6,22 @@ environment together. A node becomes a *value* when it is a knob the profile exp
 resources, args, replica bounds, autoscaling and pool limits — see ``KNOBS``) or when the
 environments disagree on it; everything else is literal. Lists of named items (containers)
 are walked item by item; other lists are compared whole.
+
+Value keys are readable camelCase: one group per object (``scaledObject``, ``nodePoolBurst``,
+``ec2NodeClassGpu``) holding the object's own field names (``minReplicaCount``, ``weight``),
+plus the chart-wide values every Helm user looks for first: ``image`` (repository, tag, digest,
+pullPolicy), ``environment`` and ``namespace``. ``Analysis.origins`` records which object field
+each value came from, so the chart's values schema can carry the profile schema's rules over.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
+
+from ..render.meta import VERSION_LABEL, version_label
 
 ENV_LABEL = "mcompile.io/environment"
 _GENERIC = {"spec", "template", "metadata", "leaderWorkerTemplate"}
@@ -20,9 +29,7 @@ _GENERIC = {"spec", "template", "metadata", "leaderWorkerTemplate"}
 #: (kind, regex over the object path) -> the node is a chart value even if all envs agree.
 KNOBS: tuple[tuple[str, str], ...] = (
     ("Deployment", r"spec\.replicas"),
-    ("Deployment", r".*\.containers\[[^]]+\]\.(image|resources|args)"),
     ("LeaderWorkerSet", r"spec\.replicas"),
-    ("LeaderWorkerSet", r".*\.containers\[[^]]+\]\.(image|resources|args)"),
     ("ScaledObject", r"spec\.(minReplicaCount|maxReplicaCount|pollingInterval|cooldownPeriod)"),
     ("ScaledObject", r"spec\.advanced\.scalingModifiers\.(target|activationTarget)"),
     ("NodePool", r"spec\.(limits|weight)"),
@@ -38,11 +45,33 @@ def file_stem(obj: dict[str, Any]) -> str:
     return f"{obj['kind'].lower()}-{obj['metadata']['name']}"
 
 
+#: Container fields that read the chart-wide ``image`` values (through a named template).
+IMAGE_FIELDS = {"image": "image", "imagePullPolicy": "pullPolicy"}
+
+
 @dataclass
 class ValueRef:
-    """A node of the template that reads ``.Values.<path>``."""
+    """A node of the template that reads ``.Values.<path>``, or, with ``helper``, the named
+    template ``<chart>.<helper>`` (a value built from several values, e.g. the image reference)."""
 
     path: tuple[str, ...]
+    helper: str | None = None
+
+
+def split_image(ref: str) -> dict[str, str]:
+    """``repo[:port]/name:tag[@sha256:...]`` -> repository, tag, digest ("" when not pinned)."""
+    rest, _, digest = ref.partition("@")
+    repository, _, tag = rest.rpartition(":")
+    if not repository or "/" in tag:
+        raise ValueError(f"image {ref!r} has no tag")
+    return {"repository": repository, "tag": tag, "digest": digest}
+
+
+def join_image(parts: dict[str, str]) -> str:
+    """The inverse of :func:`split_image` (what the chart's ``<chart>.image`` template prints)."""
+    return f"{parts['repository']}:{parts['tag']}" + (f"@{parts['digest']}" if parts["digest"] else "")
+
+
 
 
 @dataclass
@@ -67,13 +96,18 @@ class Analysis:
     base_env: str
     variants: list[Variant]
     values: dict[str, dict[str, Any]] = field(default_factory=dict)  # env -> nested values
+    origins: dict[tuple[str, ...], tuple[str, str]] = field(default_factory=dict)  # value path -> (kind, object path)
 
 
 def _camel(text: str) -> str:
+    """``EC2NodeClass-gpu`` -> ``ec2NodeClassGpu``; ``mcompile.io/environment`` -> ``mcompileIoEnvironment``."""
     parts = [p for p in re.split(r"[^A-Za-z0-9]+", text) if p]
     if not parts:
         return "x"
-    out = parts[0][0].lower() + parts[0][1:] + "".join(p[0].upper() + p[1:] for p in parts[1:])
+    head = parts[0]
+    acronym = re.match(r"[A-Z0-9]+(?=[A-Z][a-z])", head) or re.fullmatch(r"[A-Z0-9]+", head)
+    head = head[:acronym.end()].lower() + head[acronym.end():] if acronym else head[0].lower() + head[1:]
+    out = head + "".join(p[0].upper() + p[1:] for p in parts[1:])
     return out if out[0].isalpha() else "x" + out
 
 
@@ -100,17 +134,45 @@ def _named(items: Sequence[Any]) -> bool:
 
 
 class _Walker:
-    def __init__(self, kind: str, alias: str, envs: list[str]) -> None:
+    def __init__(self, kind: str, alias: str, envs: list[str], shared: dict[tuple[str, ...], dict[str, Any]]) -> None:
         self.kind, self.alias, self.envs = kind, alias, envs
         self.knobs = [re.compile(rx) for k, rx in KNOBS if k == kind]
         self.values: dict[tuple[str, ...], dict[str, Any]] = {}
+        self.origins: dict[tuple[str, ...], tuple[str, str]] = {}
+        self.shared = shared  # chart-wide values (image) every object must agree on
+
+    def chart_wide(self, path: list, nodes: list[Any]) -> ValueRef | None:
+        """The serving image and its pull policy, and the version label, read chart-wide values."""
+        if len(path) < 3 or path[-3] not in ("containers", "initContainers") or path[-1] not in IMAGE_FIELDS:
+            if path and path[-1] == VERSION_LABEL and path[-2:-1] == ["labels"] and ("image", "tag") in self.shared:
+                tags = self.shared[("image", "tag")]
+                if all(e in tags and version_label(tags[e]) == n for e, n in zip(self.envs, nodes)):
+                    return ValueRef(("image", "tag"), helper="version")
+            return None
+        if path[-1] == "imagePullPolicy":
+            found: dict[tuple[str, ...], dict[str, Any]] = {("image", "pullPolicy"): dict(zip(self.envs, nodes))}
+        else:
+            try:
+                parts = [split_image(n) if isinstance(n, str) else None for n in nodes]
+            except ValueError:
+                return None
+            if any(p is None for p in parts):
+                return None
+            found = {("image", k): {e: p[k] for e, p in zip(self.envs, parts) if p} for k in ("repository", "tag", "digest")}
+        if any(self.shared.get(vp, {}).get(e, n) != n for vp, by_env in found.items() for e, n in by_env.items()):
+            return None  # a second image: an ordinary value of its own
+        for vp, by_env in found.items():
+            self.shared.setdefault(vp, {}).update(by_env)
+        self.values.update(found)
+        self.origins.update({vp: (self.kind, _path_text(path)) for vp in found})
+        return ValueRef(("image", "pullPolicy")) if path[-1] == "imagePullPolicy" else ValueRef(("image",), helper="image")
 
     def is_knob(self, path: list) -> bool:
         text = _path_text(path)
         return any(rx.fullmatch(text) for rx in self.knobs)
 
     def value(self, path: list, nodes: list[Any]) -> ValueRef:
-        if path and path[-1] == ENV_LABEL and path[-2:-1] == ["labels"]:
+        if path and path[-1] == ENV_LABEL:
             vp: tuple[str, ...] = ("environment",)
         else:
             segs = [_camel(str(p)) for p in path if p not in _GENERIC]
@@ -120,10 +182,13 @@ class _Walker:
         while vp in self.values and self.values[vp] != by_env:  # two nodes compressed to one name
             vp, n = (*base[:-1], f"{base[-1]}{n}"), n + 1
         self.values[vp] = by_env
+        self.origins[vp] = (self.kind, _path_text(path))
         return ValueRef(vp)
 
     def walk(self, nodes: list[Any], path: list) -> Any:
         first = nodes[0]
+        if (wide := self.chart_wide(path, nodes)) is not None:
+            return wide
         if self.is_knob(path) or (path and path[-1] == ENV_LABEL):
             return self.value(path, nodes)
         if all(isinstance(n, dict) for n in nodes) and all(n.keys() == first.keys() for n in nodes):
@@ -136,7 +201,7 @@ class _Walker:
         return self.value(path, nodes)
 
 
-def analyse(objects_by_env: dict[str, Sequence[dict[str, Any]]], profile_name: str) -> Analysis:
+def analyse(objects_by_env: Mapping[str, Sequence[dict[str, Any]]], profile_name: str) -> Analysis:
     envs = tuple(sorted(objects_by_env))
     base_env = "prod" if "prod" in envs else envs[0]
     order: list[tuple] = []
@@ -148,16 +213,20 @@ def analyse(objects_by_env: dict[str, Sequence[dict[str, Any]]], profile_name: s
                 order.append(k)
                 by_key[k] = {e: None for e in envs}
             by_key[k][env] = obj
-    taken: set[str] = {"environment"}
-    variants, values = [], {e: {} for e in envs}
+    taken: set[str] = {"environment", "image", "namespace"}
+    variants: list[Variant] = []
+    values: dict[str, dict[str, Any]] = {e: {} for e in envs}
+    origins: dict[tuple[str, ...], tuple[str, str]] = {}
+    shared = _first_image(by_key, envs)
     for k in order:
         per_env = by_key[k]
         sample = next(o for o in per_env.values() if o is not None)
         v = Variant(k, file_stem(sample), _alias(sample, profile_name, taken), per_env)
         present = v.present
         v.optional = len(present) != len(envs)
-        w = _Walker(sample["kind"], v.alias, present)
+        w = _Walker(sample["kind"], v.alias, present, shared)
         v.template = w.walk([per_env[e] for e in present], [])
+        origins.update(w.origins)
         for vp, by_env in w.values.items():
             for env in envs:
                 if env in by_env:
@@ -166,7 +235,39 @@ def analyse(objects_by_env: dict[str, Sequence[dict[str, Any]]], profile_name: s
             for env in envs:
                 _put(values[env], (v.alias, "enabled"), per_env[env] is not None)
         variants.append(v)
-    return Analysis(envs, base_env, variants, values)
+    return Analysis(envs, base_env, variants, values, origins)
+
+
+def _first_image(by_key: dict[tuple, dict[str, dict[str, Any] | None]], envs: Sequence[str]) -> dict[tuple[str, ...], dict[str, Any]]:
+    """The first container image of each environment (the serving image): it becomes the
+    chart-wide ``image`` values before any object is walked, so labels can refer to its tag."""
+    found: dict[str, str] = {}
+
+    def scan(node: Any, env: str) -> None:
+        if env in found:
+            return
+        if isinstance(node, dict):
+            for c in node.get("containers", []) if isinstance(node.get("containers"), list) else []:
+                if isinstance(c, dict) and isinstance(c.get("image"), str) and env not in found:
+                    found[env] = c["image"]
+            for v in node.values():
+                scan(v, env)
+        elif isinstance(node, list):
+            for v in node:
+                scan(v, env)
+
+    for per_env in by_key.values():
+        for env, obj in per_env.items():
+            scan(obj, env)
+    shared: dict[tuple[str, ...], dict[str, Any]] = {}
+    for env, ref in found.items():
+        try:
+            parts = split_image(ref)
+        except ValueError:
+            continue
+        for k, v in parts.items():
+            shared.setdefault(("image", k), {})[env] = v
+    return shared
 
 
 def _put(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
@@ -178,7 +279,7 @@ def _put(tree: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 def overrides(base: Any, env: Any) -> Any:
     """What a values file must say over ``base`` to get ``env`` (Helm deep-merges maps; null deletes)."""
     if isinstance(base, dict) and isinstance(env, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for k in sorted(set(base) | set(env)):
             if k not in env:
                 out[k] = None

@@ -64,22 +64,24 @@ def association(ctx: Context, a: Association) -> dict[str, Any]:
     }
 
 
-def chart_notes(p: Profile) -> str:
+def chart_notes(p: Profile, namespace: str | None = None) -> str:
     """What the chart NOTES add for the request path: the front door and, without ACK, the
-    Pod Identity commands to run once per cluster."""
+    Pod Identity commands to run once per cluster. ``namespace`` replaces the profile's (the chart
+    passes its release namespace)."""
+    ns = namespace or p.namespace
     f = p.path.fallback
-    door = (f"Front door (cascade: {' -> '.join(s.name for s in f.cascade)}): http://{bifrost_name(p)}.{p.namespace}.svc:{f.port}/v1, "
+    door = (f"Front door (cascade: {' -> '.join(s.name for s in f.cascade)}): http://{bifrost_name(p)}.{ns}.svc:{f.port}/v1, "
             f"model vllm/{p.model.served_name}.\n") if f.enabled else ""
-    cmds = notes(p)
+    cmds = notes(p, ns)
     if cmds:
         door += "EKS Pod Identity (identity.ack is false): run once per cluster:\n" + "".join(f"  {c}\n" for c in cmds)
     return door
 
 
-def notes(p: Profile) -> list[str]:
+def notes(p: Profile, namespace: str | None = None) -> list[str]:
     """The CLI equivalent, for clusters without the ACK EKS controller (``identity.ack: false``)."""
     if p.path.identity.ack:
         return []
     cluster = p.capacity.cluster_name if p.capacity.cluster_name != "my-cluster" else "$CLUSTER_NAME"  # unset: fill it in
-    return [f"aws eks create-pod-identity-association --cluster-name {cluster} --namespace {p.namespace} "
+    return [f"aws eks create-pod-identity-association --cluster-name {cluster} --namespace {namespace or p.namespace} "
             f"--service-account {a.service_account} --role-arn {a.role_arn}   # {a.purpose}" for a in associations(p)]

@@ -10,6 +10,7 @@ from ..plan.model import Plan, RolePlan
 from ..profile import Profile
 
 MANAGED_BY = "mcompile"
+VERSION_LABEL = "app.kubernetes.io/version"
 APP = "vllm"
 
 #: Argo CD sync waves (quoted strings): namespace first, then cluster capacity, then workloads.
@@ -53,7 +54,14 @@ def labels(ctx: Context, component: str) -> dict[str, str]:
     out["app.kubernetes.io/part-of"] = ctx.name
     out["app.kubernetes.io/managed-by"] = MANAGED_BY
     out["mcompile.io/environment"] = ctx.profile.env
+    out[VERSION_LABEL] = version_label(ctx.profile.serving.image.tag)
     return out
+
+
+def version_label(tag: str) -> str:
+    """``app.kubernetes.io/version``: the serving image tag as a label value (at most 63
+    characters, alphanumeric at both ends); the chart's ``<chart>.version`` template agrees."""
+    return tag[:63].strip("-_.")
 
 
 def metadata(ctx: Context, name: str, component: str, *, namespaced: bool = True, wave: str = WAVE_WORKLOAD, annotations: dict[str, str] | None = None, extra_labels: dict[str, str] | None = None) -> dict[str, Any]:

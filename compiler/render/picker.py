@@ -126,7 +126,9 @@ def config_map(ctx: Context) -> dict[str, Any]:
 # --- workload ------------------------------------------------------------------------------------
 
 def args(ctx: Context) -> list[str]:
-    return ["--pool-name", meta.object_name(ctx), "--pool-namespace", ctx.namespace, "--pool-group", "inference.networking.k8s.io",
+    # The pool lives in the picker's own namespace: $(NAMESPACE) is the pod's (env from the
+    # downward API), so a chart installed with `helm -n other` stays consistent.
+    return ["--pool-name", meta.object_name(ctx), "--pool-namespace", "$(NAMESPACE)", "--pool-group", "inference.networking.k8s.io",
             "--zap-encoder", "json", "--config-file", f"{CONFIG_DIR}/{CONFIG_FILE}", "--grpc-health-port", str(HEALTH_PORT),
             "--secure-serving=false", "--tracing=false", "--metrics-endpoint-auth=false"]
 

@@ -37,7 +37,7 @@ def service_account(ctx: Context) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": meta.metadata(ctx, ctx.profile.serving.service_account, "serving"),
+        "metadata": meta.metadata(ctx, ctx.profile.serving.service_account, "serve"),
         "automountServiceAccountToken": False,
     }
 

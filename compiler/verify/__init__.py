@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from ..errors import Diagnostic, Source, json_path
 from ..pipeline import Compiled
-from .crd_sources import locate_crds
+from .crd_sources import DEV_CHECKOUT, locate_crds
 from .crds import CrdRegistry
 from .kube import KubeValidator
 
@@ -63,13 +63,15 @@ class Verifier:
         return out
 
     def note(self) -> str | None:
-        """One line on what was not schema-checked, and how to fix it."""
+        """One line on what was not schema-checked, and how to fix it (and where the CRDs came
+        from when that was the development checkout's fallback)."""
+        dev = f"CRDs from the {self.crd_source}" if self.crd_source.startswith(DEV_CHECKOUT) else None
         if not self.unchecked:
-            return None
+            return dev
         kinds = ", ".join(f"{k} ({a})" for a, k in sorted(self.unchecked))
         if self.registry is None:
             return f"not schema-checked: {kinds} — {self.crd_source}"
-        return f"not schema-checked (no public CRD): {kinds}"
+        return f"not schema-checked (no public CRD): {kinds}" + (f"; {dev}" if dev else "")
 
 
 @lru_cache(maxsize=4)

@@ -4,8 +4,14 @@
 
 1. paths given explicitly (``--crds``),
 2. ``$MCOMPILE_CRDS`` (``os.pathsep``-separated list),
-3. ``<repo root>/../shared/crds`` next to a development checkout,
+3. ``<repo root>/../shared/crds`` when mcompile runs from a development checkout (the package is
+   a git checkout with its ``pyproject.toml``) and the working directory is inside it: the
+   build says so,
 4. the user cache, ``$XDG_CACHE_HOME/mcompile/crds`` or ``~/.cache/mcompile/crds``.
+
+An explicit source is taken at its word: a ``--crds`` or ``$MCOMPILE_CRDS`` path that does not
+exist, or paths that hold no CustomResourceDefinition, are an error (:class:`CrdLookupError`),
+never a silent fallback to weaker checks.
 
 :data:`PINNED` records, for every file in ``shared/crds/SOURCES.md``, the upstream
 repository, tag and path it was copied from, and :func:`pull` downloads them
@@ -130,46 +136,91 @@ def user_cache_dir() -> Path:
     return Path(base) / "mcompile" / "crds"
 
 
-def _has_yaml(path: Path) -> bool:
+DEV_CHECKOUT = "development checkout"
+
+
+class CrdLookupError(ValueError):
+    """An explicitly chosen CRD source (``--crds``, ``$MCOMPILE_CRDS``) is missing or holds no CRD."""
+
+    def __init__(self, origin: str, message: str) -> None:
+        self.origin = origin
+        super().__init__(message)
+
+
+def _yaml_files(path: Path) -> list[Path]:
     if path.is_file():
-        return path.suffix in (".yaml", ".yml")
+        return [path] if path.suffix in (".yaml", ".yml") else []
     if path.is_dir():
-        return any(p.suffix in (".yaml", ".yml") for p in path.rglob("*") if p.is_file())
+        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml"))
+    return []
+
+
+def _has_yaml(path: Path) -> bool:
+    return bool(_yaml_files(path))
+
+
+def _has_crd(paths: Sequence[Path]) -> bool:
+    """At least one file declares a CustomResourceDefinition (a text check: cheap, no parsing)."""
+    for path in paths:
+        for f in _yaml_files(path):
+            try:
+                with f.open(encoding="utf-8", errors="replace") as fh:
+                    if "kind: CustomResourceDefinition" in fh.read():
+                        return True
+            except OSError:
+                continue
     return False
 
 
-def locate_crds(
-    explicit: Sequence[Path] = (), *, repo_root: Path | None = None
-) -> tuple[list[Path], str]:
-    """Find CRD files or directories; return ``(paths, where)``, or ``([], reason)``.
+def _explicit(paths: list[Path], origin: str) -> None:
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise CrdLookupError(origin, f"{origin}: not found: {', '.join(missing)}")
+    if not _has_crd(paths):
+        raise CrdLookupError(origin, f"{origin}: no CustomResourceDefinition in {', '.join(str(p) for p in paths)} "
+                                     "(expected CRD YAML, e.g. `kubectl get crd -o yaml` output or `mcompile crds pull --dest DIR`)")
 
-    Explicit paths must all exist (a typo is reported, not skipped). The other
-    sources are used only if they hold at least one ``*.yaml``/``*.yml`` file.
-    ``repo_root`` overrides the checkout used for ``../shared/crds``.
+
+def is_dev_checkout(root: Path, cwd: Path | None = None) -> bool:
+    """mcompile runs from a source checkout (pyproject.toml and git beside the package) and the
+    working directory is inside that checkout."""
+    if not ((root / "pyproject.toml").is_file() and (root / ".git").exists() and (root / "compiler").is_dir()):
+        return False
+    here = (cwd or Path.cwd()).resolve()
+    return here == root.resolve() or root.resolve() in here.parents
+
+
+def locate_crds(
+    explicit: Sequence[Path] = (), *, repo_root: Path | None = None, cwd: Path | None = None
+) -> tuple[list[Path], str]:
+    """Find CRD files or directories; return ``(paths, where)``, or ``([], reason)`` when there
+    are none anywhere (verification then covers built-in kinds and the semantic rules only).
+
+    Explicit paths (``--crds``) and ``$MCOMPILE_CRDS`` must exist and hold a CRD, else
+    :class:`CrdLookupError`. ``repo_root``/``cwd`` override the checkout and working directory
+    used for the development fallback.
     """
     if explicit:
         paths = [Path(p) for p in explicit]
-        missing = [str(p) for p in paths if not p.exists()]
-        if missing:
-            return [], f"--crds path(s) not found: {', '.join(missing)}"
+        _explicit(paths, "--crds")
         return paths, "--crds " + os.pathsep.join(str(p) for p in paths)
     env = os.environ.get(CRDS_ENV, "")
     if env.strip():
         paths = [Path(p) for p in env.split(os.pathsep) if p]
-        usable = [p for p in paths if _has_yaml(p)]
-        if usable:
-            return usable, f"${CRDS_ENV}={env}"
-    checkout = ((repo_root or REPO_ROOT).parent / "shared" / "crds").resolve()
-    if _has_yaml(checkout):
+        _explicit(paths, f"${CRDS_ENV}")
+        return paths, f"${CRDS_ENV}={env}"
+    root = repo_root or REPO_ROOT
+    checkout = (root.parent / "shared" / "crds").resolve()
+    if is_dev_checkout(root, cwd) and _has_yaml(checkout):
         extra = [checkout.parent / "upstream" / "crds" / d for d in UPSTREAM_DIRS]
-        return [checkout, *(d for d in extra if _has_yaml(d))], f"development checkout {checkout}"
+        return [checkout, *(d for d in extra if _has_yaml(d))], f"{DEV_CHECKOUT} {checkout} (no --crds or ${CRDS_ENV} given)"
     cache = user_cache_dir()
     if _has_yaml(cache):
         return [cache], f"user cache {cache}"
-    tried = [f"${CRDS_ENV} ({env or 'unset'})", str(checkout), str(cache)]
+    tried = [f"${CRDS_ENV} (unset)", f"{checkout} (development checkouts only)", str(cache)]
     return [], (
         "no CRD files found (looked in " + ", ".join(tried) + "); pass --crds DIR, "
-        f"set {CRDS_ENV}, or download the pinned set into {cache}"
+        f"set {CRDS_ENV}, or download the pinned set into {cache} with `mcompile crds pull`"
     )
 
 

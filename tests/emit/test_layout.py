@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from compiler.build import target_for, build_files
+from compiler.emit.layout import deployed_objects
 from compiler.emit.writer import write_outputs
 from compiler.pipeline import compile_all
 from compiler.resolve import Request
@@ -30,15 +31,23 @@ def _build(tmp_path: Path, profile: Path, sets: tuple[str, ...] = ()) -> tuple[P
 
 def _assert_equivalent(out: Path, compiled: list) -> None:
     assert IGNORED_FIELDS == ()
+    _, labelled = deployed_objects(compiled)
     for c in compiled:
         name, env = c.profile.name, c.profile.env
-        ours = by_identity(c.objects)
+        ours = by_identity(labelled[env])
+        assert all(o["metadata"]["labels"]["helm.sh/chart"].startswith(f"{name}-1.0.") for o in ours.values())
+        assert {k: _unlabelled(o) for k, o in ours.items()} == by_identity(c.objects)  # only the chart label is added
         chart = out / name / "chart"
         helm_lint(chart, chart / f"values-{env}.yaml")
         via_helm = helm_template(chart, name, chart / f"values-{env}.yaml")
         via_kustomize = kustomize(out / name / "kustomize" / "overlays" / env)
         assert via_helm == ours, f"{env} helm: " + first_difference(ours, via_helm)
         assert via_kustomize == ours, f"{env} kustomize: " + first_difference(ours, via_kustomize)
+
+
+def _unlabelled(obj: dict) -> dict:
+    labels = {k: v for k, v in obj["metadata"]["labels"].items() if k != "helm.sh/chart"}
+    return {**obj, "metadata": {**obj["metadata"], "labels": labels}}
 
 
 @pytest.mark.parametrize("tier", SHIPPED)
@@ -77,3 +86,15 @@ def test_structural_differences_between_environments(tmp_path: Path) -> None:
     assert "NetworkPolicy" in kinds["prod"] and "NetworkPolicy" not in kinds["dev"]
     assert "PrometheusRule" in kinds["prod"] and "PrometheusRule" not in kinds["dev"]
     _assert_equivalent(out, compiled)
+
+
+def test_image_digest_and_a_per_environment_tag_survive_both_tools(tmp_path: Path) -> None:
+    """The chart-wide image values: a digest, and an environment on another tag (values-dev.yaml)."""
+    profile = tmp_path / "p.yaml"
+    text = (REPO / "profiles" / "tier2.yaml").read_text()
+    text = text.replace("  dev:\n", "  dev:\n    serving: {image: {tag: v0.28.1, capabilities: [s3-streaming]}}\n")
+    profile.write_text(text)
+    out, compiled = _build(tmp_path, profile, ("serving.image.digest=sha256:" + "0f" * 32,))
+    _assert_equivalent(out, compiled)
+    dev_values = (out / "llama-70b" / "chart" / "values-dev.yaml").read_text()
+    assert "image:\n  tag: v0.28.1\n" in dev_values

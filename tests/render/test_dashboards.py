@@ -15,7 +15,7 @@ import pytest
 
 from compiler.build import build_files, target_for
 from compiler.catalog import instance_types
-from compiler.emit.layout import profile_files
+from compiler.emit.layout import deployed_objects, profile_files
 from compiler.emit.writer import write_outputs
 from compiler.pipeline import Compiled, compile_all
 from compiler.render.nodepools import PROFILE_LABEL
@@ -190,7 +190,8 @@ def test_grafana_templates_come_out_literally_through_helm_and_kustomize(tmp_pat
     target = target_for(REPO / "profiles" / "tier2.yaml", out, (), ())
     for scope, files in build_files([target], make_verifier()):
         write_outputs(out, files, scope=scope)
-    ours = config_maps(compile_tier("tier2"))
+    compiled = compile_all(Request(REPO / "profiles" / "tier2.yaml", "profiles/tier2.yaml"))
+    ours = {o["metadata"]["name"].rsplit("-", 1)[1]: o for o in deployed_objects(compiled)[1]["prod"] if is_dashboard(o)}
     assert "{{role}}" in ours["latency"]["data"]["llama-70b-latency.json"]
     templates = out / "llama-70b" / "chart" / "templates"
     assert '{{ "{{" }}role{{ "}}" }}' in (templates / "configmap-llama-70b-dashboard-latency.yaml").read_text()
@@ -213,7 +214,7 @@ def test_braces_in_a_model_name_inside_dashboards_come_out_literally(tmp_path: P
         for o in c.objects:
             if is_dashboard(o):
                 o["data"] = {k: v.replace("llama-3.3-70b", hostile) for k, v in o["data"].items()}
-    ours = {c.profile.env: {o["metadata"]["name"]: o for o in c.objects if is_dashboard(o)} for c in compiled}
+    ours = {env: {o["metadata"]["name"]: o for o in objs if is_dashboard(o)} for env, objs in deployed_objects(compiled)[1].items()}
     assert all(hostile in next(iter(cm["data"].values())) for cms in ours.values() for cm in cms.values())
     out = tmp_path / "out"
     write_outputs(out, profile_files(compiled), scope="llama-70b")

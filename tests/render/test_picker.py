@@ -67,7 +67,11 @@ def test_same_names_image_and_args_as_the_upstream_chart(tier: str) -> None:
     cn = mine["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert mine["Deployment"]["metadata"]["name"] == dep["metadata"]["name"] == compiled(tier).profile.serving.endpoint_picker
     assert cn["image"] == theirs["image"] and cn["image"].endswith(":v0.10.0")
-    assert cn["args"] == [str(a) for a in theirs["args"]]
+    # ours names the pod's namespace through the downward API; upstream prints the release's
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in cn["env"] if "valueFrom" in e}
+    assert env["NAMESPACE"] == "metadata.namespace"
+    ns = compiled(tier).profile.namespace
+    assert [ns if a == "$(NAMESPACE)" else a for a in cn["args"]] == [str(a) for a in theirs["args"]]
     assert [(p["name"], p["containerPort"]) for p in cn["ports"]] == [(p["name"], p["containerPort"]) for p in theirs["ports"]]
     assert cn["livenessProbe"]["grpc"] == theirs["livenessProbe"]["grpc"] and cn["readinessProbe"]["grpc"] == theirs["readinessProbe"]["grpc"]
     assert [e["name"] for e in cn["env"]] == [e["name"] for e in theirs["env"]]

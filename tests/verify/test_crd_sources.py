@@ -146,10 +146,24 @@ def test_explicit_paths_win(clean_env: Path, crd_dir: Path, monkeypatch: pytest.
     assert where.startswith("--crds")
 
 
-def test_explicit_missing_path_is_reported(clean_env: Path) -> None:
-    paths, reason = locate_crds([clean_env / "nope"])
-    assert paths == []
-    assert "nope" in reason
+def test_explicit_missing_path_is_an_error(clean_env: Path) -> None:
+    with pytest.raises(crd_sources.CrdLookupError, match="--crds: not found: .*nope"):
+        locate_crds([clean_env / "nope"])
+
+
+def test_explicit_path_without_crds_is_an_error(clean_env: Path) -> None:
+    (clean_env / "manifests").mkdir()
+    (clean_env / "manifests" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    with pytest.raises(crd_sources.CrdLookupError, match="no CustomResourceDefinition"):
+        locate_crds([clean_env / "manifests"])
+
+
+@pytest.mark.parametrize("value", ["/nonexistent", "{empty}"])
+def test_env_var_that_is_missing_or_empty_is_an_error(clean_env: Path, crd_dir: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    (clean_env / "empty").mkdir()
+    monkeypatch.setenv(crd_sources.CRDS_ENV, value.replace("{empty}", str(clean_env / "empty")))
+    with pytest.raises(crd_sources.CrdLookupError, match=r"\$MCOMPILE_CRDS"):
+        locate_crds(repo_root=crd_dir.parent.parent / "main")  # never falls back to the checkout
 
 
 def test_env_var(clean_env: Path, crd_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,11 +174,24 @@ def test_env_var(clean_env: Path, crd_dir: Path, monkeypatch: pytest.MonkeyPatch
     assert crd_sources.CRDS_ENV in where
 
 
-def test_development_checkout(clean_env: Path, crd_dir: Path) -> None:
-    paths, where = locate_crds(repo_root=crd_dir.parent.parent / "main")
-    upstream = crd_dir.resolve().parent / "upstream" / "crds"
-    assert paths == [crd_dir.resolve(), upstream / "gateway-api" / "standard", upstream / "ack-eks"]
-    assert "development checkout" in where
+def _checkout(root: Path) -> Path:
+    (root / "compiler").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'mcompile'\n")
+    (root / ".git").write_text("gitdir: elsewhere\n")
+    return root
+
+
+def test_development_checkout_only_from_inside_it(clean_env: Path, crd_dir: Path) -> None:
+    root = _checkout(clean_env / "src" / "main")
+    shutil.copytree(crd_dir / "keda", clean_env / "src" / "shared" / "crds" / "keda")
+    shared = (clean_env / "src" / "shared" / "crds").resolve()
+    paths, where = locate_crds(repo_root=root, cwd=root / "compiler")
+    assert paths == [shared]
+    assert where.startswith("development checkout ") and "no --crds or $MCOMPILE_CRDS given" in where
+    paths, reason = locate_crds(repo_root=root, cwd=clean_env)  # an unrelated working directory
+    assert paths == [] and "development checkouts only" in reason
+    (root / "pyproject.toml").unlink()  # an installed package is no checkout, wherever it runs
+    assert locate_crds(repo_root=root, cwd=root)[0] == []
 
 
 def test_request_path_crds_are_pinned_and_present(crd_dir: Path) -> None:

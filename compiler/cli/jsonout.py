@@ -1,0 +1,36 @@
+"""``--format json`` for validate, check and diff: one JSON document on stdout, also on failure
+(exit codes unchanged), so scripts and CI never parse the human text."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+from ..errors import Diagnostic, InputError
+
+FORMATS = ("text", "json")
+
+
+def check_format(value):  # type: ignore[no-untyped-def]  # typer reads the parameters of a callback
+    """``--format`` callback: text or json."""
+    if value not in FORMATS:
+        raise typer.BadParameter("must be text or json", param_hint="--format")
+    return value
+
+
+def diagnostic(d: Diagnostic) -> dict[str, Any]:
+    s = d.source
+    return {"file": s.file if s else None, "line": s.line if s else None, "column": s.col if s else None,
+            "layer": (s.layer or None) if s else None, "path": d.path, "message": d.message, "text": str(d)}
+
+
+def emit(doc: dict[str, Any]) -> None:
+    typer.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def fail(e: InputError, doc: dict[str, Any]) -> None:
+    """Print ``doc`` with every error of ``e`` (sorted) and exit 2."""
+    emit({**doc, "ok": False, "errors": [diagnostic(d) for d in e.sorted()]})
+    raise typer.Exit(2)
