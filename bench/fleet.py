@@ -86,6 +86,9 @@ def variant(bases: dict[str, dict[str, Any]], i: int) -> dict[str, Any]:
     tokens_in, tokens_out = _pick(TOKENS[:2] if tier == "tier3" else TOKENS, i, 2)
     p["workload"].update({"targetRPS": rps, "inputTokens": tokens_in, "outputTokens": tokens_out})
     p["serving"]["image"]["tag"] = _pick(TAGS, i, 0)
+    if tier != "tier3" and p["serving"]["image"]["tag"] != TAGS[0]:
+        # older vLLM images are outside the engine capability table: declare the features used
+        p["serving"]["image"]["capabilities"] = ["s3-streaming"]
     shapes = _pick(POOLS[tier], i, 1)
     for pool in p["capacity"]["pools"]:
         pool.update(copy.deepcopy(shapes.get(pool["name"], {})))

@@ -77,6 +77,16 @@ class Outcome:
     hub: tuple[tuple[ObjectKey, Source], ...] = ()  # objects applied to the Argo CD control plane
     unchecked: frozenset[tuple[str, str]] = frozenset()
     times: Timings = field(default_factory=Timings)
+    warnings: tuple[Diagnostic, ...] = ()  # the planner's, per environment
+
+
+def plan_warnings(compiled: Sequence[Compiled]) -> list[Diagnostic]:
+    """The planner's warnings of every environment, each once, tagged with its environments."""
+    seen: dict[tuple[Source, str, str], list[str]] = {}
+    for c in compiled:
+        for w in c.plan.warnings:
+            seen.setdefault((w.source, w.path, w.message), []).append(c.profile.env)
+    return [Diagnostic(src, path, f"[{', '.join(envs)}] {msg}") for (src, path, msg), envs in seen.items()]
 
 
 def source_name(profile: Path, out: Path) -> str:
@@ -127,7 +137,7 @@ def build_one(target: Target, verifier: Verifier) -> Outcome:
     landings = tuple(x for c in compiled for x in landings_of(c, gitops.get(f"deploy/flux/{c.profile.env}", ())))
     hub = tuple((object_key(o), compiled[0].resolved.merged.source(["gitops"]) or Source(profile.source, 1, 1)) for o in gitops.get("deploy/argocd", ()))
     return Outcome(target.display, profile.name, profile.source, tuple(errors), emit_errors, files, tuple(c.profile.env for c in compiled), landings, hub,
-                   frozenset(verifier.unchecked - before), times)
+                   frozenset(verifier.unchecked - before), times, tuple(plan_warnings(compiled)))
 
 
 # --- running many profiles -------------------------------------------------------------------
@@ -237,24 +247,32 @@ class Built:
 
 
 def run(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1, times: Timings | None = None,
-        progress: Callable[[int, int], None] | None = None) -> Built:
+        progress: Callable[[int, int], None] | None = None, strict: bool = False,
+        warnings: list[Diagnostic] | None = None) -> Built:
     """The stage chain of ``build``, ``validate`` and ``check`` (``diff`` then compares trees)::
 
         per profile (worker processes):  load -> resolve -> plan -> render -> verify -> emit
         the whole invocation:            fleet (clusters -> platform -> verify -> collisions) -> emit
 
-    Raises one InputError with every problem of every profile and cluster; nothing is written."""
+    Raises one InputError with every problem of every profile and cluster; nothing is written.
+    The planner's warnings are appended to ``warnings``; with ``strict`` they are errors."""
     outcomes = build_all(targets, verifier, jobs, progress)
     if times is not None:
         for o in outcomes:
             times.add(o.times)
+    found = [w for o in outcomes for w in o.warnings]
+    if strict and found:
+        raise InputError([*(d for o in outcomes for d in o.errors), *found])
+    if warnings is not None:
+        warnings.extend(found)
     return Built(outcomes, check_outcomes(outcomes, verifier, times))
 
 
 def build_files(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1, times: Timings | None = None,
-                progress: Callable[[int, int], None] | None = None) -> list[tuple[str, list[OutputFile]]]:
+                progress: Callable[[int, int], None] | None = None, strict: bool = False,
+                warnings: list[Diagnostic] | None = None) -> list[tuple[str, list[OutputFile]]]:
     """(scope, files) per profile and for the platform, after the whole set compiled and verified."""
-    return run(targets, verifier, jobs, times, progress).scoped
+    return run(targets, verifier, jobs, times, progress, strict, warnings).scoped
 
 
 def orphans(out: Path, planned: Sequence[tuple[str, Sequence[OutputFile]]]) -> list[str]:

@@ -23,6 +23,8 @@ class Image:
     tag: str
     digest: str | None
     pull_policy: str
+    engine_version: str | None = None  # declared vLLM version of an image the table does not list
+    capabilities: tuple[str, ...] = ()  # declared extras, e.g. libfabric
 
     @property
     def ref(self) -> str:
@@ -94,6 +96,7 @@ class Role:
     max_replicas: int | None
     max_num_seqs: int | None
     kv_role: str | None  # kv_producer / kv_consumer when disaggregated
+    expert: bool = False  # expert parallel (--enable-expert-parallel)
 
 
 @dataclass(frozen=True)
@@ -327,14 +330,15 @@ def _serving(s: dict[str, Any], name: str, autoscaling: dict[str, Any]) -> Servi
     def role(rname: str, r: dict[str, Any], kv_role: str | None) -> Role:
         return Role(rname, r.get("tensor", par["tensor"]), r.get("pipeline", par["pipeline"]), r.get("data", par["data"]),
                     r.get("minReplicas", autoscaling.get("minReplicas")), r.get("maxReplicas", autoscaling.get("maxReplicas")),
-                    r.get("maxNumSeqs", s.get("maxNumSeqs")), kv_role)
+                    r.get("maxNumSeqs", s.get("maxNumSeqs")), kv_role, bool(r.get("expert", par.get("expert", False))))
 
     roles = (role("prefill", dis.get("prefill", {}), "kv_producer"), role("decode", dis.get("decode", {}), "kv_consumer")) if disaggregated else (role("serve", {}, None),)
     res, probes, mn, routing = s.get("resources", {}), s.get("probes", {}), s.get("multiNode", {}), s.get("routing", {})
     img = s["image"]
     return Serving(
         engine=s["engine"],
-        image=Image(img["repository"], img["tag"], img.get("digest"), img["pullPolicy"]),
+        image=Image(img["repository"], img["tag"], img.get("digest"), img["pullPolicy"], img.get("engineVersion"),
+                    tuple(img.get("capabilities", ()))),
         roles=roles,
         gpus_per_node=s.get("gpusPerNode"),
         multinode_backend=mn.get("backend", "mp"),

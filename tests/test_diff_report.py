@@ -58,7 +58,7 @@ def test_fifty_profile_diff_progress_on_a_tty_and_one_comment(tmp_path: Path) ->
     mc = [sys.executable, "-m", "compiler"]
     subprocess.run([*mc, "build", "-j", "2", *sorted(str(p) for p in (tmp_path / "profiles").glob("*.yaml"))], cwd=tmp_path, env=env, check=True, capture_output=True)
     shutil.copytree(tmp_path / "out", tmp_path / "old")
-    subprocess.run([*mc, "build", "-j", "2", "--set", "serving.image.tag=v0.29.0", "--set", "autoscaling.cooldownPeriod=600",
+    subprocess.run([*mc, "build", "-j", "2", "--set", "serving.image.tag=v0.29.0", "--set", "serving.image.capabilities=[s3-streaming, libfabric]", "--set", "autoscaling.cooldownPeriod=600",
                     *sorted(str(p) for p in (tmp_path / "profiles").glob("*.yaml"))], cwd=tmp_path, env=env, check=True, capture_output=True)
 
     leader, follower = pty.openpty()

@@ -153,5 +153,5 @@ def test_sidecar_engine_port_must_not_collide(repo: Path, tmp_path: Path) -> Non
     for port, what in (("8000", "serving.port"), ("5603", "a NIXL side-channel port")):
         r = mcompile("validate", str(repo / "profiles" / "tier3.yaml"), "--set", f"routing.sidecar.enginePort={port}", cwd=tmp_path)
         assert r.code == 2 and r.stderr.startswith(f"--set:1:28: $.routing.sidecar.enginePort: {port} is {what} of the decode pods"), r.stderr
-    r = mcompile("validate", str(repo / "profiles" / "tier3.yaml"), "--set", "routing.sidecar.enginePort=5608", cwd=tmp_path)
+    r = mcompile("validate", str(repo / "profiles" / "tier3.yaml"), "--set", "routing.sidecar.enginePort=5616", cwd=tmp_path)
     assert r.code == 0, r.stderr

@@ -20,6 +20,7 @@ from .term import painter, progress
 from .options import AllowKind, Crds, KubeVersion, Out, Override, Profiles, Set, verifier_from
 
 Jobs = typer.Option(0, "--jobs", "-j", min=0, help="Profiles built in parallel worker processes (0: one per CPU; 1: in this process). Output is identical for every value.")
+Strict = typer.Option(False, "--strict", help="Treat the capacity planner's warnings as errors (exit 2); CI uses it.")
 ShowTimings = typer.Option(False, "--timings", help="Print the seconds spent per stage (resolve, plan+render, verify, emit, write) on stderr.")
 
 
@@ -42,13 +43,16 @@ def _out_error(out: Path, problems: list[str]) -> InputError:
 @handle_errors
 def build(profiles: List[Path] = Profiles, override: Optional[List[Path]] = Override, set_: Optional[List[str]] = Set, out: Path = Out,
           crds: Optional[List[Path]] = Crds, kube_version: str = KubeVersion, allow_kind: Optional[List[str]] = AllowKind,
-          jobs: int = Jobs, timings: bool = ShowTimings) -> None:
+          jobs: int = Jobs, timings: bool = ShowTimings, strict: bool = Strict) -> None:
     """Compile profiles into out/ (every environment: the chart and GitOps apps span them all). Nothing is written unless every profile compiles and verifies."""
     start, times = time.perf_counter(), Timings()
     targets = _targets(profiles, override, set_, out)
     verifier = verifier_from(crds, kube_version, allow_kind)
+    warnings: list[Diagnostic] = []
     with progress("build: compiling profiles") as step:
-        planned = build_files(targets, verifier, jobs, times, step if len(targets) > 1 else None)  # raises InputError with every problem of every profile
+        planned = build_files(targets, verifier, jobs, times, step if len(targets) > 1 else None, strict, warnings)  # raises InputError with every problem of every profile
+    for w in sorted(warnings, key=str):
+        typer.echo(str(w), err=True)
     if verifier.note():
         typer.echo(f"mcompile: {verifier.note()}", err=True)
     built = {scope for scope, _ in planned}

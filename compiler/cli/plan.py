@@ -19,7 +19,8 @@ from .options import Profile as ProfileArg
 
 ROWS = [
     ("GPUs per replica", lambda r: f"{r.gpus_per_replica} ({r.gpus_per_pod}/pod x {r.pods_per_replica} pod{'s' if r.pods_per_replica > 1 else ''})"),
-    ("TP x PP x DP", lambda r: f"{r.tensor} x {r.pipeline} x {r.data}"),
+    ("TP x PP x DP", lambda r: f"{r.tensor} x {r.pipeline} x {r.data}" + (" + EP" if r.expert else "")),
+    ("topology", lambda r: r.topology),
     ("sized on", lambda r: f"{r.sizing_type} ({r.gpu_memory_gb:g} GB/GPU)"),
     ("weights / GPU", lambda r: f"{r.weights_per_gpu_gb:.1f} GB"),
     ("KV budget / GPU", lambda r: f"{r.kv_budget_gb:.1f} GB (overhead {r.overhead_gb:g} GB)"),

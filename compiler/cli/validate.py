@@ -8,8 +8,8 @@ from typing import Any, List, Optional
 
 import typer
 
-from ..build import run, target_for
-from ..errors import InputError
+from ..build import plan_warnings, run, target_for
+from ..errors import Diagnostic, InputError
 from ..pipeline import compile_all
 from ..verify import verify_compiled
 from . import app, handle_errors, jsonout
@@ -28,6 +28,7 @@ def validate(
     kube_version: str = KubeVersion,
     allow_kind: Optional[List[str]] = AllowKind,
     out: Path = Out,
+    strict: bool = typer.Option(False, "--strict", help="Treat the capacity planner's warnings as errors (exit 2); CI uses it."),
     format: str = typer.Option("text", "--format", help="text, or json (one document on stdout, also on errors).", callback=check_format),
 ) -> None:
     """Validate profiles and verify what they compile to (every environment unless --env): schema,
@@ -35,10 +36,11 @@ def validate(
     verifier = verifier_from(crds, kube_version, allow_kind)
     lines: list[str] = []
     results: list[dict[str, Any]] = []
+    warnings: list[Diagnostic] = []
     try:
         if env is None:  # every environment: the same stage chain as build (fleet stage included), nothing written
             targets = [target_for(p, out, tuple(override or ()), tuple(set_ or ())) for p in profiles]
-            built = run(targets, verifier)  # raises InputError with every problem of every profile and cluster
+            built = run(targets, verifier, strict=strict, warnings=warnings)  # raises InputError with every problem
             planned = dict(built.scoped)
             for o in built.outcomes:
                 files = len(planned[o.name or ""])
@@ -47,14 +49,16 @@ def validate(
             clusters = sorted({x.cluster for o in built.outcomes for x in o.landings})
             lines.append(f"platform: ok ({', '.join(clusters)}; {len(planned['_platform'])} files verified)")
         else:
-            errors = []
+            errors: list[Diagnostic] = []
             for p in profiles:
                 try:
                     compiled = compile_all(request(p, env, override, set_))
                 except InputError as e:
                     errors += e.diagnostics
                     continue
-                found = [d for c in compiled for d in verify_compiled(c, verifier)]
+                warned = plan_warnings(compiled)
+                found = [d for c in compiled for d in verify_compiled(c, verifier)] + (warned if strict else [])
+                warnings += [] if strict else warned
                 errors += found
                 if not found:
                     objects = sum(len(c.objects) for c in compiled)
@@ -64,12 +68,17 @@ def validate(
                 raise InputError(errors)
     except InputError as e:
         if format == "json":
-            jsonout.fail(e, {"profiles": results, "notes": [verifier.note()] if verifier.note() else []})
+            jsonout.fail(e, {"profiles": results, "notes": [verifier.note()] if verifier.note() else [],
+                             "warnings": [str(w) for w in sorted(warnings, key=str)]})
+        for w in sorted(warnings, key=str):
+            typer.echo(str(w), err=True)
         raise
     notes = [verifier.note()] if verifier.note() else []  # known once everything was verified
     if format == "json":
-        jsonout.emit({"ok": True, "profiles": results, "errors": [], "notes": notes})
+        jsonout.emit({"ok": True, "profiles": results, "errors": [], "notes": notes, "warnings": [str(w) for w in sorted(warnings, key=str)]})
         return
+    for w in sorted(warnings, key=str):
+        typer.echo(str(w), err=True)
     for line in lines:
         typer.echo(line)
     for note in notes:

@@ -7,13 +7,15 @@ against the plan (a pinned value that breaks the SLO or the memory fit is a warn
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
+from .. import engine as engine_table
 from ..catalog import InstanceType, instance_types, types_of_family
 from ..errors import Diagnostic, InputError, Source, json_path
 from ..merge import Merged
 from ..profile import Pool, Profile, Role
-from . import latency, memory, path
+from . import latency, memory, path, topology
+from .checks import profile_findings
 from .cost import HOURS_PER_MONTH, pool_plan
 from .model import Plan, PoolPlan, RolePlan
 
@@ -54,6 +56,11 @@ def pool_types(pool: Pool) -> tuple[list[InstanceType], list[str]]:
     return sorted(known, key=lambda t: t.name), unknown
 
 
+def min_gpus_per_pod(roles: Sequence[RolePlan]) -> int:
+    """The fewest GPUs any serving pod asks for: smaller instance sizes can host no serving pod."""
+    return min((r.gpus_per_pod for r in roles), default=1)
+
+
 def plan(profile: Profile, merged: Merged | None = None) -> Plan:
     ctx = _Ctx(profile, merged)
     types_by_pool = {}
@@ -79,9 +86,17 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
         raise InputError(ctx.errors)
     s = profile.serving
     cap = profile.capacity
-    pools = tuple(pool_plan(p, types_by_pool[p.name], roles, sizing, s.cpu, s.memory_gi, p is baseline, dict(cap.prices), cap.spot_price_factor) for p in cap.pools)
+    # Pools launch only sizes with enough GPUs for the smallest serving pod (the NodePools carry an
+    # instance-gpu-count requirement, compiler/render/nodepools.py): limits and cost follow those.
+    need = min_gpus_per_pod(roles)
+    launch = {name: [t for t in ts if t.gpus >= need] or ts for name, ts in types_by_pool.items()}
+    for where, msg in profile_findings(profile, launch):
+        ctx.error(where, msg)
+    if ctx.errors:
+        raise InputError(ctx.errors)
+    pools = tuple(pool_plan(p, launch[p.name], roles, sizing, s.cpu, s.memory_gi, p is baseline, dict(cap.prices), cap.spot_price_factor) for p in cap.pools)
     for pp, pool in zip(pools, profile.capacity.pools):
-        _check_limits(ctx, pool, pp, roles, types_by_pool[pool.name])
+        _check_limits(ctx, pool, pp, roles, launch[pool.name])
     if ctx.errors:
         raise InputError(ctx.errors)
     per_hour = sum(p.cost_per_hour for p in pools)
@@ -93,20 +108,44 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
 
 def _role_path(role: Role, key: str) -> list[str | int]:
     if role.name == "serve":
+        if key in ("pipeline", "data", "expert"):
+            out: list[str | int] = ["serving", "parallelism", key]
+            return out
         return {"tensor": ["serving", "parallelism", "tensor"], "min": ["autoscaling", "minReplicas"], "max": ["autoscaling", "maxReplicas"], "seqs": ["serving", "maxNumSeqs"]}[key]
-    sub = {"tensor": "tensor", "min": "minReplicas", "max": "maxReplicas", "seqs": "maxNumSeqs"}[key]
+    sub = {"tensor": "tensor", "min": "minReplicas", "max": "maxReplicas", "seqs": "maxNumSeqs"}.get(key, key)
     return ["serving", "disaggregation", role.name, sub]
+
+
+def _engine(p: Profile) -> engine_table.EngineVersion | None:
+    img = p.serving.image
+    return engine_table.resolve(img.repository, img.tag, img.engine_version, img.capabilities).engine
+
+
+def _check_topology(ctx: _Ctx, role: Role, gpus_replica: int, gpus_per_node: int) -> bool:
+    """Errors for a layout the pinned engine cannot run, each with the layout the planner proposes."""
+    eng = _engine(ctx.p)
+    if eng is None:
+        return True  # an image outside the table is reported by the engine-image rule
+    found = topology.problems(role, ctx.p.model, eng, ctx.p.serving.disaggregated)
+    if found:
+        alt = topology.choose(ctx.p.model, gpus_replica, gpus_per_node)
+        for field, msg in found:
+            ctx.error(_role_path(role, field), f"{role.name}: {msg}; the planner would run the same {gpus_replica} GPUs as {alt.describe()} "
+                      f"(set tensor: {alt.tensor}, pipeline: {alt.pipeline}, data: {alt.data}" + (", expert: true" if alt.expert else "") + ")")
+    return not found
 
 
 def _role(ctx: _Ctx, role: Role, base_types: list[InstanceType], all_types: list[InstanceType]) -> tuple[RolePlan | None, InstanceType]:
     p, s, wl = ctx.p, ctx.p.serving, ctx.p.workload
     gpus_replica = role.tensor * role.pipeline * role.data
     biggest = max(t.gpus for t in base_types)
-    gpp = s.gpus_per_node if (s.gpus_per_node and s.gpus_per_node < gpus_replica) else (gpus_replica if gpus_replica <= biggest else biggest)
+    gpp = s.gpus_per_node if (s.gpus_per_node and s.gpus_per_node < gpus_replica) else (min(gpus_replica, biggest))
     if gpus_replica % gpp:
         ctx.error(_role_path(role, "tensor"), f"{gpus_replica} GPUs per replica do not split evenly into pods of {gpp} GPUs")
         return None, base_types[0]
     pods = gpus_replica // gpp
+    if not _check_topology(ctx, role, gpus_replica, max(t.gpus for t in base_types)):
+        return None, base_types[0]
     fitting = [t for t in base_types if t.gpus >= gpp and t.vcpu > s.cpu and t.memory_gi * 0.9 >= s.memory_gi]
     if pods > 1:
         fitting = [t for t in fitting if t.gpus == gpp]
@@ -117,7 +156,7 @@ def _role(ctx: _Ctx, role: Role, base_types: list[InstanceType], all_types: list
     shape, known = memory.shape_of(p.model)
     if not known:
         ctx.warn(["model", "id"], f"model shape unknown to the catalog; KV sizing assumes Llama-3-70B's ({shape.layers} layers x {shape.kv_heads} KV heads x {shape.head_dim}); set model.architecture")
-    f = memory.fit(p.model, shape, s.kv_cache_dtype, t.gpu.memory_gb, s.gpu_memory_utilization, role.tensor, role.pipeline, role.data)
+    f = memory.fit(p.model, shape, s.kv_cache_dtype, t.gpu.memory_gb, s.gpu_memory_utilization, role.tensor, role.pipeline, role.data, role.expert)
     if not f.fits:
         need = f.weights_per_gpu_gb + memory.OVERHEAD_GB
         have = t.gpu.memory_gb * s.gpu_memory_utilization
@@ -153,13 +192,37 @@ def _role(ctx: _Ctx, role: Role, base_types: list[InstanceType], all_types: list
         ctx.warn(_role_path(role, "max"), f"{role.name}: maxReplicas {hi} cannot serve {wl.target_rps:g} RPS (needs {needed} at {op.rps_per_replica:.2f} RPS per replica)")
     target = int(p.autoscaling.target) if p.autoscaling.target else max(1, math.floor(cap * HEADROOM))
     per_node_gb = p.model.weight_gb / pods
-    budget = s.startup_budget_seconds or int(min(10800, max(600, 60 * math.ceil((per_node_gb / LOAD_GBS[p.model.scheme] + STARTUP_FIXED_S) * 1.5 / 60))))
+    load_s = per_node_gb / LOAD_GBS[p.model.scheme] + STARTUP_FIXED_S  # where the weights come from sets the bandwidth
+    budget = s.startup_budget_seconds or int(min(10800, max(600, 60 * math.ceil(load_s * 1.5 / 60))))
+    if s.startup_budget_seconds and s.startup_budget_seconds < load_s:
+        ctx.error(["serving", "probes", "startupBudgetSeconds"], f"{role.name}: startup budget {s.startup_budget_seconds} s is below the modelled "
+                  f"model load of {load_s:.0f} s ({per_node_gb:.0f} GB per node from {p.model.scheme}:// at {LOAD_GBS[p.model.scheme]:g} GB/s + "
+                  f"{STARTUP_FIXED_S} s start-up): the startup probe would kill the pod before it serves, forever; raise it or omit it")
+    if not p.autoscaling.enabled and lo == 0:
+        ctx.error(_role_path(role, "min"), f"{role.name}: autoscaling is disabled and minReplicas is 0: nothing would ever serve; set minReplicas >= 1 "
+                  "or enable autoscaling")
+    if pods > 1:
+        _check_spot_groups(ctx, role, pods)
     drain = op.e2e_seconds if role.name != "prefill" else op.ttft_seconds * max(1, cap)
     grace = s.termination_grace_seconds or int(min(3600, max(30, 5 * math.ceil((PRESTOP_S + drain + 15) / 5))))
     rp = RolePlan(role.name, role.tensor, role.pipeline, role.data, gpp, pods, t.name, t.gpu.memory_gb, round(f.weights_per_gpu_gb, 3), memory.OVERHEAD_GB,
                   round(f.kv_budget_gb, 3), round(f.kv_bytes_per_token_per_gpu, 1), f.kv_tokens_per_replica, seqs, cap, round(op.e2e_seconds, 3),
-                  round(op.ttft_seconds, 3), round(op.rps_per_replica, 4), needed, lo, hi, target, budget, grace, op.measured)
+                  round(op.ttft_seconds, 3), round(op.rps_per_replica, 4), needed, lo, hi, target, budget, grace, op.measured, role.expert,
+                  topology.explain(role, p.model, gpp, pods, _engine(p), s.disaggregated))
     return rp, t
+
+
+def _check_spot_groups(ctx: _Ctx, role: Role, pods: int) -> None:
+    """A multi-node group dies whole when any of its nodes is reclaimed: spot-only capacity for it is
+    an error when no other pool exists, a warning when a spot-only pool may host groups."""
+    pools = ctx.p.capacity.pools
+    spot = [p for p in pools if set(p.capacity_types) == {"spot"}]
+    if spot and len(spot) == len(pools):
+        ctx.error(["capacity", "pools", spot[0].index, "capacityType"], f"{role.name}: groups of {pods} nodes on spot-only capacity: one "
+                  "interruption takes the whole group down, and every pool is spot; add an on-demand or reserved pool")
+    elif spot:
+        ctx.warn(["capacity", "pools", spot[0].index, "capacityType"], f"{role.name}: groups of {pods} nodes may land on spot-only pool "
+                 f"{spot[0].name}: one interruption takes a whole group down")
 
 
 def _check_limits(ctx: _Ctx, pool: Pool, pp: PoolPlan, roles: list[RolePlan], types: list[InstanceType]) -> None:

@@ -10,7 +10,7 @@ spot at SPOT_PRICE_FACTOR of it; a month is 30 days (720 h).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..catalog import InstanceType
 from ..profile import Pool

@@ -1,6 +1,9 @@
 """Memory fit: weights per GPU, KV bytes per token, KV budget, sequences that fit.
 
     weights/GPU   = params x bytes/param / (TP x PP)
+                  = (experts / (DP x TP) + dense / TP) x bytes/param / PP   (expert parallel)
+                    where dense (attention, embeddings, shared experts) is bounded by the active
+                    parameters and experts = params - active: a stated, conservative assumption
     KV/token      = 2 x layers x KV heads x head dim x KV bytes   (GQA; sharded over min(TP, KV heads) x PP)
                   = catalog MLA figure x KV bytes / 2              (MLA; replicated over TP, sharded over PP)
     KV budget/GPU = GPU memory x gpu-memory-utilization - weights/GPU - OVERHEAD_GB
@@ -52,8 +55,20 @@ def kv_bytes_per_token_per_gpu(shape: ModelShape, kv_dtype: str, tensor: int, pi
     return total / (min(tensor, shape.kv_heads) * pipeline)
 
 
-def fit(model: Model, shape: ModelShape, kv_dtype: str, gpu_memory_gb: float, utilization: float, tensor: int, pipeline: int, data: int) -> Fit:
-    weights = model.parameters_b * BYTES_PER_PARAM[model.precision] / (tensor * pipeline)
+def weights_per_gpu(model: Model, tensor: int, pipeline: int, data: int, expert: bool) -> float:
+    """GB of weights on each GPU. With expert parallel the experts are sharded over every rank of
+    the replica (DP x TP) and only the dense part is replicated per data-parallel rank."""
+    per_param = BYTES_PER_PARAM[model.precision]
+    if not expert:
+        return model.parameters_b * per_param / (tensor * pipeline)
+    dense = model.active_parameters_b
+    experts = max(0.0, model.parameters_b - dense)
+    return (experts / (data * tensor) + dense / tensor) * per_param / pipeline
+
+
+def fit(model: Model, shape: ModelShape, kv_dtype: str, gpu_memory_gb: float, utilization: float, tensor: int, pipeline: int, data: int,
+        expert: bool = False) -> Fit:
+    weights = weights_per_gpu(model, tensor, pipeline, data, expert)
     budget = gpu_memory_gb * utilization - weights - OVERHEAD_GB
     per_token = kv_bytes_per_token_per_gpu(shape, kv_dtype, tensor, pipeline)
     rank_tokens = int(budget * 1e9 // per_token) if budget > 0 else 0

@@ -34,6 +34,8 @@ class RolePlan:
     startup_budget_seconds: int
     termination_grace_seconds: int
     measured: bool  # sized from measured points, not the formula
+    expert: bool = False  # expert parallel (--enable-expert-parallel)
+    topology: str = ""  # the layout and why (compiler/plan/topology.py)
 
     @property
     def gpus_per_replica(self) -> int:

@@ -22,10 +22,24 @@ from ..plan.model import RolePlan
 from . import meta
 from .meta import Context
 from .serving import disruption_budget
-from .vllm import (LEADER, MASTER_PORT, SINGLE, WORKER, engine_args, entry_role, extra_args, http_selector, is_lws_role, pod_template,
-                   workload_annotations)
+from .vllm import (
+    DP_RPC_PORT,
+    LEADER,
+    MASTER_PORT,
+    SINGLE,
+    WORKER,
+    engine_args,
+    entry_role,
+    extra_args,
+    http_selector,
+    is_lws_role,
+    pod_template,
+    workload_annotations,
+)
 
 API_VERSION = "leaderworkerset.x-k8s.io/v1"
+#: Set by the LWS controller on every pod of a group (../shared/upstream/lws/labels-...md).
+LWS_GROUP_INDEX = "leaderworkerset.sigs.k8s.io/group-index"
 
 #: The Ray helper moved from examples/online_serving to examples/ray_serving in newer images; the
 #: script is bash (arrays), and vLLM's own arguments arrive as "$@" so no profile string is ever
@@ -46,7 +60,7 @@ def render(ctx: Context) -> list[dict[str, Any]]:
         out.append(leader_worker_set(ctx, rp))
         if ctx.profile.serving.disaggregated:
             out.append(leader_service(ctx, rp, meta.object_name(ctx, rp.role, "leader")))
-        out.append(pod_disruption_budget(ctx, rp))
+        out += pod_disruption_budgets(ctx, rp)
     entry = entry_role(ctx)
     if is_lws_role(ctx, entry):
         out.append(leader_service(ctx, entry, meta.object_name(ctx)))
@@ -78,24 +92,33 @@ def leader_worker_set(ctx: Context, rp: RolePlan) -> dict[str, Any]:
     return {"apiVersion": API_VERSION, "kind": "LeaderWorkerSet", "metadata": metadata, "spec": spec}
 
 
-def _mp_args(node_rank: str) -> list[str]:
-    """vLLM's native multi-node mode: every node runs ``vllm serve`` with the same engine args."""
-    return ["--distributed-executor-backend", "mp", "--nnodes", "$(LWS_GROUP_SIZE)", "--node-rank", node_rank,
-            "--master-addr", "$(LWS_LEADER_ADDRESS)", "--master-port", str(MASTER_PORT)]
+def _mp_args(rp: RolePlan, node_rank: str) -> list[str]:
+    """vLLM's native multi-node mode: every node runs ``vllm serve`` with the same engine args.
+
+    With data parallel > 1, vLLM 0.28.0 derives each node's DP ranks from ``--nnodes`` and
+    ``--node-rank`` (local size = world size / nodes / (TP x PP), start rank = node rank x local
+    size: vllm/engine/arg_utils.py), so no per-node arithmetic is needed in a shell; the DP
+    coordinator listens on the leader (``--data-parallel-address`` / ``--data-parallel-rpc-port``,
+    as in the data-parallel deployment guide)."""
+    out = ["--distributed-executor-backend", "mp", "--nnodes", "$(LWS_GROUP_SIZE)", "--node-rank", node_rank,
+           "--master-addr", "$(LWS_LEADER_ADDRESS)", "--master-port", str(MASTER_PORT)]
+    if rp.data > 1:
+        out += ["--data-parallel-address", "$(LWS_LEADER_ADDRESS)", "--data-parallel-rpc-port", str(DP_RPC_PORT)]
+    return out
 
 
 def leader_command(ctx: Context, rp: RolePlan) -> tuple[list[str], list[str]]:
     if ctx.profile.serving.multinode_backend == "ray":
         args = engine_args(ctx, rp) + ["--distributed-executor-backend", "ray"] + extra_args(ctx)
         return ["/bin/bash", "-c", RAY_LEADER_SCRIPT, "vllm-leader"], args
-    return ["vllm", "serve"], engine_args(ctx, rp) + _mp_args("0") + extra_args(ctx)
+    return ["vllm", "serve"], engine_args(ctx, rp) + _mp_args(rp, "0") + extra_args(ctx)
 
 
 def worker_command(ctx: Context, rp: RolePlan) -> tuple[list[str], list[str]]:
     """Workers run no API server (``--headless``); with Ray they only join the head's cluster."""
     if ctx.profile.serving.multinode_backend == "ray":
         return ["/bin/bash", "-c", RAY_WORKER_SCRIPT], []
-    return ["vllm", "serve"], engine_args(ctx, rp) + _mp_args("$(LWS_WORKER_INDEX)") + ["--headless"] + extra_args(ctx)
+    return ["vllm", "serve"], engine_args(ctx, rp) + _mp_args(rp, "$(LWS_WORKER_INDEX)") + ["--headless"] + extra_args(ctx)
 
 
 def leader_service(ctx: Context, rp: RolePlan, name: str) -> dict[str, Any]:
@@ -112,11 +135,31 @@ def leader_service(ctx: Context, rp: RolePlan, name: str) -> dict[str, Any]:
     }
 
 
-def pod_disruption_budget(ctx: Context, rp: RolePlan) -> dict[str, Any]:
-    """Covers every pod of the role, leaders and workers: with RecreateGroupOnPodRestart evicting
-    any one pod restarts its whole group, and the restarting group's pods turn unready, which uses
-    up the budget, so a drain takes down at most one group at a time (waiting for it to reload
-    before the next). Selecting only leaders would leave workers, and thus every group, unguarded.
-    ``maxUnavailable`` (not ``minAvailable``) keeps a single-group role drainable."""
-    return disruption_budget(ctx, lws_name(ctx, rp), rp.role)
+def pod_disruption_budgets(ctx: Context, rp: RolePlan) -> list[dict[str, Any]]:
+    """Group-aware disruption. LWS labels every pod with ``leaderworkerset.sigs.k8s.io/group-index``
+    and, when it scales down, removes the highest indices first, so groups ``0..min-1`` are the
+    role's floor. Each pod matches exactly one PDB (the eviction API refuses pods under two):
 
+    * ``<name>-<role>-floor`` (groups below ``minReplicas``): ``maxUnavailable: 0``. No eviction
+      ever takes a floor group down, so a drain never leaves the role below its minimum serving
+      groups; the drain of such a node waits (an operator or the NodePool's
+      ``terminationGracePeriod`` ends it).
+    * ``<name>-<role>`` (every other group): ``maxUnavailable: 1``. Evicting one pod restarts its
+      whole group (RecreateGroupOnPodRestart); the group's pods turn unready and use up the budget,
+      so no second group is evicted until the first serves again.
+
+    With ``karpenter.sh/do-not-disrupt`` on every pod Karpenter never disrupts these nodes
+    voluntarily (consolidation, drift), and multi-node NodePools disrupt one node at a time
+    (:func:`compiler.render.nodepools.budgets`). ``tests/render/test_disruption.py`` replays node
+    drains against these objects.
+    """
+    floor = [str(i) for i in range(rp.min_replicas)]
+    out = []
+    if floor:
+        out.append(disruption_budget(ctx, meta.object_name(ctx, rp.role, "floor"), rp.role, 0,
+                                     [{"key": LWS_GROUP_INDEX, "operator": "In", "values": floor}]))
+        out.append(disruption_budget(ctx, lws_name(ctx, rp), rp.role, 1,
+                                     [{"key": LWS_GROUP_INDEX, "operator": "NotIn", "values": floor}]))
+    else:
+        out.append(disruption_budget(ctx, lws_name(ctx, rp), rp.role, 1))
+    return out

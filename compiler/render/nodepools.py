@@ -22,6 +22,7 @@ import math
 from typing import Any
 
 from ..catalog import types_of_family
+from ..plan import min_gpus_per_pod, pool_types
 from ..profile import Pool
 from .meta import BURST_TAINT_KEY, POOL_LABEL, PROFILE_LABEL, WAVE_PLATFORM, Context, metadata, object_name
 from .nodeclass import COMPONENT, is_bottlerocket, node_class_ref, pool_gpu, render_classes
@@ -33,6 +34,8 @@ CAPACITY_TYPE_KEY = "karpenter.sh/capacity-type"
 KARPENTER_FAMILY_KEY = "karpenter.k8s.aws/instance-family"
 AUTO_FAMILY_KEY = "eks.amazonaws.com/instance-family"
 AUTO_GPU_MANUFACTURER_KEY = "eks.amazonaws.com/instance-gpu-manufacturer"
+KARPENTER_GPU_COUNT_KEY = "karpenter.k8s.aws/instance-gpu-count"
+AUTO_GPU_COUNT_KEY = "eks.amazonaws.com/instance-gpu-count"
 
 #: GPU Operator node label that keeps its device plugin off a node whose host already runs one.
 DEVICE_PLUGIN_DEPLOY_LABEL = "nvidia.com/gpu.deploy.device-plugin"
@@ -77,10 +80,24 @@ def instance_requirements(pool: Pool, family_key: str) -> list[dict[str, Any]]:
     return [_req(family_key, sorted(set(fams) | {family_of(t) for t in types}))]
 
 
+def gpu_count_requirement(ctx: Context, pool: Pool, auto: bool) -> list[dict[str, Any]]:
+    """``instance-gpu-count > n - 1`` when the pool's types include sizes with fewer GPUs than the
+    smallest serving pod needs (a family list such as [g6e, p5] includes 1-, 4- and 8-GPU sizes):
+    Karpenter then never launches a size no serving pod fits, and the planner's limits and prices
+    assume the same sizes. Both label domains publish the key for single-GPU-model types."""
+    need = min_gpus_per_pod(ctx.plan.roles)
+    known, _ = pool_types(pool)
+    if need <= 1 or not any(t.gpus < need for t in known):
+        return []
+    key = (AUTO_GPU_COUNT_KEY if auto else KARPENTER_GPU_COUNT_KEY)
+    return [{"key": key, "operator": "Gt", "values": [str(need - 1)]}]
+
+
 def requirements(ctx: Context, pool: Pool) -> list[dict[str, Any]]:
     auto = ctx.profile.capacity.provisioner == "autoMode"
     out = [_req(CAPACITY_TYPE_KEY, pool.capacity_types)]
     out += instance_requirements(pool, AUTO_FAMILY_KEY if auto else KARPENTER_FAMILY_KEY)
+    out += gpu_count_requirement(ctx, pool, auto)
     if auto and pool_gpu(pool):
         out.append(_req(AUTO_GPU_MANUFACTURER_KEY, ["nvidia"]))
     out += [_req("kubernetes.io/arch", ["amd64"]), _req("kubernetes.io/os", ["linux"])]
@@ -107,8 +124,9 @@ def multi_node(ctx: Context, pool: Pool) -> bool:
 def budgets(ctx: Context, pool: Pool) -> list[dict[str, Any]]:
     """Disruption budgets. Several active budgets: Karpenter applies the most restrictive one."""
     if multi_node(ctx, pool):
-        # Never drift-replace or consolidate a node under a group; empty nodes may still go.
-        return [{"nodes": "0", "reasons": ["Drifted", "Underutilized"]}, {"nodes": "10%"}]
+        # Never drift-replace or consolidate a node under a group; everything else one node at a
+        # time, so two groups are never disrupted by Karpenter at once.
+        return [{"nodes": "0", "reasons": ["Drifted", "Underutilized"]}, {"nodes": "1"}]
     if pool.role == "burst":
         # Spot burst capacity: empty nodes all go at once, other disruptions 10% at a time.
         return [{"nodes": "100%", "reasons": ["Empty"]}, {"nodes": "10%", "reasons": ["Drifted", "Underutilized"]}]

@@ -82,15 +82,20 @@ def pod_disruption_budget(ctx: Context, rp: RolePlan) -> dict[str, Any]:
     return disruption_budget(ctx, workload_name(ctx, rp), rp.role)
 
 
-def disruption_budget(ctx: Context, name: str, component: str) -> dict[str, Any]:
-    """The PDB shared by Deployments and LeaderWorkerSets: every pod of ``component``, one at a time."""
+def disruption_budget(ctx: Context, name: str, component: str, max_unavailable: int = 1,
+                      expressions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The PDB shared by Deployments and LeaderWorkerSets: the pods of ``component`` (narrowed by
+    ``expressions``, e.g. LeaderWorkerSet group indices), ``max_unavailable`` at a time."""
+    selector: dict[str, Any] = {"matchLabels": meta.selector(ctx, component)}
+    if expressions:
+        selector["matchExpressions"] = expressions
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": meta.metadata(ctx, name, component),
         "spec": {
-            "maxUnavailable": 1,
-            "selector": {"matchLabels": meta.selector(ctx, component)},
+            "maxUnavailable": max_unavailable,
+            "selector": selector,
             "unhealthyPodEvictionPolicy": "AlwaysAllow",
         },
     }

@@ -35,6 +35,9 @@ PRESTOP_SECONDS = 15
 #: torch.distributed rendezvous port of a multi-node (mp) group, on the leader.
 MASTER_PORT = 29500
 RAY_PORT = 6379
+#: Data-parallel coordination (ZMQ) port on the leader of a multi-node DP group: vLLM 0.28.0's
+#: default (vllm/config/parallel.py: data_parallel_rpc_port), stated so the leader declares it.
+DP_RPC_PORT = 29550
 
 LWS_WORKER_INDEX = "leaderworkerset.sigs.k8s.io/worker-index"
 LWS_GROUP_KEY = "leaderworkerset.sigs.k8s.io/group-key"
@@ -118,7 +121,11 @@ def engine_args(ctx: Context, rp: RolePlan) -> list[str]:
         args += ["--pipeline-parallel-size", str(rp.pipeline)]
     if rp.data > 1:
         args += ["--data-parallel-size", str(rp.data)]
-    args += ["--max-model-len", str(m.max_context), "--max-num-seqs", str(rp.max_num_seqs),
+    if rp.expert:  # MoE experts sharded over the DP x TP ranks instead of tensor-sliced (wide EP)
+        args.append("--enable-expert-parallel")
+    # --max-num-seqs caps each engine; with data parallel every DP rank is an engine with its own
+    # scheduler, so the replica's cap is split over the ranks.
+    args += ["--max-model-len", str(m.max_context), "--max-num-seqs", str(max(1, math.ceil(rp.max_num_seqs / rp.data))),
              "--gpu-memory-utilization", f"{s.gpu_memory_utilization:g}"]
     # Prefix caching is on by default in vLLM V1: turning it off needs the explicit negation.
     args.append("--enable-prefix-caching" if s.prefix_caching else "--no-enable-prefix-caching")
@@ -240,6 +247,8 @@ def _ports(ctx: Context, rp: RolePlan, position: str) -> list[dict[str, Any]]:
     if position == LEADER:
         name, port = ("ray", RAY_PORT) if s.multinode_backend == "ray" else ("dist", MASTER_PORT)
         ports.append({"name": name, "containerPort": port, "protocol": "TCP"})
+        if rp.data > 1 and s.multinode_backend == "mp":
+            ports.append({"name": "dp-rpc", "containerPort": DP_RPC_PORT, "protocol": "TCP"})
     if s.disaggregated:
         # Each rank listens on base + dp_rank*tp + tp_rank; declare the whole range of the replica.
         for i in range(rp.tensor * rp.data):

@@ -15,6 +15,7 @@ gpus-fit-instance      :func:`.rules_capacity.gpus_fit_instance`
 schedulable            :func:`.rules_capacity.schedulable_rule`
 pool-gpu-limits        :func:`.rules_capacity.pool_gpu_limits`
 efa-coherence          :func:`.rules_capacity.efa_coherence`
+keda-formula-syntax    :func:`.rules_formula.keda_formula_syntax`
 keda-formula-names     :func:`.rules_wiring.keda_formula_names`
 keda-one-per-target    :func:`.rules_wiring.keda_one_per_target`
 keda-no-replicas       :func:`.rules_wiring.keda_no_replicas`
@@ -23,6 +24,10 @@ family-vs-type         :func:`.rules_nodepool.family_vs_type`
 label-prefix           :func:`.rules_nodepool.label_prefix`
 no-latest              :func:`.rules_wiring.no_latest`
 consolidation          :func:`.rules_nodepool.consolidation`
+pool-gpu-sizes         :func:`.rules_nodepool.pool_gpu_sizes`
+engine-image           :func:`.rules_engine.engine_image`
+engine-flags           :func:`.rules_engine.engine_flags`
+extra-args-conflict    :func:`.rules_engine.extra_args_conflict`
 path-references        :func:`.rules_path.path_references`
 =====================  ==================================================================
 """
@@ -34,10 +39,24 @@ from typing import Any, Callable, Iterable
 from ..plan.model import Plan
 from ..profile import Profile
 from .rules_base import RuleInput, Violation
-from .rules_capacity import efa_coherence, gpus_fit_instance, pool_gpu_limits, schedulable_rule, tp_pp_gpus
-from .rules_nodepool import consolidation, family_vs_type, label_prefix
+from .rules_capacity import (
+    efa_coherence,
+    gpus_fit_instance,
+    pool_gpu_limits,
+    schedulable_rule,
+    tp_pp_gpus,
+)
+from .rules_engine import engine_flags, engine_image, extra_args_conflict
+from .rules_formula import keda_formula_syntax
+from .rules_nodepool import consolidation, family_vs_type, label_prefix, pool_gpu_sizes
+from .rules_wiring import (
+    keda_formula_names,
+    keda_no_replicas,
+    keda_one_per_target,
+    no_latest,
+    ports_selectors,
+)
 from .rules_path import path_references
-from .rules_wiring import keda_formula_names, keda_no_replicas, keda_one_per_target, no_latest, ports_selectors
 
 Rule = Callable[[RuleInput], list[Violation]]
 
@@ -48,6 +67,7 @@ RULES: list[Rule] = [
     schedulable_rule,
     pool_gpu_limits,
     efa_coherence,
+    keda_formula_syntax,
     keda_formula_names,
     keda_one_per_target,
     keda_no_replicas,
@@ -56,6 +76,10 @@ RULES: list[Rule] = [
     label_prefix,
     no_latest,
     consolidation,
+    pool_gpu_sizes,
+    engine_image,
+    engine_flags,
+    extra_args_conflict,
     path_references,
 ]
 

@@ -11,9 +11,28 @@ from itertools import combinations
 from typing import Any
 
 from .rules_base import RuleInput, Violation, objects_of, ref
-from .rules_nodes import NodePoolView, fits, launchable, nodepools, placement_problem, schedulable
-from .rules_pods import (GPU, PodView, all_pods, engine_containers, gpus_per_replica, kv_transfer_config, lws_size,
-                         max_replicas, parallelism, pods_of, role_path, workloads)
+from .rules_nodes import (
+    NodePoolView,
+    fits,
+    launchable,
+    nodepools,
+    placement_problem,
+    schedulable,
+)
+from .rules_pods import (
+    GPU,
+    PodView,
+    all_pods,
+    engine_containers,
+    gpus_per_replica,
+    kv_transfer_config,
+    lws_size,
+    max_replicas,
+    parallelism,
+    pods_of,
+    role_path,
+    workloads,
+)
 
 #: Hall's condition is checked over every subset of GPU workloads up to this many (then pairs only).
 MAX_SUBSET_WORKLOADS = 10
@@ -168,6 +187,23 @@ def efa_coherence(inp: RuleInput) -> list[Violation]:
                 out.append(Violation("efa-coherence", pod.ref, f"NixlConnector on EFA uses backends {backends}: UCX silently falls back "
                                      "to TCP on EFA; set serving.disaggregation.backend to LIBFABRIC",
                                      ("serving", "disaggregation", "backend")))
+    for np in efa_pools:
+        no_efa = sorted(t.name for t in launchable(np) or () if t.efa == 0)
+        if no_efa:
+            out.append(Violation("efa-coherence", np.ref, f"pool is marked efa but may launch {', '.join(no_efa)}, which have no EFA "
+                                 "interface; list only EFA-capable instance types", np.selection_path()))
+    reported: set[str] = set()
+    for pod in all_pods(inp):
+        for c in engine_containers(pod):
+            cfg = kv_transfer_config(c) or {}
+            backends = (cfg.get("kv_connector_extra_config") or {}).get("backends") or []
+            on_efa = pod.efa > 0 or any(np.pool is not None and np.pool.efa for np in schedulable(pod, pools))
+            if "LIBFABRIC" in backends and not on_efa and pod.ref not in reported:
+                reported.add(pod.ref)
+                out.append(Violation("efa-coherence", pod.ref, f"{pod.position} pods move KV over NIXL's LIBFABRIC backend but request no "
+                                     "vpc.amazonaws.com/efa (no pool with efa: true on EFA instance types); enable EFA on the pool or use "
+                                     "backend UCX", ("serving", "disaggregation", "backend")))
+                break
     for w in objects_of(inp, "LeaderWorkerSet"):
         views = pods_of(w)
         if len(views) == 2 and views[0].efa != views[1].efa:

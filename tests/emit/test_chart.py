@@ -147,7 +147,7 @@ def test_image_and_replica_bounds_are_values(charts: Path) -> None:
     assert code == 0, text
     images = re.findall(r"image: (.+)", text)
     engine = [i for i in images if "amazonaws.com/vllm" in i]  # the picker, sidecar and Bifrost run their own images
-    assert len(engine) == 4 and set(engine) == {'"123456789012.dkr.ecr.us-east-1.amazonaws.com/vllm:v0.28.0"'}
+    assert len(engine) == 4 and set(engine) == {'"123456789012.dkr.ecr.us-east-1.amazonaws.com/vllm:v0.28.0-efa1"'}
     assert not any("vllm/vllm-openai" in i for i in images)
 
 

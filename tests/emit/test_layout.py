@@ -92,7 +92,7 @@ def test_image_digest_and_a_per_environment_tag_survive_both_tools(tmp_path: Pat
     """The chart-wide image values: a digest, and an environment on another tag (values-dev.yaml)."""
     profile = tmp_path / "p.yaml"
     text = (REPO / "profiles" / "tier2.yaml").read_text()
-    text = text.replace("  dev:\n", "  dev:\n    serving: {image: {tag: v0.28.1}}\n")
+    text = text.replace("  dev:\n", "  dev:\n    serving: {image: {tag: v0.28.1, capabilities: [s3-streaming]}}\n")
     profile.write_text(text)
     out, compiled = _build(tmp_path, profile, ("serving.image.digest=sha256:" + "0f" * 32,))
     _assert_equivalent(out, compiled)

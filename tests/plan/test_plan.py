@@ -42,16 +42,16 @@ def test_llama_70b_fits_g6e_with_fp8(tmp_path: Path) -> None:
 def test_one_trillion_moe_fp8_needs_multi_node_on_p5en(tmp_path: Path) -> None:
     text = (REPO / "profiles" / "tier3.yaml").read_text()
     sets = ("model.id=moonshotai/Kimi-K2.5", "model.parametersB=1000", "model.activeParametersB=32")
-    one_node = sets + ("serving.disaggregation.prefill.pipeline=1", "serving.disaggregation.decode.pipeline=1")
+    one_node = sets + tuple(f"serving.disaggregation.{r}.{k}" for r in ("prefill", "decode") for k in ("tensor=8", "data=1", "expert=false"))
     with pytest.raises(InputError) as e:  # 1000 GB / 8 = 125 GB/GPU + 3 > 141 x 0.9 = 126.9
         plan_of(tmp_path, *one_node, text=text)
     assert "does not fit 8 x H200 141 GB (p5en.48xlarge)" in str(e.value) and "short by 1.1 GB/GPU" in str(e.value)
-    assert "would fit with: pipeline parallel 2 across nodes" in str(e.value)
-    plan = plan_of(tmp_path, *sets, text=text)
+    plan = plan_of(tmp_path, *sets, text=text)  # the shipped wide-EP layout: 16 GPUs over 2 nodes
     for role in ("prefill", "decode"):
         r = plan.role(role)
-        assert (r.pods_per_replica, r.gpus_per_pod, r.tensor * r.pipeline) == (2, 8, 16)
-        assert r.weights_per_gpu_gb == pytest.approx(62.5)
+        assert (r.pods_per_replica, r.gpus_per_pod, r.tensor * r.pipeline * r.data, r.expert) == (2, 8, 16, True)
+        # experts (1000 - 32 B) over 16 ranks + the dense 32 B replicated per rank, FP8
+        assert r.weights_per_gpu_gb == pytest.approx(968 / 16 + 32)
 
 
 def test_seed_case_study_measured_points(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 AMP = ("autoscaling.prometheus.awsManagedPrometheus=true",
        "platform.prometheus.install=false", "platform.prometheus.namespace=monitoring", "platform.prometheus.selectorLabels.release=amp-agent",
        "platform.prometheus.serverAddress=https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-0123abcd")
-VARIANTS = [(t, s) for t in ("tier1", "tier2", "tier3") for s in ((), AMP, ("serving.image.tag=v0.9.0",))]
+VARIANTS = [(t, s) for t in ("tier1", "tier2", "tier3") for s in ((), AMP, ("serving.image.tag=v0.9.0", "serving.image.capabilities=[s3-streaming, libfabric]"))]
 
 
 def build(tier: str, sets: tuple[str, ...] = ()) -> Compiled:

@@ -80,7 +80,7 @@ def test_mounted_where_vllm_keeps_its_torch_compile_cache(tier: str) -> None:
 def test_key_separates_models_and_engine_versions() -> None:
     base = cache_mounts(compile_tier("tier2", ON_FS))[0]["subPath"]
     assert cache_mounts(compile_tier("tier2", ON_FS))[0]["subPath"] == base  # deterministic
-    tag = cache_mounts(compile_tier("tier2", (*ON_FS, "serving.image.tag=v0.27.1")))[0]["subPath"]
+    tag = cache_mounts(compile_tier("tier2", (*ON_FS, "serving.image.tag=v0.27.1", "serving.image.capabilities=[s3-streaming]")))[0]["subPath"]
     digest = cache_mounts(compile_tier("tier2", (*ON_FS, "serving.image.digest=sha256:" + "ab" * 32)))[0]["subPath"]
     model = cache_mounts(compile_tier("tier2", (*ON_FS, "model.id=meta-llama/Llama-3.1-70B-Instruct")))[0]["subPath"]
     assert len({base, tag, digest, model}) == 4

@@ -60,8 +60,9 @@ def test_group_shape_matches_the_plan() -> None:
         for _, pod in group_pods(obj):
             args = main_container(pod)["args"]
             tp, pp = int(flag(args, "--tensor-parallel-size")), int(flag(args, "--pipeline-parallel-size") or 1)
+            dp = int(flag(args, "--data-parallel-size") or 1)
             gpus = int(main_container(pod)["resources"]["limits"]["nvidia.com/gpu"])
-            assert tp * pp == gpus * lwt["size"] == rp.gpus_per_pod * rp.pods_per_replica
+            assert tp * pp * dp == gpus * lwt["size"] == rp.gpus_per_pod * rp.pods_per_replica
 
 
 def test_replicas_only_without_autoscaling() -> None:
@@ -92,15 +93,15 @@ def test_mp_leader_and_headless_workers() -> None:
 
 
 def test_ray_backend_keeps_profile_strings_out_of_the_script() -> None:
-    c = compiled("tier3", "serving.multiNode.backend=ray", "serving.extraArgs=['--x=$(y) `z`']")
+    c = compiled("tier3", "serving.multiNode.backend=ray", "serving.extraArgs=['--tokenizer=$(y) `z`']")
     for obj in objects(c, "LeaderWorkerSet"):
         (_, leader), (_, worker) = group_pods(obj)
         lc, wc = main_container(leader), main_container(worker)
         assert lc["command"][:2] == ["/bin/bash", "-c"] and 'exec vllm serve "$@"' in lc["command"][2]
         assert "--ray_cluster_size=$(LWS_GROUP_SIZE)" in lc["command"][2]
         assert flag(lc["args"], "--distributed-executor-backend") == "ray"
-        assert lc["args"][-1] == "--x=$$(y) `z`"
-        assert "--x" not in " ".join(lc["command"])
+        assert lc["args"][-1] == "--tokenizer=$$(y) `z`"
+        assert "--tokenizer" not in " ".join(lc["command"])
         assert "--ray_address=$(LWS_LEADER_ADDRESS)" in wc["command"][2] and "args" not in wc
         assert "readinessProbe" not in wc
 
@@ -134,7 +135,7 @@ def test_nixl_kv_transfer_side_channel_and_ports() -> None:
             assert env["VLLM_NIXL_SIDE_CHANNEL_HOST"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
             assert env["VLLM_NIXL_SIDE_CHANNEL_PORT"]["value"] == str(s.side_channel_port) == "5600"
             nixl = [p for p in cn["ports"] if p["name"].startswith("nixl-")]
-            assert [p["containerPort"] for p in nixl] == list(range(5600, 5600 + rp.tensor))
+            assert [p["containerPort"] for p in nixl] == list(range(5600, 5600 + rp.tensor * rp.data))
             assert all(len(p["name"]) <= 15 for p in cn["ports"])
     assert {r.kv_role for r in s.roles} == {"kv_producer", "kv_consumer"}
 

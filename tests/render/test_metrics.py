@@ -23,7 +23,7 @@ GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "6h", "$__interval": 
 #: Shipped profiles and variants that reach every branch of the query builders.
 VARIANTS = [
     ("tier1", ()), ("tier2", ()), ("tier3", ()),
-    ("tier2", ("serving.image.tag=v0.9.0",)),  # the pre-rename KV-cache gauge
+    ("tier2", ("serving.image.tag=v0.9.0", "serving.image.capabilities=[s3-streaming]")),  # the pre-rename KV-cache gauge
     ("tier2", ("monitoring.dcgm=false",)),
     ("tier2", ("autoscaling.formula=running + waiting * 2",)),
     ("tier3", ("autoscaling.enabled=false",)),

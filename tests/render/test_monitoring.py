@@ -50,7 +50,7 @@ def thresholds(c: Compiled, alert: str) -> dict[str, tuple[float, str]]:
 
 
 @pytest.mark.parametrize("tier", TIERS)
-@pytest.mark.parametrize("sets", [(), ("serving.image.tag=v0.9.0",)])
+@pytest.mark.parametrize("sets", [(), ("serving.image.tag=v0.9.0", "serving.image.capabilities=[s3-streaming, libfabric]")])
 def test_monitoring_objects_are_valid(registry: CrdRegistry, tier: str, sets: tuple[str, ...]) -> None:
     c = build(tier, sets)
     for kind in ("PodMonitor", "PrometheusRule"):

@@ -285,9 +285,9 @@ def test_tier3_pool_is_efa_ready_and_never_consolidated_under_a_group() -> None:
 
 
 def test_efa_pool_with_mixed_counts_falls_back_to_pod_driven_efa(registry: CrdRegistry) -> None:
-    # p5 (32 EFA) + p5en (16 EFA): no single static layout fits; Karpenter then attaches EFA for
+    # p5e (32 EFA) + p5en (16 EFA): no single static layout fits; Karpenter then attaches EFA for
     # pods requesting vpc.amazonaws.com/efa.
-    sets = ("capacity.pools[baseline].instanceTypes=[p5.48xlarge, p5en.48xlarge]",)
+    sets = ("capacity.pools[baseline].instanceTypes=[p5e.48xlarge, p5en.48xlarge]",)
     ctx = ctx_of("tier3", "prod", sets)
     objs = render("tier3", "prod", sets)
     ec2 = referenced_class(objs, pool_obj(objs, ctx, "baseline"))

@@ -109,9 +109,9 @@ def test_efa_groups_also_waive_ipc_lock_and_headless_worker_probes() -> None:
 
 
 def test_single_node_lws_roles_keep_their_probes_and_waive_none() -> None:
-    """Without pipeline parallelism a disaggregated role is one pod per group: no workers."""
-    c = compiled("tier3", "serving.disaggregation.prefill.pipeline=1", "serving.disaggregation.decode.pipeline=1",
-                 "serving.parallelism.pipeline=1")
+    """A disaggregated role that fits one node is one pod per group: no workers."""
+    c = compiled("tier3", "serving.disaggregation.prefill.data=8", "serving.disaggregation.decode.data=8",
+                 "serving.parallelism.data=8", "model.parametersB=300")
     for obj in objects(c, "LeaderWorkerSet"):
         assert "leaderTemplate" not in obj["spec"]["leaderWorkerTemplate"]
         assert not {"CKV_K8S_8", "CKV_K8S_9"} & set(skipped(obj))
@@ -125,7 +125,7 @@ def test_a_digest_removes_both_image_waivers(tier: str, kube: KubeValidator, reg
         assert ROOT <= set(skipped(obj))
         assert validate(obj, kube, registry) == []
     for t in templates(c):
-        assert main_container(t)["image"] == f"vllm/vllm-openai:v0.28.0@{DIGEST}"
+        assert main_container(t)["image"] == f"{c.profile.serving.image.repository}:{c.profile.serving.image.tag}@{DIGEST}"
 
 
 def test_pull_always_without_digest_waives_only_the_digest() -> None:

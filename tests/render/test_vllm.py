@@ -109,7 +109,9 @@ def test_flags_come_from_profile_and_plan(tier: str) -> None:
             assert flag(args, "--load-format") == "runai_streamer"
             assert flag(args, "--tensor-parallel-size") == str(rp.tensor)
             assert flag(args, "--max-model-len") == str(c.profile.model.max_context)
-            assert flag(args, "--max-num-seqs") == str(rp.max_num_seqs)
+            # per engine: each data-parallel rank schedules its share of the replica's cap
+            assert int(flag(args, "--max-num-seqs")) * rp.data >= rp.max_num_seqs > (int(flag(args, "--max-num-seqs")) - 1) * rp.data
+            assert flag(args, "--data-parallel-size") == (str(rp.data) if rp.data > 1 else None)
             assert flag(args, "--served-model-name") == c.profile.model.served_name
             sidecar = any(i["name"] == "routing-sidecar" for i in t["spec"].get("initContainers", []))  # decode leaders (P/D)
             assert flag(args, "--port") == str(c.profile.path.routing.engine_port if sidecar else c.profile.serving.port)

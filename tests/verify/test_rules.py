@@ -117,7 +117,7 @@ def test_pipeline_mismatch_on_a_leader_worker_set_blames_the_role() -> None:
     objs = objects("tier3")
     lws = find(objs, "LeaderWorkerSet", "glm-5-decode")
     for t in ("leaderTemplate", "workerTemplate"):
-        set_flag(container(lws, t), "--pipeline-parallel-size", "4")
+        set_flag(container(lws, t), "--data-parallel-size", "32")
     [v] = only(run("tier3", objs), "tp-pp-gpus", "LeaderWorkerSet/glm-5-decode")
     assert v.profile_path == ("serving", "disaggregation", "decode", "tensor") and "16 GPUs" in v.message
 

@@ -1,0 +1,121 @@
+"""The engine capability table: per vLLM version, which flags exist, what each KV connector
+supports (pipeline/data/expert parallel, transport backends and what they need in the image),
+default ports and the ``VLLM_*`` variables mcompile sets. Data lives in ``vllm-<version>.yaml``
+beside this module, each fact with its source; the real-parser test proves the flag lists against
+the pinned vLLM itself.
+
+An image is resolved to a table row by its repository and tag (a known image), or by what the
+profile declares (``serving.image.engineVersion`` + ``capabilities``) for any other image. An
+image the table does not know, with nothing declared, cannot be checked: that is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Connector:
+    name: str
+    pipeline_parallel: bool
+    data_parallel: bool
+    expert_parallel: bool
+    backends: tuple[str, ...]
+    needs: tuple[tuple[str, str], ...]  # (backend, image capability it needs)
+
+    def needed(self, backend: str) -> str | None:
+        return dict(self.needs).get(backend)
+
+
+@dataclass(frozen=True)
+class KnownImage:
+    repository: str
+    tag: str
+    capabilities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EngineVersion:
+    version: str
+    images: tuple[KnownImage, ...]
+    features: tuple[tuple[str, tuple[str, ...]], ...]
+    load_formats: tuple[str, ...]
+    connectors: tuple[Connector, ...]
+    ports: tuple[tuple[str, int], ...]
+    env: tuple[str, ...]
+    value_flags: frozenset[str]
+    switch_flags: frozenset[str]
+
+    @property
+    def flags(self) -> frozenset[str]:
+        return self.value_flags | self.switch_flags
+
+    def connector(self, name: str) -> Connector | None:
+        return next((c for c in self.connectors if c.name == name), None)
+
+    def port(self, name: str) -> int:
+        return dict(self.ports)[name]
+
+    def feature_of(self, flag: str) -> str | None:
+        return next((f for f, flags in self.features if flag in flags), None)
+
+
+@dataclass(frozen=True)
+class ImageEngine:
+    """What an image runs: the table row (None when unknown) and the image's capabilities."""
+
+    engine: EngineVersion | None
+    capabilities: frozenset[str]
+    known_image: bool  # listed in the table (not only declared by the profile)
+
+
+def _load(path: Path) -> EngineVersion:
+    d = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    return EngineVersion(
+        str(d["version"]),
+        tuple(KnownImage(i["repository"], str(i["tag"]), tuple(i.get("capabilities") or ())) for i in d["images"]),
+        tuple((k, tuple(v["flags"])) for k, v in d["features"].items()),
+        tuple(d["loadFormats"]),
+        tuple(Connector(n, bool(c["pipelineParallel"]), bool(c["dataParallel"]), bool(c["expertParallel"]), tuple(c["backends"]),
+                        tuple(sorted((c.get("needs") or {}).items()))) for n, c in d["kvConnectors"].items()),
+        tuple(sorted((k, int(v)) for k, v in d["ports"].items())),
+        tuple(d["env"]),
+        frozenset(d["valueFlags"]),
+        frozenset(d["switchFlags"]),
+    )
+
+
+@lru_cache(maxsize=1)
+def table() -> dict[str, EngineVersion]:
+    """Every version in the table, by version string (``0.28.0``)."""
+    rows = [_load(p) for p in sorted(_DIR.glob("vllm-*.yaml"))]
+    return {r.version: r for r in rows}
+
+
+def versions() -> list[str]:
+    return sorted(table())
+
+
+def pinned() -> EngineVersion:
+    """The version the shipped profiles and the real-parser test use (the newest in the table)."""
+    return table()[versions()[-1]]
+
+
+def resolve(repository: str, tag: str, declared_version: str | None, declared_capabilities: tuple[str, ...]) -> ImageEngine:
+    """The engine an image runs. A declared version wins (a custom image built on it); else the
+    known image of that repository and tag; else unknown."""
+    for row in table().values():
+        for img in row.images:
+            if img.repository == repository and img.tag == tag:
+                if declared_version and declared_version != row.version:
+                    break
+                return ImageEngine(row, frozenset(img.capabilities) | frozenset(declared_capabilities), True)
+    if declared_version:
+        return ImageEngine(table().get(declared_version), frozenset(declared_capabilities), False)
+    return ImageEngine(None, frozenset(declared_capabilities), False)

@@ -1,0 +1,118 @@
+"""Every vLLM command line mcompile generates, parsed by the pinned vLLM itself.
+
+``scripts/install_vllm_parser.py`` (run by ``scripts/test``) installs ``vllm==0.28.0`` into
+``.tools/vllm-venv``; this test feeds it the ``vllm serve`` arguments of every serving pod (Deployment
+pods, LeaderWorkerSet leaders and workers) of every shipped profile and environment, with the
+kubelet's ``$(VAR)`` expansion done first, and requires vLLM's parser and ``AsyncEngineArgs`` to
+accept them with nothing left over. It also proves the capability table: its flag lists are the
+parser's option strings. Marked ``vllm_parser`` (its own CI job; ``-m "not vllm_parser"`` skips it
+locally). A missing vLLM install fails, never skips.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compiler.engine import pinned
+from tests.shipped import compile_tier
+
+pytestmark = pytest.mark.vllm_parser
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = REPO / ".tools" / "vllm-venv" / "bin" / "python"
+HELPER = Path(__file__).with_name("vllm_parse.py")
+SHIPPED = {"tier1": ("prod", "staging"), "tier2": ("dev", "prod"), "tier3": ("prod",)}
+_VAR = re.compile(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def run_parser(cases: list[dict[str, Any]], flags: bool = False) -> dict[str, Any]:
+    if not PYTHON.exists():
+        pytest.fail(f"{PYTHON} missing: run scripts/install_vllm_parser.py (scripts/test does)")
+    proc = subprocess.run([str(PYTHON), str(HELPER)], input=json.dumps({"cases": cases, "flags": flags}), capture_output=True, text=True, check=False,
+                          timeout=600, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("MCOMPILE-RESULT ")][-1]
+    return json.loads(line.removeprefix("MCOMPILE-RESULT "))
+
+
+def expand(arg: str, env: dict[str, str]) -> str:
+    """The kubelet's expansion: ``$(VAR)`` from the container env (LWS injects its own), ``$$`` -> ``$``."""
+    return _VAR.sub(lambda m: env[m.group(1)], arg).replace("$$", "$")
+
+
+def serve_argvs(objects: tuple[dict[str, Any], ...]) -> list[tuple[str, list[str]]]:
+    """(where, argv after ``vllm serve``) for every pod template that runs vllm serve."""
+    out = []
+    for obj in objects:
+        spec = obj.get("spec") or {}
+        name = f"{obj.get('kind')}/{obj['metadata']['name']}"
+        if obj.get("kind") == "Deployment":
+            templates = [("pod", spec["template"], 1)]
+        elif obj.get("kind") == "LeaderWorkerSet":
+            lwt = spec["leaderWorkerTemplate"]
+            size = int(lwt.get("size", 1))
+            templates = [("leader", lwt.get("leaderTemplate") or lwt["workerTemplate"], size)]
+            if lwt.get("leaderTemplate"):
+                templates.append(("worker", lwt["workerTemplate"], size))
+        else:
+            continue
+        for position, tmpl, size in templates:
+            for c in tmpl["spec"]["containers"]:
+                if c.get("command") != ["vllm", "serve"]:
+                    continue
+                env = {"LWS_GROUP_SIZE": str(size), "LWS_LEADER_ADDRESS": f"{obj['metadata']['name']}-0.{obj['metadata']['name']}",
+                       "LWS_WORKER_INDEX": "1" if position == "worker" else "0"}
+                env.update({e["name"]: e["value"] for e in c.get("env") or () if "value" in e})
+                out.append((f"{name} {position}", [expand(a, env) for a in c.get("args") or ()]))
+    return out
+
+
+@cache
+def shipped_cases() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    cases = []
+    for tier, envs in SHIPPED.items():
+        for env in envs:
+            for where, argv in serve_argvs(compile_tier(tier, (), env).objects):
+                cases.append((f"{tier}/{env} {where}", tuple(argv)))
+    return tuple(cases)
+
+
+def test_every_shipped_command_line_parses_on_the_pinned_vllm() -> None:
+    cases = shipped_cases()
+    ids = {c[0] for c in cases}
+    # every tier, both LWS positions of tier3 and the tier3 wide-EP flags are really exercised
+    assert {"tier1/prod", "tier2/dev", "tier3/prod"} <= {i.split(" ")[0] for i in ids}
+    assert any(i.endswith("worker") for i in ids) and any("--enable-expert-parallel" in a for _, a in cases)
+    got = run_parser([{"id": i, "argv": list(a)} for i, a in cases])["results"]
+    bad = [r for r in got if not r["ok"]]
+    assert not bad, json.dumps(bad, indent=1)
+    assert len(got) == len(cases) >= 7
+
+
+def test_a_flag_the_pinned_version_lacks_fails() -> None:
+    """``--use-v2-block-manager`` existed in old vLLM and is gone in 0.28.0: the check must fail
+    (the shipped tier2 command line with it appended, as an extraArgs entry would render; the
+    planner refuses such a profile before it renders, see tests/verify/test_rules_engine.py)."""
+    (where, argv), = serve_argvs(compile_tier("tier2", (), "prod").objects)
+    r = run_parser([{"id": where, "argv": [*argv, "--use-v2-block-manager"]}])["results"][0]
+    assert r["ok"] is False and r["leftover"] == ["--use-v2-block-manager"]
+
+
+def test_a_bad_value_fails() -> None:
+    r = run_parser([{"id": "bad", "argv": ["m", "--tensor-parallel-size", "eight"]}])["results"][0]
+    assert r["ok"] is False and "argparse" in r["error"]
+
+
+def test_the_capability_table_lists_exactly_the_parsers_flags() -> None:
+    flags = run_parser([], flags=True)["flags"]
+    row = pinned()
+    assert row.version == "0.28.0"
+    assert sorted(row.value_flags) == flags["value"]
+    assert sorted(row.switch_flags) == flags["switch"]
