@@ -250,14 +250,14 @@ def _number(schema: dict[str, Any]) -> list[Check]:
     return out
 
 
-def _size(kind: type[list[Any]] | type[dict[str, Any]], bound: int, low: bool) -> Check:
+def _size(kind: type[list[Any] | dict[str, Any]], bound: int, low: bool) -> Check:
     if low:
         return lambda v: not isinstance(v, kind) or len(v) >= bound
     return lambda v: not isinstance(v, kind) or len(v) <= bound
 
 
 def _sizes(schema: dict[str, Any]) -> list[Check]:
-    specs: tuple[tuple[str, type[list[Any]] | type[dict[str, Any]], bool], ...] = (
+    specs: tuple[tuple[str, type[list[Any] | dict[str, Any]], bool], ...] = (
         ("minItems", list, True), ("maxItems", list, False),
         ("minProperties", dict, True), ("maxProperties", dict, False),
     )
