@@ -19,6 +19,7 @@ Without cel-python installed every rule is ``unsupported``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import pickle
 import re
@@ -171,6 +172,10 @@ class CelRule:
     #: True when the rule is exactly ``self.all(v, body)`` with ``body`` not reading ``self``: it
     #: passes for a list (or map) iff it passes for each one-element list (or one-key map).
     per_element: bool = field(default=False, compare=False, repr=False)
+    #: The parse tree, for the transpiled program (:func:`_fast_program`).
+    ast: Any = field(default=None, compare=False, repr=False)
+    #: One slot, filled on first use: cel-python's transpiled (Python bytecode) program, or None.
+    fast: list[Any] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def failure_message(self) -> str:
@@ -216,16 +221,17 @@ def _parser() -> Any:
     None or an unwritable directory just means no cache."""
     import lark
     from celpy.celparser import CELParser
+    from celpy.evaluation import TranspilerTree  # a lark.Tree both runners accept
 
     grammar = (Path(celpy.__file__).parent / "cel.lark").read_text(encoding="utf-8")
     options: dict[str, Any] = {
         "parser": "lalr", "start": "expr", "debug": True, "g_regex_flags": re.M,
         "lexer_callbacks": {"IDENT": CELParser.ambiguous_literals}, "propagate_positions": True,
-        "maybe_placeholders": False, "priority": "invert", "tree_class": lark.Tree,
+        "maybe_placeholders": False, "priority": "invert", "tree_class": TranspilerTree,
     }
     where = cache_dir()
     if where is not None:
-        key = hashlib.sha256(f"{grammar}\0{lark.__version__}".encode()).hexdigest()[:16]
+        key = hashlib.sha256(f"{grammar}\0{lark.__version__}\0TranspilerTree".encode()).hexdigest()[:16]
         try:
             return lark.Lark(grammar, cache=str(where / f"cel-grammar-{key}.lark"), **options)
         except Exception:  # a damaged or unreadable cache file: build without it
@@ -268,7 +274,7 @@ def _parse(env: Any, text: str) -> Any:
     and a file that is missing, truncated, corrupt or not a parse tree is ignored and rewritten.
     Parse errors are not cached. Like Lark's grammar cache, the files are pickles in the user's
     own cache directory."""
-    import lark
+    from celpy.evaluation import TranspilerTree
 
     where = cache_dir()
     key = hashlib.sha256(f"{_parser_key()}\0{text}".encode()).hexdigest()
@@ -278,7 +284,7 @@ def _parse(env: Any, text: str) -> Any:
             data = path.read_bytes()
             if hashlib.sha256(data[32:]).digest() == data[:32]:
                 tree = pickle.loads(data[32:])
-                if isinstance(tree, lark.Tree):
+                if isinstance(tree, TranspilerTree):
                     return tree
         except Exception:  # noqa: BLE001, S110 - unreadable or undecodable: parse again
             pass
@@ -303,7 +309,7 @@ def _parser_key() -> str:
     import lark
 
     grammar = (Path(celpy.__file__).parent / "cel.lark").read_bytes()
-    return f"{hashlib.sha256(grammar).hexdigest()}-{version('cel-python')}-{lark.__version__}"
+    return f"{hashlib.sha256(grammar).hexdigest()}-{version('cel-python')}-{lark.__version__}-TranspilerTree"
 
 
 @cache
@@ -336,7 +342,7 @@ def _compile_rule(text: str, message: str, field_path: str, message_expression: 
             reads = None if reads is None or more is None else tuple(sorted({*reads, *more}))
         except Exception:  # fall back to the static message
             message_program = None
-    return CelRule(text, message, field_path, EVALUATED, "", program, message_program, reads, _is_self_all(ast))
+    return CelRule(text, message, field_path, EVALUATED, "", program, message_program, reads, _is_self_all(ast), ast)
 
 
 _CHAIN = frozenset({"expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication", "unary", "member"})
@@ -423,6 +429,8 @@ def evaluate(rule: CelRule, value: Any) -> CelOutcome:
     if rule.status != EVALUATED:
         return CelOutcome(None, rule.reason)
     activation = {"self": celpy.json_to_cel(value)}
+    if _fast_passes(rule, activation):
+        return CelOutcome(True, "")
     try:
         result = rule.program.evaluate(activation)
     except celpy.CELEvalError as exc:
@@ -439,6 +447,45 @@ def evaluate(rule: CelRule, value: Any) -> CelOutcome:
     if bool(result):
         return CelOutcome(True, "")
     return CelOutcome(False, _message(rule, activation))
+
+
+def _fast_passes(rule: CelRule, activation: dict[str, Any]) -> bool:
+    """True when cel-python's transpiled program (~4x faster than its interpreter) returns true.
+
+    Only a pass is taken from it: a false result, an error or anything else is decided by the
+    interpreter (the reference, with its exact messages), as cel-python's transpiler is stricter
+    on error paths. ``tests/verify/test_crd_cel.py`` checks over the shipped and mutated values of
+    every evaluated rule that the transpiled program never passes what the interpreter fails."""
+    program = _fast_program(rule)
+    if program is None:
+        return False
+    try:
+        result = program.evaluate(activation)
+    except Exception:  # noqa: BLE001 - any problem: the interpreter decides
+        return False
+    return isinstance(result, (bool, celtypes.BoolType)) and bool(result)
+
+
+def _fast_program(rule: CelRule) -> Any:
+    """The rule's transpiled program, built on first use (transpiling costs ~1 ms a rule; most
+    rules never run); None when cel-python cannot transpile it."""
+    if not rule.fast:
+        try:
+            # the transpiler only adds attributes to the tree, which the interpreter ignores
+            rule.fast.append(_compiled_env().program(rule.ast, functions=_extensions()))
+        except Exception:  # noqa: BLE001 - not transpilable: the interpreter alone
+            rule.fast.append(None)
+    return rule.fast[0]
+
+
+@cache
+def _compiled_env() -> Any:
+    """A cel-python environment whose programs are transpiled to Python (parse trees from the
+    shared parser of :func:`_env`). Its failures are logged at ERROR by cel-python and then
+    handled here (the interpreter decides): that logger is silenced so they never reach stderr."""
+    _env()
+    logging.getLogger("celpy.Transpiler").disabled = True
+    return celpy.Environment(runner_class=celpy.CompiledRunner)
 
 
 def _message(rule: CelRule, activation: dict[str, Any]) -> str:

@@ -12,13 +12,16 @@ from compiler.verify.crd_schema import apply_defaults, copy_json, iter_rule_node
 from tests.shipped import compile_tier
 
 
-def _fresh(rule: crd_cel.CelRule, spec_extra: dict[str, Any] | None = None) -> crd_cel.CelRule:
-    """The rule compiled from scratch: no in-process memo, no parse-tree cache."""
+def _fresh(rule: crd_cel.CelRule) -> crd_cel.CelRule:
+    """The rule compiled from scratch (no in-process memo, no parse-tree cache), evaluated by
+    cel-python's interpreter alone (no transpiled fast path): the reference."""
     env = crd_cel._env()
     saved = crd_cel.cache_dir
     try:
         crd_cel.cache_dir = lambda: None  # type: ignore[assignment]
-        return crd_cel._compile_rule.__wrapped__(rule.rule, rule.message, rule.field_path, "", False)
+        fresh = crd_cel._compile_rule.__wrapped__(rule.rule, rule.message, rule.field_path, "", False)
+        fresh.fast.append(None)
+        return fresh
     finally:
         crd_cel.cache_dir = saved  # type: ignore[assignment]
         assert env is crd_cel._env()
@@ -65,6 +68,21 @@ def test_a_reused_program_gives_the_fresh_programs_outcome_on_every_value(regist
         if got.passed is not None:
             outcomes[got.passed] += 1
     assert outcomes[True] and outcomes[False], outcomes  # the mutations make rules fail too
+
+
+def test_the_transpiled_program_never_passes_what_the_interpreter_fails(registry):
+    """Only a pass is taken from the transpiled program: it must never pass a value the
+    interpreter fails (it may fail more: the interpreter then decides)."""
+    pairs = _rule_values(registry)
+    passes = 0
+    for rule, value in pairs:
+        if crd_cel._fast_program(rule) is None:
+            continue
+        activation = {"self": crd_cel.celpy.json_to_cel(value)}
+        if crd_cel._fast_passes(rule, activation):
+            passes += 1
+            assert crd_cel.evaluate(_fresh(rule), value).passed is True, (rule.rule, value)
+    assert passes >= 100, passes  # the fast path is really taken
 
 
 def test_compile_rule_returns_one_object_per_entry():
