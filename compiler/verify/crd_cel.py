@@ -429,8 +429,17 @@ def evaluate(rule: CelRule, value: Any) -> CelOutcome:
     if rule.status != EVALUATED:
         return CelOutcome(None, rule.reason)
     activation = {"self": celpy.json_to_cel(value)}
-    if _fast_passes(rule, activation):
+    fast = _fast_program(rule)
+    if fast is not None and _fast_passes(fast, activation):
         return CelOutcome(True, "")
+    outcome = _interpret(rule, activation)
+    if fast is not None and outcome.passed:  # the transpiled program refused a pass: stop using it
+        rule.fast[1] = None
+    return outcome
+
+
+def _interpret(rule: CelRule, activation: dict[str, Any]) -> CelOutcome:
+    """cel-python's interpreter: the reference verdict and message."""
     try:
         result = rule.program.evaluate(activation)
     except celpy.CELEvalError as exc:
@@ -449,16 +458,14 @@ def evaluate(rule: CelRule, value: Any) -> CelOutcome:
     return CelOutcome(False, _message(rule, activation))
 
 
-def _fast_passes(rule: CelRule, activation: dict[str, Any]) -> bool:
+def _fast_passes(program: Any, activation: dict[str, Any]) -> bool:
     """True when cel-python's transpiled program (~4x faster than its interpreter) returns true.
 
     Only a pass is taken from it: a false result, an error or anything else is decided by the
     interpreter (the reference, with its exact messages), as cel-python's transpiler is stricter
     on error paths. ``tests/verify/test_crd_cel.py`` checks over the shipped and mutated values of
-    every evaluated rule that the transpiled program never passes what the interpreter fails."""
-    program = _fast_program(rule)
-    if program is None:
-        return False
+    every evaluated rule that the transpiled program never passes what the interpreter fails.
+    A rule whose transpiled program refuses a value the interpreter passes stops using it."""
     try:
         result = program.evaluate(activation)
     except Exception:  # noqa: BLE001 - any problem: the interpreter decides
