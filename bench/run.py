@@ -41,6 +41,17 @@ sys.path.insert(0, str(HERE.parent))
 from bench.fleet import TIERS, fingerprint, write_fleet  # noqa: E402
 from compiler.toolchain import find_tool  # noqa: E402
 
+def _crds() -> str:
+    """$MCOMPILE_CRDS, else the CRD paths this checkout finds in development: every build (A and
+    B, in any working directory) verifies against the same CRDs."""
+    if os.environ.get("MCOMPILE_CRDS"):
+        return os.environ["MCOMPILE_CRDS"]
+    from compiler.verify.crd_sources import locate_crds
+
+    return os.pathsep.join(str(p) for p in locate_crds(())[0])
+
+
+CRDS = _crds()
 STAGES = ("resolve", "plan+render", "verify", "emit", "fleet", "write")
 GOAL_RATIO, GOAL_SECONDS, GOAL_RSS_MB, GOAL_LINEAR = 1.0, 15.0, 300.0, 11.0
 
@@ -76,7 +87,7 @@ def _tree_pss_kb(pid: int) -> int:
 
 def run_cli(repo: Path, args: list[str], cwd: Path, cores: list[int] | None = None, sample: bool = False) -> Run:
     """``python -m compiler <args>`` from ``repo`` in ``cwd``; wall time and memory."""
-    env = {**os.environ, "PYTHONPATH": str(repo), "MCOMPILE_CRDS": os.environ.get("MCOMPILE_CRDS", str(crds_dir(repo)))}
+    env = {**os.environ, "PYTHONPATH": str(repo), "MCOMPILE_CRDS": CRDS}
     pre = (lambda: os.sched_setaffinity(0, cores)) if cores else None
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "compiler", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
@@ -110,13 +121,6 @@ def run_cli(repo: Path, args: list[str], cwd: Path, cores: list[int] | None = No
     if m:
         run.stages = {k: float(v) for k, v in (part.rsplit(" ", 1) for part in m.group(1).split(", "))}
     return run
-
-
-def crds_dir(repo: Path) -> Path:
-    for candidate in (repo.parent / "shared" / "crds", HERE.parent.parent / "shared" / "crds"):
-        if candidate.is_dir():
-            return candidate
-    raise SystemExit("no CRDs: set MCOMPILE_CRDS")
 
 
 def supports(repo: Path, flag: str) -> bool:
@@ -158,39 +162,58 @@ def profile_name(path: Path) -> str:
     return m.group(1)
 
 
-def bench_tiers(repo: Path, work: Path, runs: int, jobs_flag: list[str]) -> list[dict]:
-    """Per shipped tier: median fresh build vs median helm+kustomize on its own output."""
-    rows = []
+def bench_tiers(repos: list[Path], work: Path, runs: int, jobs_flag: list[str]) -> list[list[dict]]:
+    """Per shipped tier and per checkout: median fresh build vs median helm+kustomize on that
+    build's own output. The checkouts alternate run by run (A B A B ...), so load on the shared
+    machine hits both alike."""
+    rows: list[list[dict]] = [[] for _ in repos]
     for tier in TIERS:
-        project = work / f"tier-{tier}"
-        shutil.copytree(repo / "profiles", project / "profiles", dirs_exist_ok=True)
-        name = profile_name(project / "profiles" / f"{tier}.yaml")
-        builds, cpus, tools = [], [], []
+        samples: list[dict[str, list[float]]] = [{"build": [], "cpu": [], "tools": []} for _ in repos]
+        projects = []
+        for i, repo in enumerate(repos):
+            project = work / f"tier-{tier}-{i}"
+            shutil.copytree(repo / "profiles", project / "profiles", dirs_exist_ok=True)
+            projects.append(project)
         for _ in range(runs):
-            shutil.rmtree(project / "out", ignore_errors=True)
-            run = must(run_cli(repo, ["build", f"profiles/{tier}.yaml", "--out", "out", *jobs_flag], project), f"build {tier}")
-            builds.append(run.wall)
-            cpus.append(run.cpu)
-            tools.append(go_tools_time(project / "out", name))
-        b, t = statistics.median(builds), statistics.median(tools)
-        rows.append({"tier": tier, "envs": len(envs_of(project / "out", name)), "build": b, "cpu": statistics.median(cpus), "tools": t, "ratio": b / t})
+            for i, repo in enumerate(repos):
+                project = projects[i]
+                shutil.rmtree(project / "out", ignore_errors=True)
+                run = must(run_cli(repo, ["build", f"profiles/{tier}.yaml", "--out", "out", *jobs_flag], project), f"build {tier}")
+                samples[i]["build"].append(run.wall)
+                samples[i]["cpu"].append(run.cpu)
+                samples[i]["tools"].append(go_tools_time(project / "out", profile_name(project / "profiles" / f"{tier}.yaml")))
+        for i in range(len(repos)):
+            name = profile_name(projects[i] / "profiles" / f"{tier}.yaml")
+            b, t = statistics.median(samples[i]["build"]), statistics.median(samples[i]["tools"])
+            rows[i].append({"tier": tier, "envs": len(envs_of(projects[i] / "out", name)), "build": b,
+                            "cpu": statistics.median(samples[i]["cpu"]), "tools": t, "ratio": b / t})
     return rows
 
 
-def bench_noop(repo: Path, work: Path, runs: int, jobs_flag: list[str]) -> dict:
-    project = work / "noop"
-    shutil.copytree(repo / "profiles", project / "profiles", dirs_exist_ok=True)
+def bench_noop(repos: list[Path], work: Path, runs: int, jobs_flag: list[str]) -> list[dict]:
+    """The three tiers built fresh, then rebuilt unchanged ``runs`` times (checkouts alternating)."""
     args = ["build", *(f"profiles/{t}.yaml" for t in TIERS), "--out", "out", *jobs_flag]
-    first = must(run_cli(repo, args, project), "build (3 tiers)")
-    again = [must(run_cli(repo, args, project), "no-op rebuild") for _ in range(runs)]
-    files = sum(1 for p in (project / "out").rglob("*") if p.is_file() and p.name != "lock")
-    n = max(written(r) for r in again)
-    assert n == 0, f"a no-op rebuild wrote {n} files"
-    return {"fresh": first.wall, "noop": statistics.median(r.wall for r in again), "written": n, "files": files}
+    projects, firsts = [], []
+    for i, repo in enumerate(repos):
+        project = work / f"noop-{i}"
+        shutil.copytree(repo / "profiles", project / "profiles", dirs_exist_ok=True)
+        projects.append(project)
+        firsts.append(must(run_cli(repo, args, project), "build (3 tiers)"))
+    again: list[list[Run]] = [[] for _ in repos]
+    for _ in range(runs):
+        for i, repo in enumerate(repos):
+            again[i].append(must(run_cli(repo, args, projects[i]), "no-op rebuild"))
+    out = []
+    for i in range(len(repos)):
+        files = sum(1 for p in (projects[i] / "out").rglob("*") if p.is_file() and p.name != "lock")
+        n = max(written(r) for r in again[i])
+        assert n == 0, f"a no-op rebuild wrote {n} files"
+        out.append({"fresh": firsts[i].wall, "noop": statistics.median(r.wall for r in again[i]), "written": n, "files": files})
+    return out
 
 
 def bench_fleet(repo: Path, work: Path, n: int, jobs: int | None, cores: list[int], timings: bool) -> dict:
-    project = work / f"fleet-{n}"
+    project = work / f"fleet-{n}-{abs(hash(repo))}"
     paths = write_fleet(project / "profiles", n)
     args = ["build", *(p.relative_to(project).as_posix() for p in paths), "--out", "out"]
     if jobs is not None:
@@ -208,6 +231,16 @@ def cli_floor(repo: Path, runs: int) -> float:
     return statistics.median(run_cli(repo, ["--help"], repo).wall for _ in range(runs))
 
 
+def python_floor(runs: int) -> float:
+    """``python -c pass``: the interpreter alone, what ``--help`` is compared with."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def progress(text: str) -> None:
     """Each figure as soon as it is measured (stderr), so a long run shows where it is."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
@@ -217,14 +250,16 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def report(args: argparse.Namespace, repo: Path, tiers: list[dict], noop: dict, fleets: list[dict], floor: float, cores: list[int], jobs: int | None) -> str:
+def report(args: argparse.Namespace, repo: Path, tiers: list[dict], noop: dict, fleets: list[dict], floor: float, cores: list[int], jobs: int | None,
+           python: float = 0.0) -> str:
     lines = [f"mcompile benchmark — {platform.node()}, {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
              f"{len(cores)} of {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; code: {repo}",
              f"build = subprocess `python -m compiler build` (interpreter start + imports included, fresh out/); median of {args.runs}",
              "", "| tier | envs | mcompile build (s) | its CPU (s) | helm template + kubectl kustomize (s) | ratio | goal ≤ 1.0× |", "|---|---|---|---|---|---|---|"]
     for r in tiers:
         lines.append(f"| {r['tier']} | {r['envs']} | {r['build']:.2f} | {r['cpu']:.2f} | {r['tools']:.2f} | {r['ratio']:.1f}× | {verdict(r['ratio'] <= GOAL_RATIO)} |")
-    lines += ["", f"CLI floor (`python -m compiler --help`, start + imports): {floor:.2f} s",
+    lines += ["", f"CLI floor (`python -m compiler --help`, start + imports): {floor:.2f} s vs `python -c pass` {python:.3f} s"
+              f" ({floor / python if python else 0:.0f}×); goal ≤ 0.1 s: {verdict(floor <= 0.1)}",
               f"3 tiers: fresh build {noop['fresh']:.2f} s ({noop['files']} files); no-op rebuild {noop['noop']:.2f} s, files written: {noop['written']} (asserted 0)",
               "", f"Fleet (generated profiles, bench/fleet.py digest {fleets[-1]['fleet'] if fleets else '-'}; `--jobs {jobs if jobs is not None else 'default'}`, pinned to CPUs {cores}):", "",
               "| profiles | wall (s) | CPU (s) | files | peak RSS, largest process (MB) | peak PSS, all build processes (MB) | no-op rebuild (s) | goal ≤ 15 s | goal ≤ 300 MB |",
@@ -270,6 +305,26 @@ def plain(markdown: str) -> str:
     return "\n".join(out)
 
 
+def compare(names: list[str], tiers: list[list[dict]], noops: list[dict], fleets: list[list[dict]], floors: list[float]) -> str:
+    """One Markdown table: each figure for checkout A and B (measured alternately) and B/A."""
+    rows = [("CLI floor `--help` (s)", [f for f in floors])]
+    for t, tier in enumerate(TIERS):
+        rows.append((f"{tier} cold build (s)", [tiers[i][t]["build"] for i in range(len(names))]))
+        rows.append((f"{tier} build CPU (s)", [tiers[i][t]["cpu"] for i in range(len(names))]))
+    rows.append(("3 tiers no-op rebuild (s)", [n["noop"] for n in noops]))
+    for k in range(len(fleets[0])):
+        n = fleets[0][k]["n"]
+        rows.append((f"fleet {n} fresh, wall (s)", [fleets[i][k]["wall"] for i in range(len(names))]))
+        rows.append((f"fleet {n} fresh, CPU (s)", [fleets[i][k]["cpu"] for i in range(len(names))]))
+        rows.append((f"fleet {n} no-op (s)", [fleets[i][k]["noop"] for i in range(len(names))]))
+        rows.append((f"fleet {n} peak RSS (MB)", [max(fleets[i][k]["maxrss"], fleets[i][k]["pss"]) for i in range(len(names))]))
+    lines = ["| figure | " + " | ".join(names) + " | B/A |", "|---|" + "---|" * (len(names) + 1)]
+    for label, values in rows:
+        ratio = f"{values[1] / values[0]:.2f}" if len(values) > 1 and values[0] else "-"
+        lines.append(f"| {label} | " + " | ".join(f"{v:.2f}" for v in values) + f" | {ratio} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repo", type=Path, default=HERE.parent, help="checkout whose compiler is measured (default: this one)")
@@ -278,24 +333,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cores", type=int, default=2, help="CPUs the fleet builds are pinned to (default 2)")
     ap.add_argument("--jobs", type=int, default=None, help="--jobs for the fleet builds (default: the CLI default, one per CPU)")
     ap.add_argument("--markdown", type=Path, help="also write the Markdown block to this file")
+    ap.add_argument("--baseline", type=Path, help="a second checkout (A, e.g. main) measured alternately with --repo (B)")
     args = ap.parse_args(argv)
     repo = args.repo.resolve()
+    repos = [args.baseline.resolve(), repo] if args.baseline else [repo]
     cores = sorted(os.sched_getaffinity(0))[: args.cores]
     has_jobs, has_timings = supports(repo, "--jobs"), supports(repo, "--timings")
     jobs = args.jobs if has_jobs else None
     with tempfile.TemporaryDirectory(prefix="mcompile-bench-") as tmp:
         work = Path(tmp)
-        floor = cli_floor(repo, args.runs)
-        progress(f"CLI floor {floor:.2f} s")
-        tiers = bench_tiers(repo, work, args.runs, [])
+        python = python_floor(args.runs)
+        floors: list[list[float]] = [[] for _ in repos]
+        for _ in range(args.runs):
+            for i, r in enumerate(repos):
+                floors[i].append(cli_floor(r, 1))
+        floor = [statistics.median(f) for f in floors]
+        progress(f"CLI floor {floor} s, python -c pass {python:.3f} s")
+        tiers = bench_tiers(repos, work, args.runs, [])
         progress(f"tiers {tiers}")
-        noop = bench_noop(repo, work, args.runs, [])
-        progress(f"no-op {noop}")
-        fleets = []
+        noops = bench_noop(repos, work, args.runs, [])
+        progress(f"no-op {noops}")
+        fleets: list[list[dict]] = [[] for _ in repos]
         for n in sorted(args.fleet):
-            fleets.append(bench_fleet(repo, work, n, jobs, cores, has_timings))
-            progress(f"fleet {fleets[-1]}")
-    text = report(args, repo, tiers, noop, fleets, floor, cores, jobs)
+            for i, r in enumerate(repos):
+                fleets[i].append(bench_fleet(r, work, n, jobs, cores, has_timings))
+                progress(f"fleet {r} {fleets[i][-1]}")
+    texts = [report(args, r, tiers[i], noops[i], fleets[i], floor[i], cores, jobs, python) for i, r in enumerate(repos)]
+    text = texts[-1]
+    if len(repos) > 1:
+        names = [f"A {repos[0].name}", f"B {repos[1].name}"]
+        text = (f"A/B, measured alternately in one run (A = {repos[0]}, B = {repos[1]}; medians of {args.runs}):\n\n"
+                + compare(names, tiers, noops, fleets, floor) + "\n\nB in full:\n\n" + texts[-1])
     print(plain(text))
     print("\n<!-- Markdown for README \"Performance\" -->\n```markdown\n" + text + "\n```")
     if args.markdown:

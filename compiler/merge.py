@@ -17,7 +17,6 @@ mutates its ``base`` argument and appends lists by default). Leaves are wrapped 
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -140,7 +139,7 @@ def merge_layers(layers: Sequence[Layer], schema: Schema) -> Merged:
     )
     acc: Any = LDict()
     for layer in layers:
-        acc = merger.merge(acc, copy.deepcopy(wrap(layer)))
+        acc = merger.merge(acc, wrap(layer))  # wrap builds fresh containers: nothing to copy
     return _unwrap(acc)
 
 

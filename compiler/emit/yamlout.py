@@ -75,6 +75,12 @@ def _printable(ch: str) -> bool:
 
 #: A character :func:`_printable` rejects (the same set, as one regex: a C-speed scan).
 _UNPRINTABLE = re.compile("[^\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]")
+#: The same, but allowing tab and newline (what a literal block may carry).
+_UNPRINTABLE_IN_BLOCK = re.compile("[^\t\n\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]")
+#: A character a double-quoted scalar writes escaped (:data:`_ESCAPES` or not printable).
+_NEEDS_ESCAPE = re.compile('[\\\\"]|' + _UNPRINTABLE.pattern)
+#: A line ending in a space or tab.
+_TRAILING_BLANK = re.compile("[ \t](?:\n|\\Z)")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -93,6 +99,8 @@ def needs_quotes(text: str) -> bool:
 
 
 def _double_quoted(text: str) -> str:
+    if _NEEDS_ESCAPE.search(text) is None:
+        return '"' + text + '"'
     out = []
     for ch in text:
         if ch in _ESCAPES:
@@ -112,9 +120,9 @@ def _literal_ok(text: str) -> bool:
     """True when ``text`` can be a literal block scalar that reads back exactly."""
     if "\n" not in text or not text.strip("\n"):
         return False
-    if any(line != line.rstrip(" \t") for line in text.split("\n")):
+    if _TRAILING_BLANK.search(text) is not None:
         return False
-    return all(ch in "\n\t" or _printable(ch) for ch in text)
+    return _UNPRINTABLE_IN_BLOCK.search(text) is None
 
 
 def _literal(text: str, indent: int, with_indicator: bool) -> list[str]:
@@ -141,7 +149,13 @@ def _scalar(value: Any, indent: int, *, key: bool = False, root: bool = False) -
         return [_float(value)]
     if not isinstance(value, str):
         raise TypeError(f"cannot serialise {type(value).__name__} value {value!r} as YAML")
-    text = str.__str__(value)
+    return _string(str.__str__(value), indent, key, root)
+
+
+@lru_cache(maxsize=1 << 16)
+def _string(text: str, indent: int, key: bool, root: bool) -> list[str]:
+    """A string's lines (cached: names, labels and values repeat across objects, files and
+    profiles; callers never mutate the list)."""
     if not key and _literal_ok(text):
         lead = text[0] in " \n"
         if not (root and lead):
@@ -165,7 +179,13 @@ def _float(value: float) -> str:
 
 def order_keys(mapping: Mapping[str, Any], *, root: bool = False, parent_key: str | None = None) -> list[str]:
     """The canonical key order of ``mapping`` (see the module docstring)."""
-    keys = list(mapping)
+    return list(_order(tuple(mapping), root, parent_key))
+
+
+@lru_cache(maxsize=1 << 14)
+def _order(keys: tuple[str, ...], root: bool, parent_key: str | None) -> tuple[str, ...]:
+    """:func:`order_keys` per key tuple (mappings of one kind share their keys; a non-string
+    key raises, and exceptions are not cached)."""
     for k in keys:
         if not isinstance(k, str):
             raise TypeError(f"mapping keys must be strings, got {type(k).__name__} {k!r}")
@@ -177,7 +197,7 @@ def order_keys(mapping: Mapping[str, Any], *, root: bool = False, parent_key: st
     else:
         first = ("name",)
     head = [k for k in first if k in present]
-    return head + sorted(present.difference(head))
+    return (*head, *sorted(present.difference(head)))
 
 
 class _Emitter:
@@ -207,7 +227,7 @@ class _Emitter:
 
     def _mapping(self, mapping: Mapping[str, Any], indent: int, *, root: bool, parent_key: str | None) -> None:
         pad = " " * indent
-        for key in order_keys(mapping, root=root, parent_key=parent_key):
+        for key in _order(tuple(mapping), root, parent_key):
             rendered = _key_text(key)
             if len(rendered) > _MAX_SIMPLE_KEY:
                 self.lines.append(f"{pad}? {rendered}")

@@ -25,6 +25,7 @@ template value in a generated manifest.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +95,8 @@ def to_json_schema(node: dict[str, Any], *, in_combinator: bool = False) -> dict
     for key in _COPIED:
         if key in node:
             out[key] = copy.deepcopy(node[key])
+    if isinstance(out.get("pattern"), str):
+        out["pattern"] = python_pattern(out["pattern"])
     if node.get("nullable") and "enum" in out and None not in out["enum"]:
         out["enum"].append(None)
     for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
@@ -129,6 +132,51 @@ def to_json_schema(node: dict[str, Any], *, in_combinator: bool = False) -> dict
     if isinstance(node.get("not"), dict):
         out["not"] = to_json_schema(node["not"], in_combinator=True)
     return out
+
+
+_GO_FLAGS = re.compile(r"\(\?([imsU]+)\)")
+
+
+def python_pattern(pattern: str) -> str:
+    """``pattern`` as Python's ``re`` reads it. CRD patterns are Go (RE2) syntax, which Python
+    reads alike except for two constructs it refuses (jsonschema then raised on the value): flags
+    set mid-pattern (``^(?i)(a|b)$``; Go applies them to the rest of the pattern) become a scoped
+    group (``^(?i:(a|b)$)``), and ``\\z`` (end of text) becomes Python's ``\\Z``. A pattern
+    Python already compiles is returned unchanged, and so is one this cannot translate."""
+    try:
+        re.compile(pattern)
+        return pattern
+    except re.error:
+        pass
+    out = re.sub(r"(?<!\\)((?:\\\\)*)\\z", r"\1\\Z", pattern)
+    match = _GO_FLAGS.search(out)
+    if match is not None and "U" not in match.group(1) and _top_level(out, match.start()):
+        out = f"{out[:match.start()]}(?{match.group(1)}:{out[match.end():]})"
+    try:
+        re.compile(out)
+    except re.error:
+        return pattern
+    return out
+
+
+def _top_level(pattern: str, index: int) -> bool:
+    """True when ``index`` is outside every group and character class of ``pattern``."""
+    depth, in_class, i = 0, False, 0
+    while i < index:
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        i += 1
+    return depth == 0 and not in_class
 
 
 def _only_int_or_string(branches: Any) -> bool:

@@ -36,6 +36,7 @@ import jsonschema
 import yaml
 
 from compiler.verify import crd_cel
+from compiler.verify.accept import Check, Unsupported, compile_check
 from compiler.verify.crd_schema import (
     RuleNode,
     apply_defaults,
@@ -68,6 +69,7 @@ class _Compiled:
     validator: jsonschema.Draft202012Validator
     root: dict[str, Any]
     rules: RuleNode | None
+    accepts: Check | None = None  # compiled fast check (compiler.verify.accept), None: jsonschema only
 
 
 @dataclass
@@ -265,11 +267,16 @@ class CrdRegistry:
             served = ", ".join(sorted(crd.schemas)) or "none"
             return f"{kind} version {version} is not served by the CRD (served: {served})"
         schema = root_json_schema(root, api_version, kind)
+        try:
+            accepts: Check | None = compile_check(schema)
+        except Unsupported:
+            accepts = None
         compiled = _Compiled(
             api_version,
             jsonschema.Draft202012Validator(schema),
             root,
             build_rule_tree(root, crd_cel.compile_rule),
+            accepts,
         )
         self._compiled[(group, version, kind)] = compiled
         return compiled
@@ -297,7 +304,9 @@ class CrdRegistry:
             return [Finding("", compiled, kind, name)], []
         value = copy_json(obj)
         apply_defaults(value, compiled.root)
-        findings = [f for err in compiled.validator.iter_errors(value) for f in _schema_findings(err, kind, name)]
+        findings: list[Finding] = []
+        if compiled.accepts is None or not compiled.accepts(value):  # valid values skip jsonschema
+            findings = [f for err in compiled.validator.iter_errors(value) for f in _schema_findings(err, kind, name)]
         unevaluated: list[str] = []
         for path, node_value, node in iter_rule_nodes(compiled.rules, value, []):
             if node.map_keys and isinstance(node_value, list):

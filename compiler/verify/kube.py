@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -29,6 +30,7 @@ import referencing
 import referencing.jsonschema
 from kubernetes_validate.utils import VersionNotSupportedError
 
+from compiler.verify.accept import Check, Unsupported, compile_check
 from compiler.verify.findings import Finding, format_path, object_identity
 
 DEFAULT_KUBERNETES_VERSION = "1.33"
@@ -84,19 +86,45 @@ def _split_api_version(api_version: str) -> tuple[str, str]:
 @cache
 def _registry(schema_dir: Path) -> referencing.Registry:
     """Parsed and crawled registry holding ``_definitions.json`` for one version."""
-    with open(schema_dir / "_definitions.json", encoding="utf-8") as fh:
-        definitions = json.load(fh)
     resource = referencing.Resource.from_contents(
-        definitions, default_specification=referencing.jsonschema.DRAFT202012
+        _definitions_file(schema_dir), default_specification=referencing.jsonschema.DRAFT202012
     )
     return (resource @ referencing.Registry()).crawl()
 
 
+@cache
+def _definitions_file(schema_dir: Path) -> dict[str, Any]:
+    """``_definitions.json`` of one version, parsed once per process (jsonschema's registry
+    and the compiled checks of :mod:`.accept` share it)."""
+    with open(schema_dir / "_definitions.json", encoding="utf-8") as fh:
+        return dict(json.load(fh))
+
+
+def _definitions(schema_dir: Path) -> dict[str, Any]:
+    return dict(_definitions_file(schema_dir).get("$defs") or {})
+
+
+def _resolver(schema_dir: Path) -> Callable[[str], Any]:
+    """``$ref`` -> schema for the two forms the bundled files use (else :class:`Unsupported`)."""
+
+    defs = _definitions(schema_dir)
+
+    def resolve(ref: str) -> Any:
+        for prefix in ("/api/_definitions.json#/$defs/", "#/$defs/"):
+            if ref.startswith(prefix) and ref[len(prefix):] in defs:
+                return defs[ref[len(prefix):]]
+        raise Unsupported(f"$ref {ref}")
+
+    return resolve
+
+
 @dataclass(frozen=True)
 class _Entry:
-    """A cached lookup result: a validator, or None when no schema matches."""
+    """A cached lookup result: a validator, or None when no schema matches; ``accepts`` is its
+    compiled fast check (:mod:`.accept`), None when the schema needs jsonschema alone."""
 
     validator: jsonschema.protocols.Validator | None
+    accepts: Check | None = None
 
 
 class KubeValidator:
@@ -128,14 +156,14 @@ class KubeValidator:
         with self._lock:
             entry = self._cache.get(key)
             if entry is None:
-                entry = _Entry(self._load(api_version, kind))
+                entry = self._load(api_version, kind)
                 self._cache[key] = entry
         return entry
 
-    def _load(self, api_version: str, kind: str) -> jsonschema.protocols.Validator | None:
+    def _load(self, api_version: str, kind: str) -> _Entry:
         path = self.schema_dir / schema_file_name(kind, api_version)
         if not path.is_file():
-            return None
+            return _Entry(None)
         with open(path, encoding="utf-8") as fh:
             schema = json.load(fh)
         # The file name drops the group's domain (apps.example.com/v1 -> apps-v1),
@@ -146,8 +174,13 @@ class KubeValidator:
             g.get("group", "") == group and g.get("version") == version and g.get("kind") == kind
             for g in gvks
         ):
-            return None
-        return jsonschema.Draft202012Validator(schema, registry=_registry(self.schema_dir))
+            return _Entry(None)
+        validator = jsonschema.Draft202012Validator(schema, registry=_registry(self.schema_dir))
+        try:
+            accepts: Check | None = compile_check(schema, _resolver(self.schema_dir))
+        except Unsupported:
+            accepts = None
+        return _Entry(validator, accepts)
 
     def is_builtin(self, obj: dict[str, Any]) -> bool:
         """True if a built-in schema exists for ``obj``'s apiVersion/kind."""
@@ -166,7 +199,8 @@ class KubeValidator:
         api_version = obj.get("apiVersion") if isinstance(obj, dict) else None
         if not isinstance(api_version, str) or not kind:
             return [Finding("", "object has no apiVersion/kind", kind, name)]
-        validator = self._entry(api_version, kind).validator
+        entry = self._entry(api_version, kind)
+        validator = entry.validator
         if validator is None:
             return [
                 Finding(
@@ -177,6 +211,8 @@ class KubeValidator:
                     name,
                 )
             ]
+        if entry.accepts is not None and entry.accepts(obj):
+            return []  # valid: jsonschema would find nothing (see compiler.verify.accept)
         findings = [
             Finding(format_path(err.absolute_path), _message(err), kind, name)
             for err in validator.iter_errors(obj)
