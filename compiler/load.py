@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -48,7 +49,7 @@ class Layer:
         line, col = self.positions.get(p, (1, 1))
         return Source(self.origin, line, col, self.name)
 
-    def sub(self, prefix: Path_, name: str) -> "Layer":
+    def sub(self, prefix: Path_, name: str) -> Layer:
         """The layer rooted at ``prefix`` (e.g. ``environments.prod``), positions re-keyed."""
         n = len(prefix)
         data = self.data

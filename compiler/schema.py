@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from jsonschema import Draft202012Validator
 
@@ -34,7 +35,7 @@ class Schema:
         self.doc = doc
 
     @classmethod
-    def load(cls) -> "Schema":
+    def load(cls) -> Schema:
         return cls(json.loads(schema_path().read_text(encoding="utf-8")))
 
     def resolve(self, node: dict[str, Any]) -> dict[str, Any]:

@@ -29,16 +29,17 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
 
 from compiler.build import build_files, target_for
-from compiler.store.writer import write_outputs
 from compiler.render import security
+from compiler.store.writer import write_outputs
 from compiler.toolchain import find_tool, run_tool
 from compiler.verify import make_verifier
 

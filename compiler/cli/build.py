@@ -16,8 +16,8 @@ from ..store.writer import OutputLocked, WritePlanError, summary_line
 from . import app, handle_errors, jsonout
 from .completion import profile_paths
 from .jsonout import check_format
-from .term import painter, progress
 from .options import AllowKind, Crds, KubeVersion, Out, Override, Profiles, Set, verifier_from
+from .term import painter, progress
 
 Jobs = typer.Option(0, "--jobs", "-j", min=0, help="Profiles built in parallel worker processes (0: one per CPU; 1: in this process). Output is identical for every value.")
 Strict = typer.Option(False, "--strict", help="Treat the capacity planner's warnings as errors (exit 2); CI uses it.")

@@ -8,7 +8,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from ..errors import InputError, Diagnostic, Source, json_path
+from ..errors import Diagnostic, InputError, Source, json_path
 from ..resolve import resolve, schema
 from . import app, handle_errors
 from .options import Env, Override, Profile, request

@@ -21,9 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..render.meta import VERSION_LABEL, version_label
-
-from ..render.meta import ENV_LABEL
+from ..render.meta import ENV_LABEL, VERSION_LABEL, version_label
 
 _GENERIC = {"spec", "template", "metadata", "leaderWorkerTemplate"}
 

@@ -11,10 +11,11 @@ field that produced the object (through the merge provenance).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import Diagnostic, Source, json_path
 from ..types import Compiled

@@ -10,8 +10,9 @@ workers from ``workerTemplate``; the controller adds ``leaderworkerset.sigs.k8s.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from ..render.meta import COMPONENT_LABEL
 from .rules_base import RuleInput, namespace_of, objects_of, ref
