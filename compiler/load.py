@@ -136,9 +136,9 @@ class _Builder:
                 self.err(node, path, f"integer with more than {MAX_DIGITS} digits")
                 return None
             if _OCT.match(v):
-                return int(s[2:], 8)
+                return int(s, 8)
             if _HEX.match(v):
-                return int(s[2:], 16)
+                return int(s, 16)
             if _INT.match(v):
                 return int(s)
             self.err(node, path, f"cannot read {v!r} as an integer")

@@ -36,5 +36,5 @@ def mcompile(*args: str, cwd: Path | None = None) -> Run:
 
 
 def mcompile_proc(*args: str, cwd: Path | None = None) -> Run:
-    p = subprocess.run([sys.executable, "-m", "compiler", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    p = subprocess.run([sys.executable, "-m", "compiler", *args], capture_output=True, text=True, cwd=cwd, timeout=120, check=False)
     return Run(p.returncode, p.stdout, p.stderr)

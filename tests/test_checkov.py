@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -297,7 +298,7 @@ def is_credential_name(name: str) -> bool:
     if name.upper().endswith(NOT_A_VALUE):
         return False
     parts = name.upper().split("_")
-    return bool(CREDENTIAL_WORDS & set(parts)) or any(pair in CREDENTIAL_PAIRS for pair in zip(parts, parts[1:]))
+    return bool(CREDENTIAL_WORDS & set(parts)) or any(pair in CREDENTIAL_PAIRS for pair in pairwise(parts))
 
 
 def walk(node: Any, path: str = "$") -> Iterator[tuple[str, Any]]:

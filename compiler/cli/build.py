@@ -92,7 +92,7 @@ def check(profiles: Optional[List[Path]] = typer.Argument(None, help="Profiles (
         if format == "json":
             jsonout.fail(e, {"stale": None, "profiles": []})
         raise
-    by_scope = {scope: path.as_posix() for (scope, _), path in zip(planned, given)}  # profiles first, then _platform
+    by_scope = {scope: path.as_posix() for (scope, _), path in zip(planned, given, strict=False)}  # profiles first, then _platform (planned is longer)
     stale = [scope for (scope, _), r in zip(planned, results, strict=True) if not r.ok] + orphaned
     # The fleet is built as a whole (the platform is computed from every profile, and output of a
     # profile not given is pruned): the fix is always the build of every profile checked.

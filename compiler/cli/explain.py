@@ -45,7 +45,7 @@ def explain(
     rows = []
     for p, value in leaves(r.values, []):
         jp = json_path(p)
-        if not (jp == prefix or jp.startswith(prefix + ".") or jp.startswith(prefix + "[")):
+        if not (jp == prefix or jp.startswith((prefix + ".", prefix + "["))):
             continue
         src = r.merged.source(p)
         where = f"{src} ({src.layer})" if src else "?"

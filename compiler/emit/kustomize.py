@@ -31,7 +31,7 @@ def json_patch(base: Any, env: Any, path: list[str | int] | None = None) -> list
                 ops += json_patch(base[k], env[k], path + [k])
         return ops
     if isinstance(base, list) and isinstance(env, list) and len(base) == len(env):
-        return [op for i, (b, e) in enumerate(zip(base, env)) if b != e for op in json_patch(b, e, path + [i])]
+        return [op for i, (b, e) in enumerate(zip(base, env, strict=True)) if b != e for op in json_patch(b, e, path + [i])]
     return [{"op": "replace", "path": _pointer(path), "value": env}]
 
 

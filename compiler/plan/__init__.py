@@ -95,7 +95,7 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
     if ctx.errors:
         raise InputError(ctx.errors)
     pools = tuple(pool_plan(p, launch[p.name], roles, sizing, s.cpu, s.memory_gi, p is baseline, dict(cap.prices), cap.spot_price_factor) for p in cap.pools)
-    for pp, pool in zip(pools, profile.capacity.pools):
+    for pp, pool in zip(pools, profile.capacity.pools, strict=True):
         _check_limits(ctx, pool, pp, roles, launch[pool.name])
     if ctx.errors:
         raise InputError(ctx.errors)

@@ -96,7 +96,6 @@ def make_verifier(crds: Sequence[Path] = (), kube_version: str = "1.33", allow: 
 def verify_compiled(c: Compiled, verifier: Verifier) -> list[Diagnostic]:
     from .rules import check_rules
 
-    merged = c.resolved.merged
     out = []
     for obj, msg in verifier.objects(c.objects):
         path = _BLAME.get(obj.get("kind", ""), ())
