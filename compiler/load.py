@@ -101,6 +101,7 @@ class _Builder:
             if node.tag not in (_CORE + "seq",):
                 self.err(node, path, f"tag {node.tag!r} is not allowed")
             return [self.build(v, path + (i,), depth + 1) for i, v in enumerate(node.value)]
+        assert isinstance(node, ScalarNode)  # the composer makes only mapping, sequence and scalar nodes
         return self._scalar(node, path)
 
     def _mapping(self, node: MappingNode, path: Path_, depth: int) -> dict:

@@ -51,14 +51,15 @@ class Schema:
         """The sub-schema describing the value at ``path`` (None if the path is not in the schema)."""
         node = self.resolve(self.doc)
         for part in path:
+            sub: Any
             if isinstance(part, int):
-                node = node.get("items")
+                sub = node.get("items")
             else:
                 props = node.get("properties", {})
-                node = props.get(part) if part in props else node.get("additionalProperties")
-            if not isinstance(node, dict):
+                sub = props.get(part) if part in props else node.get("additionalProperties")
+            if not isinstance(sub, dict):
                 return None
-            node = self.resolve(node)
+            node = self.resolve(sub)
         return node
 
     def merge_key(self, path: Sequence[str | int]) -> str | None:

@@ -61,7 +61,8 @@ def kustomize_files(analysis: Analysis, header: str) -> dict[str, str]:
 
 def _overlay(variants: list[Variant], base_env: str, env: str, header: str) -> dict[str, str]:
     files: dict[str, str] = {}
-    resources, patches = ["../../base"], []
+    resources = ["../../base"]
+    patches: list[dict[str, Any]] = []
     for v in variants:
         base, mine = v.per_env[base_env], v.per_env[env]
         if base is None and mine is not None:
