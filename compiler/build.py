@@ -82,7 +82,7 @@ class Outcome:
 
 def plan_warnings(compiled: Sequence[Compiled]) -> list[Diagnostic]:
     """The planner's warnings of every environment, each once, tagged with its environments."""
-    seen: dict[tuple[Source, str, str], list[str]] = {}
+    seen: dict[tuple[Source | None, str, str], list[str]] = {}
     for c in compiled:
         for w in c.plan.warnings:
             seen.setdefault((w.source, w.path, w.message), []).append(c.profile.env)

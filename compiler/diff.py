@@ -109,7 +109,7 @@ def read_tree(out: Path, progress: Progress | None = None, done: int = 0, total:
     found = overlays(out)
     total = total if total is not None else len(found)
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:  # kubectl runs in parallel
-        for overlay, rendered in zip(found, pool.map(_kustomize, found)):
+        for overlay, rendered in zip(found, pool.map(_kustomize, found), strict=True):
             scope = f"{overlay.parts[-4]}/{overlay.name}"
             for obj in rendered:
                 objects[(scope, *object_key(obj))] = obj
@@ -241,7 +241,7 @@ def _leaf_changes(a: Any, b: Any, path: str) -> Iterator[tuple[str, Any, Any]]:
             elif a[k] != b[k]:
                 yield from _leaf_changes(a[k], b[k], sub)
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
             if x != y:
                 name = x.get("name") if isinstance(x, dict) and isinstance(y, dict) and x.get("name") == y.get("name") else None
                 yield from _leaf_changes(x, y, f"{path}[{name if name else i}]")

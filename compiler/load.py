@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -48,7 +49,7 @@ class Layer:
         line, col = self.positions.get(p, (1, 1))
         return Source(self.origin, line, col, self.name)
 
-    def sub(self, prefix: Path_, name: str) -> "Layer":
+    def sub(self, prefix: Path_, name: str) -> Layer:
         """The layer rooted at ``prefix`` (e.g. ``environments.prod``), positions re-keyed."""
         n = len(prefix)
         data = self.data
@@ -100,6 +101,7 @@ class _Builder:
             if node.tag not in (_CORE + "seq",):
                 self.err(node, path, f"tag {node.tag!r} is not allowed")
             return [self.build(v, path + (i,), depth + 1) for i, v in enumerate(node.value)]
+        assert isinstance(node, ScalarNode)  # the composer makes only mapping, sequence and scalar nodes
         return self._scalar(node, path)
 
     def _mapping(self, node: MappingNode, path: Path_, depth: int) -> dict:
@@ -135,9 +137,9 @@ class _Builder:
                 self.err(node, path, f"integer with more than {MAX_DIGITS} digits")
                 return None
             if _OCT.match(v):
-                return int(s[2:], 8)
+                return int(s, 8)
             if _HEX.match(v):
-                return int(s[2:], 16)
+                return int(s, 16)
             if _INT.match(v):
                 return int(s)
             self.err(node, path, f"cannot read {v!r} as an integer")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import difflib
 from collections.abc import Sequence
-
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path

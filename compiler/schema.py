@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from jsonschema import Draft202012Validator
 
@@ -34,7 +35,7 @@ class Schema:
         self.doc = doc
 
     @classmethod
-    def load(cls) -> "Schema":
+    def load(cls) -> Schema:
         return cls(json.loads(schema_path().read_text(encoding="utf-8")))
 
     def resolve(self, node: dict[str, Any]) -> dict[str, Any]:
@@ -50,14 +51,15 @@ class Schema:
         """The sub-schema describing the value at ``path`` (None if the path is not in the schema)."""
         node = self.resolve(self.doc)
         for part in path:
+            sub: Any
             if isinstance(part, int):
-                node = node.get("items")
+                sub = node.get("items")
             else:
                 props = node.get("properties", {})
-                node = props.get(part) if part in props else node.get("additionalProperties")
-            if not isinstance(node, dict):
+                sub = props.get(part) if part in props else node.get("additionalProperties")
+            if not isinstance(sub, dict):
                 return None
-            node = self.resolve(node)
+            node = self.resolve(sub)
         return node
 
     def merge_key(self, path: Sequence[str | int]) -> str | None:

@@ -21,9 +21,7 @@ def mcompile(*args: str, cwd: Path | None = None) -> Run:
     """In-process run through the same entry point the console script uses."""
     import os
 
-    from compiler.cli import app, main  # noqa: F401
-
-    from compiler.cli import build, completion, crds, diff, explain, plan, schema_cmd, validate  # noqa: F401
+    from compiler.cli import app, build, completion, crds, diff, explain, main, plan, schema_cmd, validate  # noqa: F401
 
     old = Path.cwd()
     try:
@@ -38,5 +36,5 @@ def mcompile(*args: str, cwd: Path | None = None) -> Run:
 
 
 def mcompile_proc(*args: str, cwd: Path | None = None) -> Run:
-    p = subprocess.run([sys.executable, "-m", "compiler", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    p = subprocess.run([sys.executable, "-m", "compiler", *args], capture_output=True, text=True, cwd=cwd, timeout=120, check=False)
     return Run(p.returncode, p.stdout, p.stderr)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from compiler.pipeline import Compiled, compile_env
@@ -11,7 +11,7 @@ from compiler.resolve import Request
 REPO = Path(__file__).resolve().parents[1]
 
 
-@lru_cache(maxsize=None)
+@cache
 def compile_tier(tier: str, sets: tuple[str, ...] = (), env: str = "prod") -> Compiled:
     path = REPO / "profiles" / f"{tier}.yaml"
     return compile_env(Request(path, f"profiles/{tier}.yaml", env, (), sets))

@@ -29,16 +29,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
 
 from compiler.build import build_files, target_for
-from compiler.store.writer import write_outputs
 from compiler.render import security
+from compiler.store.writer import write_outputs
 from compiler.toolchain import find_tool, run_tool
 from compiler.verify import make_verifier
 
@@ -296,7 +298,7 @@ def is_credential_name(name: str) -> bool:
     if name.upper().endswith(NOT_A_VALUE):
         return False
     parts = name.upper().split("_")
-    return bool(CREDENTIAL_WORDS & set(parts)) or any(pair in CREDENTIAL_PAIRS for pair in zip(parts, parts[1:]))
+    return bool(CREDENTIAL_WORDS & set(parts)) or any(pair in CREDENTIAL_PAIRS for pair in pairwise(parts))
 
 
 def walk(node: Any, path: str = "$") -> Iterator[tuple[str, Any]]:

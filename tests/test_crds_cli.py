@@ -34,7 +34,7 @@ def mirror(tmp_path: Path):
 
 
 def test_pull_fills_the_cache_and_it_verifies(mirror, tmp_path: Path) -> None:
-    root, url = mirror
+    _, url = mirror
     dest = tmp_path / "cache"
     r = mcompile("crds", "pull", "--dest", str(dest), "--base-url", url)
     assert r.code == 0, r.stderr

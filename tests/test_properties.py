@@ -269,7 +269,7 @@ def _check(case: tuple[str, Any, tuple[str, ...]], verifier, workdir: Path) -> s
 @settings(SETTINGS, max_examples=60)
 @given(case=mutated_profile())
 def test_cli_validate_exits_0_or_2_with_located_messages(case, workdir: Path) -> None:
-    tier, data, sets = case
+    _, data, sets = case
     (workdir / "cli.yaml").write_text(dump(data), encoding="utf-8")
     args = [a for s in sets for a in ("--set", s)]
     r = mcompile("validate", "cli.yaml", *args, *crd_args(), cwd=workdir)

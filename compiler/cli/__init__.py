@@ -66,7 +66,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except BrokenPipeError:  # `mcompile explain … | head`
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
-        except Exception as e:  # noqa: BLE001 - last line of defence, reported not hidden
+        except Exception as e:  # last line of defence, reported not hidden
             if os.environ.get("MCOMPILE_DEBUG"):
                 raise
             typer.echo(f"mcompile: internal error: {type(e).__name__}: {e} (set MCOMPILE_DEBUG=1 for a traceback)", err=True)

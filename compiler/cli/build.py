@@ -16,8 +16,8 @@ from ..store.writer import OutputLocked, WritePlanError, summary_line
 from . import app, handle_errors, jsonout
 from .completion import profile_paths
 from .jsonout import check_format
-from .term import painter, progress
 from .options import AllowKind, Crds, KubeVersion, Out, Override, Profiles, Set, verifier_from
+from .term import painter, progress
 
 Jobs = typer.Option(0, "--jobs", "-j", min=0, help="Profiles built in parallel worker processes (0: one per CPU; 1: in this process). Output is identical for every value.")
 Strict = typer.Option(False, "--strict", help="Treat the capacity planner's warnings as errors (exit 2); CI uses it.")
@@ -92,7 +92,7 @@ def check(profiles: Optional[List[Path]] = typer.Argument(None, help="Profiles (
         if format == "json":
             jsonout.fail(e, {"stale": None, "profiles": []})
         raise
-    by_scope = {scope: path.as_posix() for (scope, _), path in zip(planned, given)}  # profiles first, then _platform
+    by_scope = {scope: path.as_posix() for (scope, _), path in zip(planned, given, strict=False)}  # profiles first, then _platform (planned is longer)
     stale = [scope for (scope, _), r in zip(planned, results, strict=True) if not r.ok] + orphaned
     # The fleet is built as a whole (the platform is computed from every profile, and output of a
     # profile not given is pruned): the fix is always the build of every profile checked.

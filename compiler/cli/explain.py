@@ -8,7 +8,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from ..errors import InputError, Diagnostic, Source, json_path
+from ..errors import Diagnostic, InputError, Source, json_path
 from ..resolve import resolve, schema
 from . import app, handle_errors
 from .options import Env, Override, Profile, request
@@ -45,7 +45,7 @@ def explain(
     rows = []
     for p, value in leaves(r.values, []):
         jp = json_path(p)
-        if not (jp == prefix or jp.startswith(prefix + ".") or jp.startswith(prefix + "[")):
+        if not (jp == prefix or jp.startswith((prefix + ".", prefix + "["))):
             continue
         src = r.merged.source(p)
         where = f"{src} ({src.layer})" if src else "?"

@@ -45,9 +45,8 @@ AllowKind = typer.Option(None, "--allow-kind", help="apiVersion/Kind accepted wi
 
 
 def verifier_from(crds, kube_version: str, allow_kind):
-    from ..verify import make_verifier
-
     from ..errors import Diagnostic, InputError, Source
+    from ..verify import make_verifier
     from ..verify.crd_sources import CrdLookupError
 
     for a in allow_kind or ():

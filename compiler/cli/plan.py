@@ -9,9 +9,9 @@ from typing import List, Optional
 
 import typer
 
+from ..pipeline import compile_env
 from ..plan.model import Plan
 from ..plan.path import hops
-from ..pipeline import compile_env
 from ..profile import Profile
 from . import app, handle_errors
 from .options import Env, Override, request

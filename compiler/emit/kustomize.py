@@ -31,7 +31,7 @@ def json_patch(base: Any, env: Any, path: list[str | int] | None = None) -> list
                 ops += json_patch(base[k], env[k], path + [k])
         return ops
     if isinstance(base, list) and isinstance(env, list) and len(base) == len(env):
-        return [op for i, (b, e) in enumerate(zip(base, env)) if b != e for op in json_patch(b, e, path + [i])]
+        return [op for i, (b, e) in enumerate(zip(base, env, strict=True)) if b != e for op in json_patch(b, e, path + [i])]
     return [{"op": "replace", "path": _pointer(path), "value": env}]
 
 
@@ -61,7 +61,8 @@ def kustomize_files(analysis: Analysis, header: str) -> dict[str, str]:
 
 def _overlay(variants: list[Variant], base_env: str, env: str, header: str) -> dict[str, str]:
     files: dict[str, str] = {}
-    resources, patches = ["../../base"], []
+    resources = ["../../base"]
+    patches: list[dict[str, Any]] = []
     for v in variants:
         base, mine = v.per_env[base_env], v.per_env[env]
         if base is None and mine is not None:

@@ -21,9 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..render.meta import VERSION_LABEL, version_label
-
-from ..render.meta import ENV_LABEL
+from ..render.meta import ENV_LABEL, VERSION_LABEL, version_label
 
 _GENERIC = {"spec", "template", "metadata", "leaderWorkerTemplate"}
 
@@ -147,11 +145,11 @@ class _Walker:
         if len(path) < 3 or path[-3] not in ("containers", "initContainers") or path[-1] not in IMAGE_FIELDS:
             if path and path[-1] == VERSION_LABEL and path[-2:-1] == ["labels"] and ("image", "tag") in self.shared:
                 tags = self.shared[("image", "tag")]
-                if all(e in tags and version_label(tags[e]) == n for e, n in zip(self.envs, nodes)):
+                if all(e in tags and version_label(tags[e]) == n for e, n in zip(self.envs, nodes, strict=True)):
                     return ValueRef(("image", "tag"), helper="version")
             return None
         if path[-1] == "imagePullPolicy":
-            found: dict[tuple[str, ...], dict[str, Any]] = {("image", "pullPolicy"): dict(zip(self.envs, nodes))}
+            found: dict[tuple[str, ...], dict[str, Any]] = {("image", "pullPolicy"): dict(zip(self.envs, nodes, strict=True))}
         else:
             try:
                 parts = [split_image(n) if isinstance(n, str) else None for n in nodes]
@@ -159,7 +157,7 @@ class _Walker:
                 return None
             if any(p is None for p in parts):
                 return None
-            found = {("image", k): {e: p[k] for e, p in zip(self.envs, parts) if p} for k in ("repository", "tag", "digest")}
+            found = {("image", k): {e: p[k] for e, p in zip(self.envs, parts, strict=True) if p} for k in ("repository", "tag", "digest")}
         if any(self.shared.get(vp, {}).get(e, n) != n for vp, by_env in found.items() for e, n in by_env.items()):
             return None  # a second image: an ordinary value of its own
         for vp, by_env in found.items():
@@ -178,7 +176,7 @@ class _Walker:
         else:
             segs = [_camel(str(p)) for p in path if p not in _GENERIC]
             vp = (self.alias, *segs) if segs else (self.alias, "value")
-        by_env = dict(zip(self.envs, nodes))
+        by_env = dict(zip(self.envs, nodes, strict=True))
         base, n = vp, 2
         while vp in self.values and self.values[vp] != by_env:  # two nodes compressed to one name
             vp, n = (*base[:-1], f"{base[-1]}{n}"), n + 1

@@ -95,7 +95,7 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
     if ctx.errors:
         raise InputError(ctx.errors)
     pools = tuple(pool_plan(p, launch[p.name], roles, sizing, s.cpu, s.memory_gi, p is baseline, dict(cap.prices), cap.spot_price_factor) for p in cap.pools)
-    for pp, pool in zip(pools, profile.capacity.pools):
+    for pp, pool in zip(pools, profile.capacity.pools, strict=True):
         _check_limits(ctx, pool, pp, roles, launch[pool.name])
     if ctx.errors:
         raise InputError(ctx.errors)
@@ -111,7 +111,8 @@ def _role_path(role: Role, key: str) -> list[str | int]:
         if key in ("pipeline", "data", "expert"):
             out: list[str | int] = ["serving", "parallelism", key]
             return out
-        return {"tensor": ["serving", "parallelism", "tensor"], "min": ["autoscaling", "minReplicas"], "max": ["autoscaling", "maxReplicas"], "seqs": ["serving", "maxNumSeqs"]}[key]
+        paths: dict[str, list[str | int]] = {"tensor": ["serving", "parallelism", "tensor"], "min": ["autoscaling", "minReplicas"], "max": ["autoscaling", "maxReplicas"], "seqs": ["serving", "maxNumSeqs"]}
+        return paths[key]
     sub = {"tensor": "tensor", "min": "minReplicas", "max": "maxReplicas", "seqs": "maxNumSeqs"}.get(key, key)
     return ["serving", "disaggregation", role.name, sub]
 
@@ -226,7 +227,7 @@ def _check_spot_groups(ctx: _Ctx, role: Role, pods: int) -> None:
 
 
 def _check_limits(ctx: _Ctx, pool: Pool, pp: PoolPlan, roles: list[RolePlan], types: list[InstanceType]) -> None:
-    path = ["capacity", "pools", pool.index, "limits"]
+    path: list[str | int] = ["capacity", "pools", pool.index, "limits"]
     biggest = max(types, key=lambda t: t.gpus)
     if pool.limit_gpus is not None and pool.limit_gpus < biggest.gpus:
         ctx.error(path + ["gpus"], f"limit of {pool.limit_gpus} GPUs is below one {biggest.name} ({biggest.gpus} GPUs): Karpenter would never launch it")

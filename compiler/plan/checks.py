@@ -7,7 +7,7 @@ Mode. The rules in :mod:`compiler.verify` check the same invariants on the rende
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .. import engine as engine_table
 from ..catalog import InstanceType
@@ -60,7 +60,7 @@ def _extra_args(p: Profile, eng: engine_table.EngineVersion) -> list[Finding]:
     return out
 
 
-def _transport(p: Profile, eng: engine_table.EngineVersion, caps: frozenset[str], launch: dict[str, Sequence[InstanceType]]) -> list[Finding]:
+def _transport(p: Profile, eng: engine_table.EngineVersion, caps: frozenset[str], launch: Mapping[str, Sequence[InstanceType]]) -> list[Finding]:
     s = p.serving
     if not s.disaggregated:
         return []
@@ -77,7 +77,7 @@ def _transport(p: Profile, eng: engine_table.EngineVersion, caps: frozenset[str]
     return out
 
 
-def _efa_pools(p: Profile, launch: dict[str, Sequence[InstanceType]]) -> list[Finding]:
+def _efa_pools(p: Profile, launch: Mapping[str, Sequence[InstanceType]]) -> list[Finding]:
     out: list[Finding] = []
     for pool in p.capacity.pools:
         no_efa = sorted(t.name for t in launch[pool.name] if t.efa == 0)
@@ -111,7 +111,7 @@ def _labels(p: Profile) -> list[Finding]:
             for key, _ in p.labels if key.startswith("karpenter.k8s.aws/")]
 
 
-def features_used(p: Profile, launch: dict[str, Sequence[InstanceType]]) -> set[str]:
+def features_used(p: Profile, launch: Mapping[str, Sequence[InstanceType]]) -> set[str]:
     """The engine features (capability-table names) the profile's rendering relies on."""
     s = p.serving
     used = set()
@@ -135,7 +135,7 @@ def features_used(p: Profile, launch: dict[str, Sequence[InstanceType]]) -> set[
     return used
 
 
-def profile_findings(p: Profile, launch: dict[str, Sequence[InstanceType]]) -> list[Finding]:
+def profile_findings(p: Profile, launch: Mapping[str, Sequence[InstanceType]]) -> list[Finding]:
     """Every problem the rendered objects would show, found on the profile."""
     img = p.serving.image
     found = engine_table.resolve(img.repository, img.tag, img.engine_version, img.capabilities)

@@ -51,6 +51,8 @@ def kv_bytes_per_token_per_gpu(shape: ModelShape, kv_dtype: str, tensor: int, pi
     kv_bytes = 1 if kv_dtype == "fp8" else 2
     if shape.kv_bytes_per_token:
         return shape.kv_bytes_per_token * kv_bytes / 2 / pipeline
+    if shape.layers is None or shape.kv_heads is None or shape.head_dim is None:
+        raise ValueError(f"model shape needs kvBytesPerToken or layers, kvHeads and headDim: {shape}")
     total = 2 * shape.layers * shape.kv_heads * shape.head_dim * kv_bytes
     return total / (min(tensor, shape.kv_heads) * pipeline)
 

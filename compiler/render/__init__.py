@@ -3,7 +3,8 @@ module per resource family, always in the same order."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..plan.model import Plan
 from ..profile import Profile

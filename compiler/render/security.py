@@ -18,8 +18,9 @@ checkov splits the annotation value at ``=``: a reason must not contain one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from ..profile import Image
 

@@ -218,7 +218,7 @@ def needs_shm(rp: RolePlan) -> bool:
 
 
 def _mounts(ctx: Context, rp: RolePlan) -> list[dict[str, Any]]:
-    mounts = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "cache", "mountPath": CACHE_DIR}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}, {"name": "cache", "mountPath": CACHE_DIR}]
     mounts += cache.volume_mounts(ctx)  # EFS torch.compile cache, nested under /cache: listed after it
     if needs_shm(rp):
         mounts.append({"name": "dshm", "mountPath": "/dev/shm"})

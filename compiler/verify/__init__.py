@@ -11,10 +11,11 @@ field that produced the object (through the merge provenance).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import Diagnostic, Source, json_path
 from ..types import Compiled
@@ -95,7 +96,6 @@ def make_verifier(crds: Sequence[Path] = (), kube_version: str = "1.33", allow: 
 def verify_compiled(c: Compiled, verifier: Verifier) -> list[Diagnostic]:
     from .rules import check_rules
 
-    merged = c.resolved.merged
     out = []
     for obj, msg in verifier.objects(c.objects):
         path = _BLAME.get(obj.get("kind", ""), ())

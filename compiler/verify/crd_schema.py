@@ -115,10 +115,8 @@ def to_json_schema(node: dict[str, Any], *, in_combinator: bool = False) -> dict
     extra = node.get("additionalProperties")
     if isinstance(extra, dict):
         out["additionalProperties"] = to_json_schema(extra)
-    elif extra is False:
-        out["additionalProperties"] = False
-    elif extra is None and not preserve and not in_combinator and (
-        node.get("type") == "object" or isinstance(props, dict)
+    elif extra is False or (
+        extra is None and not preserve and not in_combinator and (node.get("type") == "object" or isinstance(props, dict))
     ):
         out["additionalProperties"] = False
     items = node.get("items")

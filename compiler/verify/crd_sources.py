@@ -27,6 +27,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +264,7 @@ def pull(
             with opener(url, timeout=timeout) as resp:
                 status = getattr(resp, "status", 200)
                 if status != 200:
-                    raise urllib.error.HTTPError(url, status, "unexpected status", None, None)
+                    raise urllib.error.HTTPError(url, status, "unexpected status", Message(), None)
                 data = resp.read()
             if not data.strip():
                 raise ValueError("empty response")

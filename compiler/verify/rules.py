@@ -34,7 +34,8 @@ path-references        :func:`.rules_path.path_references`
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..plan.model import Plan
 from ..profile import Profile
@@ -49,6 +50,7 @@ from .rules_capacity import (
 from .rules_engine import engine_flags, engine_image, extra_args_conflict
 from .rules_formula import keda_formula_syntax
 from .rules_nodepool import consolidation, family_vs_type, label_prefix, pool_gpu_sizes
+from .rules_path import path_references
 from .rules_wiring import (
     keda_formula_names,
     keda_no_replicas,
@@ -56,7 +58,6 @@ from .rules_wiring import (
     no_latest,
     ports_selectors,
 )
-from .rules_path import path_references
 
 Rule = Callable[[RuleInput], list[Violation]]
 

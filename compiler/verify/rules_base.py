@@ -38,12 +38,16 @@ class RuleInput:
 
 def ref(obj: dict[str, Any]) -> str:
     """``Kind/name`` of an object (``?`` for whatever is missing)."""
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
     return f"{obj.get('kind', '?')}/{meta.get('name', '?')}"
 
 
 def namespace_of(obj: dict[str, Any]) -> str:
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
     return str(meta.get("namespace") or "")
 
 

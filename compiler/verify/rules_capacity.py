@@ -85,7 +85,7 @@ def gpus_fit_instance(inp: RuleInput) -> list[Violation]:
 def schedulable_rule(inp: RuleInput) -> list[Violation]:
     """``schedulable``: every pod must tolerate all hard taints of, and have its node selection
     satisfiable by, at least one NodePool; otherwise Karpenter never provisions a node for it."""
-    out = []
+    out: list[Violation] = []
     pools = nodepools(inp)
     if not pools:
         return out

@@ -11,8 +11,9 @@ with an empty domain.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 # --- requirement operators ------------------------------------------------------------------
 

@@ -9,9 +9,12 @@ workers from ``workerTemplate``; the controller adds ``leaderworkerset.sigs.k8s.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from itertools import pairwise
+from typing import Any
 
 from ..render.meta import COMPONENT_LABEL
 from .rules_base import RuleInput, namespace_of, objects_of, ref
@@ -66,10 +69,8 @@ class PodView:
         for c in self.spec.get("containers") or ():
             res = c.get("resources") or {}
             val = (res.get("limits") or {}).get(name, (res.get("requests") or {}).get(name))
-            try:
+            with contextlib.suppress(ValueError):
                 total += int(str(val)) if val is not None else 0
-            except ValueError:
-                pass
         return total
 
     @property
@@ -167,7 +168,7 @@ def is_engine(container: dict[str, Any]) -> bool:
     tokens = argv(container)
     if any(_flag(tokens, names) is not None for names in _FLAGS.values()):
         return True
-    if any(a == "vllm" and b == "serve" for a, b in zip(tokens, tokens[1:])):
+    if any(a == "vllm" and b == "serve" for a, b in pairwise(tokens)):
         return True
     if any("vllm.entrypoints" in t for t in tokens):
         return True

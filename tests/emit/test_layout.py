@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from compiler.build import target_for, build_files
+from compiler.build import build_files, target_for
 from compiler.emit.layout import deployed_objects
-from compiler.store.writer import write_outputs
 from compiler.pipeline import compile_all
 from compiler.resolve import Request
+from compiler.store.writer import write_outputs
 from compiler.verify import make_verifier
 
 from .tooling import IGNORED_FIELDS, by_identity, first_difference, helm_lint, helm_template, kustomize

@@ -31,7 +31,7 @@ def test_hops_per_tier(tier: str, targets: list[str]) -> None:
     c = compile_tier(tier)
     hs = hops(c.profile, c.plan)
     assert len(hs) == len(targets)
-    for hop, want in zip(hs, targets):
+    for hop, want in zip(hs, targets, strict=True):
         assert hop.target.startswith(want), (hop, want)
         assert hop.objects and hop.budget
     assert gateway_service(c.profile) in hs[1].target

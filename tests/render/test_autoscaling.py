@@ -4,21 +4,18 @@ wants strings, a formula naming a trigger that does not exist)."""
 
 from __future__ import annotations
 
-import os
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.shipped import compile_tier
 from compiler.errors import InputError
-from compiler.pipeline import Compiled, compile_env
+from compiler.pipeline import Compiled
 from compiler.render import autoscaling
 from compiler.render.autoscaling import format_number, formula_names
-from compiler.resolve import Request
 from compiler.verify.crds import CrdRegistry
+from tests.shipped import compile_tier
 
 ROOT = Path(__file__).resolve().parents[2]
 AMP = ("autoscaling.prometheus.awsManagedPrometheus=true",

@@ -16,10 +16,10 @@ import pytest
 from compiler.build import build_files, target_for
 from compiler.catalog import instance_types
 from compiler.emit.layout import deployed_objects, profile_files
-from compiler.store.writer import write_outputs
 from compiler.pipeline import Compiled, compile_all, render_delivery
 from compiler.render.nodepools import PROFILE_LABEL
 from compiler.resolve import Request
+from compiler.store.writer import write_outputs
 from compiler.verify import make_verifier
 from compiler.verify.kube import KubeValidator
 

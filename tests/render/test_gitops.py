@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ def registry(crds: Path) -> CrdRegistry:
     return CrdRegistry.load([crds])
 
 
-@lru_cache(maxsize=None)
+@cache
 def contexts(tier: str, sets: tuple[str, ...] = ()) -> tuple[Context, ...]:
     path = REPO / "profiles" / f"{tier}.yaml"
     out = []

@@ -77,7 +77,7 @@ def test_replicas_only_without_autoscaling() -> None:
 def test_mp_leader_and_headless_workers() -> None:
     c = compiled("tier3")
     for obj in objects(c, "LeaderWorkerSet"):
-        (li, leader), (wi, worker) = group_pods(obj)
+        (_, leader), (_, worker) = group_pods(obj)
         la, wa = main_container(leader)["args"], main_container(worker)["args"]
         for args in (la, wa):
             assert flag(args, "--distributed-executor-backend") == "mp"
@@ -166,7 +166,7 @@ def test_pdb_guards_every_pod_of_a_role() -> None:
         assert pdb["spec"]["maxUnavailable"] == 1
         pods = group_pods(obj)
         assert all(matches(pdb["spec"]["selector"]["matchLabels"], p["metadata"]["labels"]) for _, p in pods)
-        other = [o for o in objects(c, "LeaderWorkerSet") if o is not obj][0]
+        other = next(o for o in objects(c, "LeaderWorkerSet") if o is not obj)
         assert not any(matches(pdb["spec"]["selector"]["matchLabels"], p["metadata"]["labels"]) for _, p in group_pods(other))
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import copy
-import os
 import re
 import tomllib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ AUTO_NODECLASS_FIELDS = {"role", "subnetSelectorTerms", "securityGroupSelectorTe
                          "networkPolicy", "networkPolicyEventLogs"}  # AWS docs "auto-net-pol"
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled(tier: str, env: str, sets: tuple[str, ...] = ()) -> Compiled:
     path = ROOT / "profiles" / f"{tier}.yaml"
     return compile_env(Request(path, f"profiles/{tier}.yaml", env, (), sets))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 # --- helpers shared by the render tests (imported by test_serving/test_lws/test_routing) ---
 
-@lru_cache(maxsize=None)
+@cache
 def compiled(tier: str, *sets: str, env: str = "prod") -> Compiled:
     path = REPO / "profiles" / f"{tier}.yaml"
     return compile_env(Request(path, f"profiles/{tier}.yaml", env, (), sets))

@@ -60,7 +60,7 @@ def test_github_raw_url() -> None:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -199,7 +199,6 @@ def test_request_path_crds_are_pinned_and_present(crd_dir: Path) -> None:
     ../shared/upstream/crds; each pinned file is there and is the CRD of the kind we render."""
     from compiler.verify.crd_sources import ALL_PINNED, PINNED_PATH
     from compiler.verify.crds import CrdRegistry
-
     from tests.conftest import pinned_file
 
     assert set(PINNED_PATH) <= set(ALL_PINNED) and not set(PINNED_PATH) & set(PINNED)

@@ -7,19 +7,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import os
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from compiler.pipeline import Compiled, compile_env
+from compiler.render.autoscaling import formula_identifiers
 from compiler.resolve import Request
 from compiler.verify.crds import CrdRegistry
 from compiler.verify.kube import KubeValidator
 from compiler.verify.rules import RULES, Violation, check_rules
-from compiler.render.autoscaling import formula_identifiers
 from compiler.verify.rules_wiring import image_tag
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +32,7 @@ def kube() -> KubeValidator:
     return KubeValidator()
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled(tier: str, env: str, sets: tuple[str, ...] = ()) -> Compiled:
     return compile_env(Request(ROOT / "profiles" / f"{tier}.yaml", f"profiles/{tier}.yaml", env, (), sets))
 
