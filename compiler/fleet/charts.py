@@ -8,7 +8,9 @@ of them (wave 0, Kustomization ``dependsOn: mcompile-platform``).
 
 Versions: the GPU Operator and the EFA device plugin match the charts in
 ``../shared/upstream/charts`` (tests run ``helm template`` on them with our values); KEDA and
-LeaderWorkerSet match the CRDs in ``../shared/crds``; Gateway API v1.6.1 and the Inference
+LeaderWorkerSet match the CRDs in ``../shared/crds``; the EFS CSI driver chart 4.2.0 is the newest
+release tag the upstream repository showed when it was pinned (not in ``../shared``: its values are
+not rendered by a test); Gateway API v1.6.1 and the Inference
 Extension v1.6.0 match ``../shared/upstream/crds`` and ``../shared/crds``.
 """
 
@@ -66,12 +68,21 @@ ISTIOD = HelmChart("istiod", "https://istio-release.storage.googleapis.com/chart
 #: own AWS permissions (eks:*PodIdentityAssociation, iam:PassRole) come from a Pod Identity
 #: association for its service account that must exist before it (created with the cluster).
 ACK_EKS = HelmChart("ack-eks-controller", "oci://public.ecr.aws/aws-controllers-k8s", "eks-chart", "1.20.0", "ack-eks-controller", "ack-system", 1)
+#: EFS CSI driver (kubernetes-sigs/aws-efs-csi-driver, chart ``aws-efs-csi-driver``): provisions the
+#: compile cache's EFS access points (StorageClass provisioner ``efs.csi.aws.com``). Its controller
+#: service account ``kube-system/efs-csi-controller-sa`` gets its AWS permissions (the managed policy
+#: AmazonEFSCSIDriverPolicy) from an EKS Pod Identity association created with the cluster, like the
+#: ACK EKS controller's own: the profiles carry no role ARN for it, and no static keys exist.
+AWS_EFS_CSI_DRIVER = HelmChart("aws-efs-csi-driver", "https://kubernetes-sigs.github.io/aws-efs-csi-driver", "aws-efs-csi-driver", "4.2.0",
+                               "aws-efs-csi-driver", "kube-system", 1)
+EFS_CSI_CONTROLLER_SERVICE_ACCOUNT = "efs-csi-controller-sa"
 GPU_OPERATOR = HelmChart("gpu-operator", "https://helm.ngc.nvidia.com/nvidia", "gpu-operator", "v26.7.0", "gpu-operator", "gpu-operator", 2, privileged=True)
 
 #: What kube-prometheus-stack (release ``kube-prometheus-stack`` in ``monitoring``) declares: the
 #: Prometheus Service its operator creates, the label its Prometheus selects monitors and rules by
 #: (``serviceMonitorSelectorNilUsesHelmValues``: ``release: <release name>``) and the label its
-#: Grafana sidecar loads dashboards from.
+#: Grafana sidecar loads dashboards from when no profile on the cluster renders dashboards (the chart's
+#: own default; otherwise the label is the profiles' ``monitoring.dashboards.labels``).
 PROMETHEUS_STACK_ADDRESS = f"http://prometheus-operated.{KUBE_PROMETHEUS_STACK.namespace}.svc:9090"
 PROMETHEUS_STACK_NAMESPACE = KUBE_PROMETHEUS_STACK.namespace
 PROMETHEUS_STACK_SELECTOR = {"release": KUBE_PROMETHEUS_STACK.release}
@@ -80,5 +91,5 @@ GRAFANA_DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 #: The Gateway class whose controller (istiod with the Inference Extension on) serves InferencePools.
 GATEWAY_CLASS = "istio"
 
-HELM_CHARTS = (KUBE_PROMETHEUS_STACK, KEDA, LWS, EFA_DEVICE_PLUGIN, ISTIO_BASE, ISTIOD, ACK_EKS, GPU_OPERATOR)
+HELM_CHARTS = (KUBE_PROMETHEUS_STACK, KEDA, LWS, EFA_DEVICE_PLUGIN, ISTIO_BASE, ISTIOD, ACK_EKS, AWS_EFS_CSI_DRIVER, GPU_OPERATOR)
 GIT_CRDS = (GATEWAY_API, INFERENCE_EXTENSION)

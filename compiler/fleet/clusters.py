@@ -2,7 +2,8 @@
 
 Every landing (profile x environment x destination) names a cluster by ``name`` and ``server``.
 Landings on one cluster must agree on what is installed once per cluster: the GitOps engine and
-where its controller runs, the Prometheus (installed or brought) and the GPU Operator values.
+where its controller runs, the Prometheus (installed or brought), the GPU Operator values and (with
+the installed Prometheus) one dashboard label for its Grafana sidecar.
 Disagreement is a located error naming both profiles; the rest is the union of their needs.
 """
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Diagnostic
+from .charts import GRAFANA_DASHBOARD_LABEL
 from .landing import Landing
 
 
@@ -37,6 +39,18 @@ class Cluster:
     @property
     def region(self) -> str | None:
         return next((x.region for x in self.landings if x.region), None)
+
+    def dashboard_label(self) -> tuple[str, str]:
+        """The label (key, value) the Grafana sidecar selects dashboards by: one that every profile's
+        dashboard ConfigMaps carry (``monitoring.dashboards.labels``), the chart's default when it
+        is one of them or no profile renders dashboards. None in common is an error of
+        :func:`clusters_of`; the first profile's then stands."""
+        ((key, value),) = GRAFANA_DASHBOARD_LABEL.items()
+        sets = [set(x.needs.dashboard_labels) for x in self.landings if x.needs.dashboard_labels]
+        if not sets:
+            return key, value
+        common = set.intersection(*sets) or sets[0]
+        return (key, value) if (key, value) in common else min(common)
 
     def gpu_operator_values(self) -> dict[str, Any] | None:
         """The values every landing asked for (they agree: see :func:`clusters_of`)."""
@@ -80,7 +94,7 @@ def clusters_of(landings: Sequence[Landing]) -> tuple[dict[str, Cluster], list[D
             errors += _consistent(cluster, landing)
         cluster.landings.append(landing)
     for cluster in clusters.values():
-        errors += _region(cluster)
+        errors += _region(cluster) + _dashboards(cluster)
     return clusters, errors
 
 
@@ -94,6 +108,21 @@ def _region(cluster: Cluster) -> list[Diagnostic]:
         return [Diagnostic(needing.where, "$.gitops.destinations", f"required: set region on the destination {cluster.name} "
                            f"({_who(needing)} renders PodIdentityAssociation objects: the platform installs the ACK EKS controller, which calls the EKS API of that region)")]
     return []
+
+
+def _dashboards(cluster: Cluster) -> list[Diagnostic]:
+    """The installed Grafana has one sidecar selector: every profile's dashboards must carry it."""
+    boards = [x for x in cluster.landings if x.needs.dashboard_labels]
+    if not boards or not cluster.first.prometheus.install or set.intersection(*(set(x.needs.dashboard_labels) for x in boards)):
+        return []
+    first = boards[0]
+    return [Diagnostic(x.dashboards_where or x.where, "$.monitoring.dashboards.labels",
+                       f"cluster {cluster.name}: the dashboards of {_who(x)} and {_who(first)} share no label; the Grafana sidecar of the "
+                       "platform's kube-prometheus-stack selects one label: give them a common one")
+            for x in boards[1:] if not set(x.needs.dashboard_labels) & set(first.needs.dashboard_labels)] or [
+        Diagnostic(boards[-1].dashboards_where or boards[-1].where, "$.monitoring.dashboards.labels",
+                   f"cluster {cluster.name}: no label is common to the dashboards of all its profiles ({', '.join(_who(x) for x in boards)}); "
+                   "the Grafana sidecar of the platform's kube-prometheus-stack selects one label: give them a common one")]
 
 
 def _consistent(cluster: Cluster, landing: Landing) -> list[Diagnostic]:

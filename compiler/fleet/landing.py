@@ -5,7 +5,8 @@ A :class:`Landing` is one (profile, environment, destination cluster): where the
 declared, how the cluster is synced, which objects the profile applies there (for the collision
 check) and what it needs from the cluster's platform, read off the rendered objects themselves
 (a LeaderWorkerSet needs the LWS controller, a ScaledObject KEDA, an ``vpc.amazonaws.com/efa``
-request the EFA device plugin, ...), so a new resource family needs no change here.
+request the EFA device plugin, a StorageClass of the EFS CSI provisioner the EFS CSI driver, the
+labels of dashboard ConfigMaps the Grafana sidecar's selector, ...), so a new resource family needs no change here.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from typing import Any
 
 from ..errors import Source
 from ..profile import Prometheus
-from ..render.meta import Context
+from ..render.cache import EFS_PROVISIONER
+from ..render.dashboards import COMPONENT as DASHBOARDS
+from ..render.meta import COMPONENT_LABEL, Context
 from ..render.nodepools import gpu_operator_values
 from ..types import Compiled, ObjectKey
 
@@ -38,6 +41,8 @@ class Needs:
     gateway: bool  # Gateway API + Inference Extension CRDs and a Gateway controller
     auto_mode_network_policy: bool  # Auto Mode with NetworkPolicies: the VPC CNI policy controller
     ack_eks: bool = False  # PodIdentityAssociation objects: the ACK EKS controller creates them in AWS
+    efs_csi: bool = False  # a StorageClass of provisioner efs.csi.aws.com (or a PVC of one): the EFS CSI driver
+    dashboard_labels: tuple[tuple[str, str], ...] = ()  # labels every dashboard ConfigMap carries (sidecar selector)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class Landing:
     prometheus: Prometheus
     prometheus_where: Source
     objects: tuple[tuple[ObjectKey, Source], ...]  # applied to the cluster (workloads, Flux objects)
+    dashboards_where: Source | None = None  # monitoring.dashboards.labels
 
 
 def _walk(value: Any) -> Iterator[Any]:
@@ -76,6 +82,21 @@ def _walk(value: Any) -> Iterator[Any]:
     elif isinstance(value, list):
         for v in value:
             yield from _walk(v)
+
+
+def _efs_csi(objects: Sequence[dict[str, Any]]) -> bool:
+    """A StorageClass the EFS CSI driver provisions, or a PVC of such a class."""
+    classes = {o["metadata"]["name"] for o in objects if o.get("kind") == "StorageClass" and o.get("provisioner") == EFS_PROVISIONER}
+    claims = [o for o in objects if o.get("kind") == "PersistentVolumeClaim"]
+    return bool(classes) or any(o.get("spec", {}).get("storageClassName") in classes for o in claims)
+
+
+def _dashboard_labels(c: Compiled) -> tuple[tuple[str, str], ...]:
+    """The profile's ``monitoring.dashboards.labels`` that every rendered dashboard ConfigMap
+    carries (empty: no dashboards)."""
+    boards = [o["metadata"].get("labels", {}) for o in c.objects
+              if o.get("kind") == "ConfigMap" and o["metadata"].get("labels", {}).get(COMPONENT_LABEL) == DASHBOARDS]
+    return tuple(sorted((k, v) for k, v in c.profile.monitoring.dashboard_labels if boards and all(b.get(k) == v for b in boards)))
 
 
 def needs_of(c: Compiled) -> Needs:
@@ -93,6 +114,8 @@ def needs_of(c: Compiled) -> Needs:
         gateway=bool(kinds & GATEWAY_KINDS),
         auto_mode_network_policy=c.profile.capacity.provisioner == "autoMode" and "NetworkPolicy" in kinds,
         ack_eks="PodIdentityAssociation" in kinds,
+        efs_csi=_efs_csi(objects),
+        dashboard_labels=_dashboard_labels(c),
     )
 
 
@@ -127,5 +150,6 @@ def landings_of(c: Compiled, cluster_objects: Sequence[dict[str, Any]] = ()) -> 
         if d.environment != p.env:
             continue
         out.append(Landing(p.name, p.source, p.env, d.name, d.server, d.region, _src(c, ["gitops", "destinations", i]), target, _src(c, ["gitops"]),
-                           needs, _src(c, ["capacity", "amiAlias"]), p.prometheus, _src(c, ["platform", "prometheus"]), owned))
+                           needs, _src(c, ["capacity", "amiAlias"]), p.prometheus, _src(c, ["platform", "prometheus"]), owned,
+                           _src(c, ["monitoring", "dashboards", "labels"])))
     return out

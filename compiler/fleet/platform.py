@@ -29,13 +29,15 @@ from ..render.meta import (
     PART_OF_LABEL,
     SYNC_WAVE,
 )
+from ..render.metrics import KSM_NODE_LABEL_ALLOWLIST
 from ..render.nodepools import BURST_TAINT, GPU_TAINT
 from .charts import (
     ACK_EKS,
+    AWS_EFS_CSI_DRIVER,
     EFA_DEVICE_PLUGIN,
+    EFS_CSI_CONTROLLER_SERVICE_ACCOUNT,
     GATEWAY_API,
     GPU_OPERATOR,
-    GRAFANA_DASHBOARD_LABEL,
     INFERENCE_EXTENSION,
     ISTIO_BASE,
     ISTIOD,
@@ -66,13 +68,15 @@ def components(cluster: Cluster) -> list[tuple[Component, dict[str, Any]]]:
     if cluster.any("gateway"):
         out += [(GATEWAY_API, {}), (INFERENCE_EXTENSION, {}), (ISTIO_BASE, {}), (ISTIOD, istiod_values())]
     if cluster.any("prometheus") and cluster.first.prometheus.install:
-        out.append((KUBE_PROMETHEUS_STACK, prometheus_values()))
+        out.append((KUBE_PROMETHEUS_STACK, prometheus_values(cluster.dashboard_label())))
     if cluster.any("keda"):
         out.append((KEDA, {}))
     if cluster.any("lws"):
         out.append((LWS, {}))
     if cluster.any("efa"):
         out.append((EFA_DEVICE_PLUGIN, efa_values()))
+    if cluster.any("efs_csi"):
+        out.append((AWS_EFS_CSI_DRIVER, efs_csi_values()))
     if cluster.any("ack_eks") and cluster.region:
         out.append((ACK_EKS, {"aws": {"region": cluster.region}}))
     gpu = cluster.gpu_operator_values()
@@ -99,16 +103,27 @@ def istiod_values() -> dict[str, Any]:
     return {"pilot": {"env": {"ENABLE_GATEWAY_API_INFERENCE_EXTENSION": "true"}}}
 
 
-def prometheus_values() -> dict[str, Any]:
+def prometheus_values(dashboard_label: tuple[str, str]) -> dict[str, Any]:
     """What the workloads rely on, stated instead of inherited: monitors and rules selected by
-    ``release: kube-prometheus-stack`` (the release name), dashboards from ConfigMaps labelled
-    ``grafana_dashboard: "1"`` in any namespace."""
-    ((label, value),) = GRAFANA_DASHBOARD_LABEL.items()
+    ``release: kube-prometheus-stack`` (the release name); dashboards from ConfigMaps in any
+    namespace with the label the profiles' dashboards carry (:meth:`Cluster.dashboard_label`);
+    kube-state-metrics exporting the node labels the cost dashboard reads from ``kube_node_labels``
+    (its ``--metric-labels-allowlist``, :data:`compiler.render.metrics.KSM_NODE_LABEL_ALLOWLIST`)."""
+    label, value = dashboard_label
     return {
         "prometheus": {"prometheusSpec": {"serviceMonitorSelectorNilUsesHelmValues": True, "podMonitorSelectorNilUsesHelmValues": True,
                                           "ruleSelectorNilUsesHelmValues": True}},
         "grafana": {"sidecar": {"dashboards": {"enabled": True, "label": label, "labelValue": value, "searchNamespace": "ALL"}}},
+        "kube-state-metrics": {"metricLabelsAllowlist": [KSM_NODE_LABEL_ALLOWLIST]},
     }
+
+
+def efs_csi_values() -> dict[str, Any]:
+    """The controller's service account under its fixed name, without an IRSA role annotation: its
+    AWS permissions come from the EKS Pod Identity association for that name (created with the
+    cluster, see :data:`.charts.AWS_EFS_CSI_DRIVER`). The node DaemonSet tolerates every taint by
+    the chart's default, so it reaches the tainted GPU nodes that mount the cache."""
+    return {"controller": {"serviceAccount": {"create": True, "name": EFS_CSI_CONTROLLER_SERVICE_ACCOUNT, "annotations": {}}}}
 
 
 def efa_values() -> dict[str, Any]:

@@ -61,3 +61,13 @@ def test_one_prometheus_per_cluster(tmp_path: Path) -> None:
     assert len(prom) == 3  # dev-use1, prod-use1, prod-usw2
     # The operator's DCGM ServiceMonitor carries each Prometheus's selector labels: those differ too.
     assert len(errors) == 6
+
+
+def test_dashboards_on_one_cluster_must_share_the_grafana_sidecar_label(tmp_path: Path) -> None:
+    team = copy_profile(tmp_path, "tier2", "llama-team", "inference-team",
+                        (("environments:\n", "monitoring:\n  dashboards:\n    labels: {grafana_dashboard: ml-team}\nenvironments:\n"),))
+    _, errors = clusters_of(landings(outcomes([REPO / "profiles" / "tier2.yaml", team], tmp_path / "out")))
+    assert len(errors) == 3, errors  # dev-use1, prod-use1, prod-usw2
+    for d in errors:
+        assert d.path == "$.monitoring.dashboards.labels" and d.source.file == team.name, d
+        assert "share no label" in str(d) and "llama-team (" in str(d) and "llama-70b (" in str(d), d

@@ -40,3 +40,19 @@ def test_one_landing_per_destination_of_the_environment() -> None:
     got = [(x.cluster, x.server, x.env) for x in landings_of(c)]
     assert got == [("prod-use1", "https://prod-use1.eks.acme.internal", "prod"), ("prod-usw2", "https://prod-usw2.eks.acme.internal", "prod")]
     assert {str(x.where).split(":")[0] for x in landings_of(c)} == {"profiles/tier2.yaml"}
+
+
+def test_an_efs_compile_cache_needs_the_efs_csi_driver_and_a_brought_class_does_not() -> None:
+    tier3 = compile_tier("tier3")  # compileCache.fileSystemId: a StorageClass of efs.csi.aws.com
+    assert [o["provisioner"] for o in tier3.objects if o["kind"] == "StorageClass"] == ["efs.csi.aws.com"]
+    assert needs_of(tier3).efs_csi
+    assert not needs_of(compile_tier("tier2")).efs_csi  # no compile cache
+    # a StorageClass the cluster already has: its driver is the cluster's, nothing rendered needs it
+    brought = compile_tier("tier3", ("serving.compileCache.fileSystemId=null", "serving.compileCache.storageClassName=efs-shared"))
+    assert [o["kind"] for o in brought.objects if o["kind"] in ("StorageClass", "PersistentVolumeClaim")] == ["PersistentVolumeClaim"]
+    assert not needs_of(brought).efs_csi
+
+
+def test_dashboard_labels_are_the_ones_every_dashboard_configmap_carries() -> None:
+    assert needs_of(compile_tier("tier2")).dashboard_labels == (("grafana_dashboard", "1"),)
+    assert needs_of(compile_tier("tier2", ("monitoring.dashboards.enabled=false",))).dashboard_labels == ()

@@ -3,6 +3,8 @@ objects, every one valid against the real CRDs, ordered before the workloads."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,8 @@ import pytest
 from compiler.fleet.charts import PROMETHEUS_STACK_ADDRESS
 from compiler.fleet.clusters import clusters_of
 from compiler.fleet.platform import components, render_platform
+from compiler.render.metrics import KSM_NODE_LABEL_ALLOWLIST, ksm_label
+from tests.shipped import compile_tier
 
 from .fleetkit import REPO, copy_profile, landings, outcomes
 
@@ -31,7 +35,8 @@ def test_each_cluster_gets_what_its_profiles_need(clusters) -> None:
     shared = ["gateway-api-crds", "inference-extension-crds", "ack-eks-controller", "istio-base", "keda", "kube-prometheus-stack"]
     assert keys(clusters["staging-use1"]) == [*shared, "gpu-operator", "istiod"]  # tier1 alone: DCGM operator, request path
     assert keys(clusters["prod-use1"]) == [*shared, "gpu-operator", "istiod"]
-    assert keys(clusters["prod-use1-hpc"]) == [*shared[:3], "aws-efa-k8s-device-plugin", *shared[3:], "lws", "gpu-operator", "istiod"]
+    assert keys(clusters["prod-use1-hpc"]) == [*shared[:3], "aws-efa-k8s-device-plugin", "aws-efs-csi-driver", *shared[3:], "lws", "gpu-operator",
+                                               "istiod"]
     assert "aws-efa-k8s-device-plugin" not in keys(clusters["prod-use1"])  # no EFA pool there
 
 
@@ -139,3 +144,54 @@ def test_pod_identity_objects_without_a_region_are_a_located_error() -> None:
     assert [e.path for e in errors] == ["$.gitops.destinations"] * 2  # prod-use1 and prod-usw2
     assert all("required: set region on the destination" in e.message and e.source.file == "profiles/tier2.yaml" for e in errors)
     assert all("ack-eks-controller" not in [c.key for c, _ in components(cl)] for cl in clusters.values())
+
+
+def values(cluster, key: str) -> dict:
+    (v,) = [v for c, v in components(cluster) if c.key == key]
+    return v
+
+
+def test_kube_state_metrics_exports_every_node_label_the_cost_dashboard_reads(clusters) -> None:
+    """The cost dashboard's kube_node_labels matchers use label_<key> series; kube-state-metrics
+    emits one only for a key on its --metric-labels-allowlist (the chart value, a list)."""
+    boards = [json.dumps(o["data"]) for t in ("tier1", "tier2", "tier3") for o in compile_tier(t).objects
+              if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-dashboard-cost")]
+    used = {m for b in boards for m in re.findall(r"\blabel_[a-z0-9_]+", b)} - {"label_replace"}
+    assert len(boards) == 3 and used
+    for cluster in clusters.values():
+        ksm = values(cluster, "kube-prometheus-stack")["kube-state-metrics"]
+        assert ksm == {"metricLabelsAllowlist": [KSM_NODE_LABEL_ALLOWLIST]}
+        ((resource, keys_),) = [re.fullmatch(r"(\w+)=\[(.*)\]", entry).groups() for entry in ksm["metricLabelsAllowlist"]]
+        assert resource == "nodes" and used <= {ksm_label(k) for k in keys_.split(",")}, (used, keys_)
+
+
+def test_efs_csi_driver_only_where_a_profile_renders_an_efs_storage_class(clusters, registry) -> None:
+    have = {name for name, c in clusters.items() if "aws-efs-csi-driver" in keys(c)}
+    assert have == {"prod-use1-hpc"}  # tier3 (compileCache.fileSystemId) lands there alone
+    sa = values(clusters["prod-use1-hpc"], "aws-efs-csi-driver")["controller"]["serviceAccount"]
+    assert sa == {"create": True, "name": "efs-csi-controller-sa", "annotations": {}}  # Pod Identity: no IRSA role, no keys
+    comps = {(o["kind"], o["metadata"]["name"]): o for o in render_platform(clusters["prod-use1-hpc"])["components"]}
+    release = comps[("HelmRelease", "aws-efs-csi-driver")]
+    assert release["spec"]["chart"]["spec"]["chart"] == "aws-efs-csi-driver" and release["spec"]["targetNamespace"] == "kube-system"
+    assert comps[("HelmRepository", "aws-efs-csi-driver")]["spec"]["url"] == "https://kubernetes-sigs.github.io/aws-efs-csi-driver"
+    assert registry.validate(release) == []
+    assert "aws-efs-csi-driver: 4.2.0\n" in comps[("ConfigMap", "mcompile-platform")]["data"]["components"]
+
+
+def test_grafana_sidecar_selects_the_label_the_profiles_dashboards_carry(tmp_path: Path) -> None:
+    p = copy_profile(tmp_path, "tier2", "llama-team", "inference-team",
+                     (("environments:\n", "monitoring:\n  dashboards:\n    labels: {grafana_dashboard: ml-team}\nenvironments:\n"),))
+    outs = outcomes([p], tmp_path / "out")
+    boards = [f.content.decode() for f in outs[0].files if re.search(r"/kustomize/base/configmap-.*-dashboard-", f.path)]
+    assert len(boards) == 3 and all("\n    grafana_dashboard: ml-team\n" in t for t in boards)
+    clusters, errors = clusters_of(landings(outs))
+    assert errors == []
+    for cluster in clusters.values():
+        sidecar = values(cluster, "kube-prometheus-stack")["grafana"]["sidecar"]["dashboards"]
+        assert sidecar == {"enabled": True, "label": "grafana_dashboard", "labelValue": "ml-team", "searchNamespace": "ALL"}
+
+
+def test_grafana_sidecar_keeps_the_chart_label_for_shipped_profiles(clusters) -> None:
+    for cluster in clusters.values():
+        sidecar = values(cluster, "kube-prometheus-stack")["grafana"]["sidecar"]["dashboards"]
+        assert (sidecar["label"], sidecar["labelValue"], sidecar["searchNamespace"]) == ("grafana_dashboard", "1", "ALL")
