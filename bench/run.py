@@ -38,8 +38,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench.fleet import TIERS, fingerprint, write_fleet  # noqa: E402
-from compiler.toolchain import find_tool  # noqa: E402
+from bench.fleet import TIERS, fingerprint, write_fleet
+from compiler.toolchain import find_tool
+
 
 def _crds() -> str:
     """$MCOMPILE_CRDS, else the CRD paths this checkout finds in development: every build (A and
@@ -157,7 +158,7 @@ def go_tools_time(out: Path, name: str) -> float:
 
 
 def profile_name(path: Path) -> str:
-    m = re.search(r"^metadata:\s*\n\s+name:\s*(\S+)", path.read_text(), re.M)
+    m = re.search(r"^metadata:\s*\n\s+name:\s*(\S+)", path.read_text(), re.MULTILINE)
     assert m, path
     return m.group(1)
 

@@ -17,8 +17,9 @@ mutates its ``base`` argument and appends lists by default). Leaves are wrapped 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from deepmerge import Merger
 

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import math
 import re
-from functools import lru_cache
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -57,7 +57,7 @@ _NUMBERISH = re.compile(
       | [-+]?[0-9][0-9_]*e[-+]?[0-9]+
       | [-+]?\.(?:inf|nan)
       | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[t\s].*)?""",
-    re.X | re.I | re.S,
+    re.VERBOSE | re.IGNORECASE | re.DOTALL,
 )
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}

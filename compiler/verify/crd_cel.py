@@ -115,7 +115,7 @@ def _join(items: Any, sep: str = "") -> Any:
 
 
 def _is_sorted(items: Any) -> Any:
-    return celtypes.BoolType(all(a <= b for a, b in zip(items, list(items)[1:])))
+    return celtypes.BoolType(all(a <= b for a, b in zip(items, list(items)[1:], strict=False)))
 
 
 def _sum(items: Any) -> Any:
@@ -225,7 +225,7 @@ def _parser() -> Any:
 
     grammar = (Path(celpy.__file__).parent / "cel.lark").read_text(encoding="utf-8")
     options: dict[str, Any] = {
-        "parser": "lalr", "start": "expr", "debug": True, "g_regex_flags": re.M,
+        "parser": "lalr", "start": "expr", "debug": True, "g_regex_flags": re.MULTILINE,
         "lexer_callbacks": {"IDENT": CELParser.ambiguous_literals}, "propagate_positions": True,
         "maybe_placeholders": False, "priority": "invert", "tree_class": TranspilerTree,
     }

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jsonschema
 import referencing
@@ -134,7 +134,7 @@ class KubeValidator:
     cache keyed by (schema dir, kind, apiVersion). Thread-safe.
     """
 
-    _cache: dict[tuple[Path, str, str], _Entry] = {}
+    _cache: ClassVar[dict[tuple[Path, str, str], _Entry]] = {}
     _lock = threading.Lock()
 
     def __init__(self, version: str = DEFAULT_KUBERNETES_VERSION) -> None:
