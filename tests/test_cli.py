@@ -155,3 +155,12 @@ def test_crd_sources_chosen_explicitly_must_be_usable(repo, tmp_path) -> None:
     p = subprocess.run([sys.executable, "-m", "compiler", "validate", str(repo / "profiles/tier1.yaml")], cwd=tmp_path, env={**env, "XDG_CACHE_HOME": str(tmp_path)},
                        capture_output=True, text=True, check=False)
     assert p.returncode == 0 and "no CRD files found" in p.stderr and "development checkout" not in p.stderr.split("looked in")[0]
+
+
+def test_unwritable_output_directory_is_a_usage_error(repo) -> None:
+    """An --out that cannot be created (here inside /proc, unwritable even for root) is exit 2 with
+    a located message, not an internal error."""
+    r = mcompile("build", "profiles/tier1.yaml", "--out", "/proc/mcompile-out", cwd=repo)
+    assert r.code == 2, r.stderr
+    assert "/proc/mcompile-out:1:1: $: cannot write the output directory:" in r.stderr
+    assert "internal error" not in r.stderr

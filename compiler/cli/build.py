@@ -69,6 +69,9 @@ def build(profiles: List[Path] = Profiles, override: Optional[List[Path]] = Over
         raise _out_error(out, e.problems) from None
     except OutputLocked as e:
         raise _out_error(out, [str(e)]) from None
+    except OSError as e:  # the output directory cannot be created or written: a usage problem, not a bug
+        where = f" ({e.filename})" if e.filename else ""
+        raise _out_error(out, [f"cannot write the output directory: {e.strerror or e}{where}; choose a writable --out"]) from None
     if timings:
         typer.echo(f"mcompile: {times.line(time.perf_counter() - start, effective_jobs(jobs, len(targets)))}", err=True)
 
