@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..render.gitops import PLATFORM_KUSTOMIZATION, flux_ref, flux_url
+from ..render.gitops import ARGO_API, FLUX_KUSTOMIZE_API, FLUX_SOURCE_API, PLATFORM_KUSTOMIZATION, RETRY, flux_ref, flux_url
 from ..render.meta import (
     CLUSTER_LABEL,
     COMPONENT_LABEL,
@@ -49,14 +49,10 @@ from .charts import (
 )
 from .clusters import Cluster
 
-ARGO_API = "argoproj.io/v1alpha1"
-FLUX_SOURCE_API = "source.toolkit.fluxcd.io/v1"
-FLUX_KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
 FLUX_HELM_API = "helm.toolkit.fluxcd.io/v2"
 
 PLATFORM_DIR = "_platform"
-PART_OF = "mcompile-platform"
-RETRY = {"limit": 10, "backoff": {"duration": "30s", "factor": 2, "maxDuration": "10m"}}
+PART_OF = PLATFORM_KUSTOMIZATION  # every platform object is part of the cluster's mcompile-platform
 MANIFESTS = "manifests"
 
 Component = HelmChart | GitCrds
