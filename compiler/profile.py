@@ -153,6 +153,7 @@ class Serving:
     disaggregated: bool
     nixl_backend: str
     side_channel_port: int
+    gpu_allocation: str = "devicePlugin"  # devicePlugin (nvidia.com/gpu) | dra (ResourceClaimTemplate, compiler/render/dra.py)
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,9 @@ class Capacity:
     pools: tuple[Pool, ...]
     prices: tuple[tuple[str, float], ...] = ()  # on-demand USD/h overrides by instance type
     spot_price_factor: float | None = None
+    kubernetes_version: str | None = None  # the cluster's minor version (required with managedNodeGroup)
+    subnets: tuple[str, ...] = ()  # managedNodeGroup: subnets of the node groups
+    autoscaler_role_arn: str | None = None  # managedNodeGroup: Cluster Autoscaler's Pod Identity role
 
 
 @dataclass(frozen=True)
@@ -367,6 +371,7 @@ def _serving(s: dict[str, Any], name: str, autoscaling: dict[str, Any]) -> Servi
         disaggregated=disaggregated,
         nixl_backend=dis.get("backend", "LIBFABRIC"),
         side_channel_port=dis.get("sideChannelPort", 5600),
+        gpu_allocation=s.get("gpuAllocation", "devicePlugin"),
     )
 
 
@@ -381,7 +386,8 @@ def _capacity(c: dict[str, Any]) -> Capacity:
     pricing = c.get("pricing", {})
     return Capacity(c["provisioner"], c["clusterName"], c["nodeRole"], c.get("amiAlias", "bottlerocket@v1.63.0"),
                     c.get("rootVolumeGi"), bool(c.get("soci", True)), tuple(pools),
-                    tuple(sorted((k, float(v)) for k, v in pricing.get("onDemandPerHour", {}).items())), pricing.get("spotPriceFactor"))
+                    tuple(sorted((k, float(v)) for k, v in pricing.get("onDemandPerHour", {}).items())), pricing.get("spotPriceFactor"),
+                    c.get("kubernetesVersion"), tuple(c.get("subnets", ())), c.get("clusterAutoscaler", {}).get("roleArn"))
 
 
 def _prometheus(p: dict[str, Any]) -> Prometheus:

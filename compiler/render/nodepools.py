@@ -148,7 +148,10 @@ def limits(ctx: Context, pool: Pool) -> dict[str, str]:
 
 def host_ships_device_plugin(ctx: Context) -> bool:
     """Auto Mode and Bottlerocket's NVIDIA variants run the NVIDIA device plugin on the host; a second
-    one from the GPU Operator fights it for ``nvidia.com/gpu`` (on Auto Mode allocatable drops to 0)."""
+    one from the GPU Operator fights it for ``nvidia.com/gpu`` (on Auto Mode allocatable drops to 0).
+    Managed node groups run the AL2023 NVIDIA AMI, which has none (compiler/render/nodegroups.py)."""
+    if ctx.profile.capacity.provisioner == "managedNodeGroup":
+        return False
     return ctx.profile.capacity.provisioner == "autoMode" or is_bottlerocket(ctx)
 
 
@@ -205,5 +208,8 @@ def gpu_operator_values(ctx: Context) -> dict[str, Any] | None:
 
 
 def render(ctx: Context) -> list[dict[str, Any]]:
-    """Node classes first (NodePools reference them), then one NodePool per profile pool."""
+    """Node classes first (NodePools reference them), then one NodePool per profile pool; managed
+    node groups instead (compiler/render/nodegroups.py)."""
+    if ctx.profile.capacity.provisioner == "managedNodeGroup":
+        return []
     return render_classes(ctx) + [node_pool(ctx, pool) for pool in ctx.profile.capacity.pools]

@@ -44,6 +44,8 @@ def tp_pp_gpus(inp: RuleInput) -> list[Violation]:
     start; fewer leave GPUs idle (and paid for). Reported once per workload."""
     out = []
     for w in workloads(inp):
+        if any(pod.spec.get("resourceClaims") for pod in pods_of(w)):
+            continue  # GPUs claimed through DRA: rules_dra.dra_claims checks the ranks against the claimed devices
         total = gpus_per_replica(w)
         size = lws_size(w) if w.get("kind") == "LeaderWorkerSet" else 1
         for pod in pods_of(w):
