@@ -97,6 +97,9 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
     pools = tuple(pool_plan(p, launch[p.name], roles, sizing, s.cpu, s.memory_gi, p is baseline, dict(cap.prices), cap.spot_price_factor) for p in cap.pools)
     for pp, pool in zip(pools, profile.capacity.pools, strict=True):
         _check_limits(ctx, pool, pp, roles, launch[pool.name])
+    from .nodegroups import with_floors  # late: it imports this package
+
+    pools = with_floors(profile, roles, pools)  # managed node groups keep minSize nodes, paid for
     if ctx.errors:
         raise InputError(ctx.errors)
     per_hour = sum(p.cost_per_hour for p in pools)

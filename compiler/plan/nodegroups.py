@@ -17,14 +17,15 @@ the plan the way Karpenter pool limits are: the Cluster Autoscaler scales each g
 
 from __future__ import annotations
 
-import math
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..catalog import InstanceType
 from ..profile import Pool, Profile
 from . import min_gpus_per_pod, pool_types
 from .cost import nodes_for, pods_per_node
-from .model import Plan
+from .model import PoolPlan, RolePlan
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,13 @@ class NodeGroupSize:
     gpus_per_node: int
 
 
-def sizing_type(pool: Pool, plan: Plan, profile: Profile) -> InstanceType | None:
+def sizing_type(pool: Pool, roles: Sequence[RolePlan], profile: Profile) -> InstanceType | None:
     """The pool's type that fits the fewest serving pods (ties: fewer GPUs, then name)."""
-    need = min_gpus_per_pod(plan.roles)
+    need = min_gpus_per_pod(roles)
     known, _ = pool_types(pool)
     fitting = [t for t in known if t.gpus >= need] or known
     s = profile.serving
-    return min(fitting, key=lambda t: (min((pods_per_node(t, r, s.cpu, s.memory_gi) for r in plan.roles), default=0), t.gpus, t.name), default=None)
+    return min(fitting, key=lambda t: (min((pods_per_node(t, r, s.cpu, s.memory_gi) for r in roles), default=0), t.gpus, t.name), default=None)
 
 
 def carries_target(pool: Pool, profile: Profile) -> bool:
@@ -50,18 +51,18 @@ def carries_target(pool: Pool, profile: Profile) -> bool:
     return bool(baselines) and pool is max(baselines, key=lambda p: p.weight)
 
 
-def size(pool: Pool, plan: Plan, profile: Profile) -> NodeGroupSize:
-    t = sizing_type(pool, plan, profile)
+def size(pool: Pool, roles: Sequence[RolePlan], profile: Profile) -> NodeGroupSize:
+    t = sizing_type(pool, roles, profile)
     if t is None:  # the planner refuses pools without a catalog type before render
         return NodeGroupSize(1, 1, 1, "", 0)
     s = profile.serving
-    peak = sum(nodes_for(r.max_replicas, r, t, s.cpu, s.memory_gi) for r in plan.roles)
+    peak = sum(nodes_for(r.max_replicas, r, t, s.cpu, s.memory_gi) for r in roles)
     if pool.limit_gpus is not None:
         peak = pool.limit_gpus // t.gpus
     floor = 1 if s.gpu_allocation == "dra" else 0
     if carries_target(pool, profile):
-        low = sum(nodes_for(r.min_replicas, r, t, s.cpu, s.memory_gi) for r in plan.roles)
-        want = sum(nodes_for(max(r.replicas, r.min_replicas), r, t, s.cpu, s.memory_gi) for r in plan.roles)
+        low = sum(nodes_for(r.min_replicas, r, t, s.cpu, s.memory_gi) for r in roles)
+        want = sum(nodes_for(max(r.replicas, r.min_replicas), r, t, s.cpu, s.memory_gi) for r in roles)
     else:
         low = want = 0
     low = max(low, floor)
@@ -69,10 +70,17 @@ def size(pool: Pool, plan: Plan, profile: Profile) -> NodeGroupSize:
     return NodeGroupSize(low, min(max(want, low), high), high, t.name, t.gpus)
 
 
-def peak_gpus(plan: Plan) -> int:
-    """GPUs of every role at maxReplicas (what the node groups together must be able to hold)."""
-    return sum(r.max_replicas * r.gpus_per_replica for r in plan.roles)
-
-
-def nodes_of_gpus(gpus: int, gpus_per_node: int) -> int:
-    return math.ceil(gpus / gpus_per_node) if gpus_per_node else 0
+def with_floors(profile: Profile, roles: Sequence[RolePlan], pools: Sequence[PoolPlan]) -> tuple[PoolPlan, ...]:
+    """The pool plans of a managedNodeGroup profile with the nodes each group always keeps
+    (``minSize``) counted and priced at the target load: a DRA burst group's one node is paid for
+    even when no replica runs on it (the pool's per-node price already carries the spot factor)."""
+    if profile.capacity.provisioner != "managedNodeGroup":
+        return tuple(pools)
+    out = []
+    for pp, pool in zip(pools, profile.capacity.pools, strict=True):
+        floor = size(pool, roles, profile).min_size
+        if floor > pp.nodes_at_target:
+            cost = round(floor * pp.price_per_hour, 4)
+            pp = dataclasses.replace(pp, nodes_at_target=floor, cost_per_hour=cost, cost_per_hour_max=max(pp.cost_per_hour_max, cost))
+        out.append(pp)
+    return tuple(out)

@@ -9,7 +9,11 @@ cluster platform installs (:mod:`compiler.fleet.autoscaler`).
   (aws-controllers-k8s/eks-controller PR #85), so the two never fight over the group's size;
 * tags ``k8s.io/cluster-autoscaler/enabled`` and ``k8s.io/cluster-autoscaler/<cluster>``: the
   Cluster Autoscaler's AWS auto-discovery tags (its chart's ``autoDiscovery.tags`` default, and the
-  eksctl autoscaling guide on docs.aws.amazon.com);
+  eksctl autoscaling guide on docs.aws.amazon.com). The Cluster Autoscaler reads them on the node
+  group's Auto Scaling group, which EKS tags itself ("Nodes launched as part of a managed node group
+  are automatically tagged for auto-discovery by the Kubernetes Cluster Autoscaler", EKS user guide,
+  managed-node-groups); the Nodegroup's own ``tags`` stay on the EKS node group resource (they "don't
+  propagate", says the CRD) and state the same intent there;
 * ``amiType: AL2023_x86_64_NVIDIA`` for GPU types: the NVIDIA driver and container toolkit are on
   the AMI, no device plugin, so the NVIDIA DRA driver (or the GPU Operator's device plugin) is the
   one that advertises the GPUs;
@@ -78,7 +82,7 @@ def disk_gi(ctx: Context) -> int:
 
 def nodegroup(ctx: Context, pool: Pool) -> dict[str, Any]:
     cap = ctx.profile.capacity
-    sz = size(pool, ctx.plan, ctx.profile)
+    sz = size(pool, ctx.plan.roles, ctx.profile)
     name = object_name(ctx, pool.name)
     spec: dict[str, Any] = {
         "name": name,
@@ -99,8 +103,7 @@ def nodegroup(ctx: Context, pool: Pool) -> dict[str, Any]:
     pool_taints = taints(pool)
     if pool_taints:
         spec["taints"] = pool_taints
-    annotations = {DESIRED_SIZE_ANNOTATION: EXTERNAL_AUTOSCALER,
-                   "mcompile.io/sizing": f"{sz.sizing_type} x {sz.gpus_per_node} GPUs; min {sz.min_size}, max {sz.max_size} nodes"}
+    annotations = {DESIRED_SIZE_ANNOTATION: EXTERNAL_AUTOSCALER}
     return {"apiVersion": API, "kind": KIND, "metadata": metadata(ctx, name, COMPONENT, wave=WAVE_PLATFORM, annotations=annotations), "spec": spec}
 
 

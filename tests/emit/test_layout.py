@@ -18,7 +18,7 @@ from compiler.verify import make_verifier
 from .tooling import IGNORED_FIELDS, by_identity, first_difference, helm_lint, helm_template, kustomize
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = ["tier1", "tier2", "tier3"]
+SHIPPED = ["tier1", "tier2", "tier3", "tier2-dra"]
 
 
 def _build(tmp_path: Path, profile: Path, sets: tuple[str, ...] = ()) -> tuple[Path, list]:
