@@ -91,6 +91,20 @@ def dra_driver_values() -> dict[str, Any]:
     }
 
 
+def dcgm_on_dra(values: dict[str, Any], dra: bool) -> dict[str, Any]:
+    """GPU Operator values with the DCGM exporter attributing GPUs that DRA hands out to their pods
+    (dcgm-exporter flag ``--kubernetes-enable-dra``, env ``KUBERNETES_ENABLE_DRA``, default false:
+    "Capture metrics associated with GPUs managed by Kubernetes Dynamic Resource Allocation (DRA)
+    API"); else the GPU memory alert and dashboards, which select DCGM series by the pod's
+    namespace, would see no series of DRA pods. Set per cluster: device-plugin GPUs are still
+    attributed as before."""
+    if not dra or not values.get("dcgmExporter", {}).get("enabled"):
+        return values
+    out = dict(values)
+    out["dcgmExporter"] = {**values["dcgmExporter"], "env": [{"name": "KUBERNETES_ENABLE_DRA", "value": "true"}]}
+    return out
+
+
 def identity(cluster: Cluster) -> dict[str, Any]:
     """The Pod Identity association of the Cluster Autoscaler's service account."""
     s = settings(cluster) or {}

@@ -80,7 +80,7 @@ def components(cluster: Cluster) -> list[tuple[Component, dict[str, Any]]]:
         out.append((ACK_EKS, {"aws": {"region": cluster.region}}))
     gpu = cluster.gpu_operator_values()
     if gpu is not None:
-        out.append((GPU_OPERATOR, gpu_operator_values(gpu)))
+        out.append((GPU_OPERATOR, autoscaler.dcgm_on_dra(gpu_operator_values(gpu), cluster.any("dra_driver"))))
     if cluster.any("dra_driver"):
         out.append((NVIDIA_DRA_DRIVER, autoscaler.dra_driver_values()))
     if cluster.any("autoscaler") and cluster.region:

@@ -119,3 +119,24 @@ def test_dra_and_a_bottlerocket_karpenter_profile_on_one_cluster_disagree_on_the
     dra = REPO / "profiles" / "tier2-dra.yaml"
     _, errors = clusters_of(landings(outcomes([t2, dra], tmp_path / "out")))
     assert any("need different NVIDIA GPU Operator values (devicePlugin.enabled" in e.message for e in errors), [e.message for e in errors]
+
+
+def test_dcgm_exporter_attributes_dra_gpus_only_where_a_profile_claims_them(clusters) -> None:
+    assert values(clusters["gpu-prod-use1"], "gpu-operator")["dcgmExporter"]["env"] == [{"name": "KUBERNETES_ENABLE_DRA", "value": "true"}]
+    assert "env" not in values(clusters["prod-use1"], "gpu-operator")["dcgmExporter"]
+
+
+def test_gpu_operator_chart_renders_the_dra_cluster_values(clusters, all_crds, tmp_path: Path) -> None:
+    from compiler.fleet import charts
+
+    from .test_charts import helm_template
+
+    docs = helm_template("gpu-operator", charts.GPU_OPERATOR.release, charts.GPU_OPERATOR.namespace,
+                         values(clusters["gpu-prod-use1"], "gpu-operator"), tmp_path)
+    (policy,) = [d for d in docs if d["kind"] == "ClusterPolicy"]
+    assert all_crds.validate(policy) == []
+    spec = policy["spec"]
+    # AL2023 NVIDIA AMI: driver and toolkit on the host, no host device plugin; the operator's runs, kept off DRA nodes by their label
+    assert spec["driver"]["enabled"] is False and spec["toolkit"]["enabled"] is False and spec["devicePlugin"]["enabled"] is True
+    assert {"name": "KUBERNETES_ENABLE_DRA", "value": "true"} in spec["dcgmExporter"]["env"]
+    assert not [d for d in docs if d["kind"] == "GPUCluster"]  # the standalone DRA driver chart, not the operator's experimental DRA stack
