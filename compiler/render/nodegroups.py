@@ -17,7 +17,8 @@ cluster platform installs (:mod:`compiler.fleet.autoscaler`).
 * ``amiType: AL2023_x86_64_NVIDIA`` for GPU types: the NVIDIA driver and container toolkit are on
   the AMI, no device plugin, so the NVIDIA DRA driver (or the GPU Operator's device plugin) is the
   one that advertises the GPUs;
-* node labels: the pool and profile labels the serving pods select, and with DRA
+* node labels: the pool and profile labels the serving pods select, the capacity type the cost
+  dashboard reads (``karpenter.sh/capacity-type``: on-demand / spot), and with DRA
   ``nvidia.com/gpu.deploy.device-plugin: "false"`` (the GPU Operator keeps its device plugin off
   these nodes, so the GPUs are not advertised twice) and ``nvidia.com/gpu.present: "true"`` (the DRA
   driver chart's kubelet-plugin node affinity); taint ``nvidia.com/gpu=true:NoSchedule`` (EKS spells
@@ -32,7 +33,7 @@ from ..plan.nodegroups import size
 from ..profile import Pool
 from .meta import POOL_LABEL, PROFILE_LABEL, WAVE_PLATFORM, Context, metadata, object_name
 from .nodeclass import pool_gpu
-from .nodepools import BURST_TAINT, DEVICE_PLUGIN_DEPLOY_LABEL, GPU_TAINT
+from .nodepools import BURST_TAINT, CAPACITY_TYPE_KEY, DEVICE_PLUGIN_DEPLOY_LABEL, GPU_TAINT
 
 API, KIND = "eks.services.k8s.aws/v1alpha1", "Nodegroup"
 COMPONENT = "nodegroup"
@@ -61,7 +62,10 @@ def dra(ctx: Context) -> bool:
 
 
 def node_labels(ctx: Context, pool: Pool) -> dict[str, str]:
-    out = {POOL_LABEL: pool.name, PROFILE_LABEL: ctx.name}
+    """Pool and profile (the serving pods select them), the capacity type under the key the cost
+    dashboard reads from ``kube_node_labels`` (:data:`compiler.render.metrics.COST_NODE_LABELS`;
+    Karpenter sets it on its nodes, EKS does not on managed ones), and the DRA labels."""
+    out = {POOL_LABEL: pool.name, PROFILE_LABEL: ctx.name, CAPACITY_TYPE_KEY: pool.capacity_types[0]}
     if pool_gpu(pool) and dra(ctx):
         out[DEVICE_PLUGIN_DEPLOY_LABEL] = "false"
         out[GPU_PRESENT_LABEL] = "true"

@@ -59,8 +59,9 @@ def test_gpu_nodes_have_the_nvidia_ami_taint_labels_and_one_capacity_type() -> N
     assert base["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
     assert {"key": "mcompile.io/burst", "value": "true", "effect": "NO_SCHEDULE"} in burst["taints"]
     # DRA: the GPU Operator's device plugin stays off these nodes; the DRA kubelet plugin's affinity label is set
-    assert base["labels"] == {"mcompile.io/pool": "baseline", "mcompile.io/profile": "llama-70b-dra",
+    assert base["labels"] == {"mcompile.io/pool": "baseline", "mcompile.io/profile": "llama-70b-dra", "karpenter.sh/capacity-type": "on-demand",
                               "nvidia.com/gpu.deploy.device-plugin": "false", "nvidia.com/gpu.present": "true"}
+    assert burst["labels"]["karpenter.sh/capacity-type"] == "spot"
     assert base["nodeRole"] == "arn:aws:iam::111122223333:role/acme-gpu-prod-nodes"
     assert base["subnets"] == ["subnet-0a1b2c3d4e5f60718", "subnet-0f1e2d3c4b5a69788"]
     assert base["version"] == "1.34"
@@ -82,3 +83,11 @@ def test_node_group_names_fit_eks() -> None:
     # EKS node group names: up to 63 letters, digits, hyphens and underscores, starting alphanumeric
     for name in groups():
         assert len(name) <= 63 and name[0].isalnum()
+
+
+def test_nodes_carry_every_label_the_cost_dashboard_reads() -> None:
+    from compiler.render.metrics import COST_NODE_LABELS
+
+    for ng in groups().values():
+        # node.kubernetes.io/instance-type is set by the kubelet on every node; the rest must come from the group
+        assert set(COST_NODE_LABELS) - {"node.kubernetes.io/instance-type"} <= set(ng["spec"]["labels"])
