@@ -28,7 +28,7 @@ pytestmark = pytest.mark.vllm_parser
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = REPO / ".tools" / "vllm-venv" / "bin" / "python"
 HELPER = Path(__file__).with_name("vllm_parse.py")
-SHIPPED = {"tier1": ("prod", "staging"), "tier2": ("dev", "prod"), "tier3": ("prod",)}
+SHIPPED = {"tier1": ("prod", "staging"), "tier2": ("dev", "prod"), "tier3": ("prod",), "tier2-dra": ("dev", "prod")}
 _VAR = re.compile(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
