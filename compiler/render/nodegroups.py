@@ -61,6 +61,17 @@ def dra(ctx: Context) -> bool:
     return ctx.profile.serving.gpu_allocation == "dra"
 
 
+#: Cluster Autoscaler FAQ ("What types of pods can prevent CA from removing a node?"): it never
+#: removes a node to move a pod with this annotation, as Karpenter's do-not-disrupt does for its nodes.
+SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+
+
+def pod_annotations(ctx: Context) -> dict[str, str]:
+    """Serving pods on managed node groups: the Cluster Autoscaler must not drain a node under a
+    loaded model to consolidate (a scaled-down replica's pod is deleted, its empty node removed)."""
+    return {SAFE_TO_EVICT: "false"} if is_managed(ctx) else {}
+
+
 def node_labels(ctx: Context, pool: Pool) -> dict[str, str]:
     """Pool and profile (the serving pods select them), the capacity type under the key the cost
     dashboard reads from ``kube_node_labels`` (:data:`compiler.render.metrics.COST_NODE_LABELS`;

@@ -91,3 +91,10 @@ def test_nodes_carry_every_label_the_cost_dashboard_reads() -> None:
     for ng in groups().values():
         # node.kubernetes.io/instance-type is set by the kubelet on every node; the rest must come from the group
         assert set(COST_NODE_LABELS) - {"node.kubernetes.io/instance-type"} <= set(ng["spec"]["labels"])
+
+
+def test_serving_pods_tell_the_cluster_autoscaler_not_to_drain_them() -> None:
+    (dep,) = [o for o in compile_tier("tier2-dra").objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "llama-70b-dra"]
+    assert dep["spec"]["template"]["metadata"]["annotations"]["cluster-autoscaler.kubernetes.io/safe-to-evict"] == "false"
+    (k,) = [o for o in compile_tier("tier2").objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "llama-70b"]
+    assert "cluster-autoscaler.kubernetes.io/safe-to-evict" not in k["spec"]["template"]["metadata"]["annotations"]
