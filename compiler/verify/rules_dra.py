@@ -10,7 +10,9 @@ groups scaled by the Cluster Autoscaler (see :mod:`compiler.render.dra`, :mod:`c
   a ResourceClaim on AWS, kubernetes/autoscaler #10277); the groups' ``maxSize`` in nodes of their
   smallest type hold every GPU workload at its maximum replicas;
 * ``dra-placement``: pods that claim devices land on a managed node group (their node selection
-  and tolerations match a Nodegroup) and never on a Karpenter / Auto Mode NodePool, which skip them.
+  and tolerations match a Nodegroup) and never on a Karpenter / Auto Mode NodePool, which skip them;
+  where a profile renders node groups, every GPU pod (claims or ``nvidia.com/gpu``) fits one of them
+  (the ``schedulable`` rule only looks at NodePools).
 """
 
 from __future__ import annotations
@@ -159,15 +161,16 @@ def dra_placement(inp: RuleInput) -> list[Violation]:
     groups = objects_of(inp, "Nodegroup")
     pools = objects_of(inp, "NodePool")
     for pod in all_pods(inp):
-        if not _claims(pod):
+        if not _claims(pod) and not (groups and pod.gpus):
             continue
-        karpenter = [np for np in pools if _selects(pod, (((np.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {})]
+        karpenter = [np for np in pools if _claims(pod) and _selects(pod, (((np.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {})]
         if karpenter:
             out.append(Violation("dra-placement", pod.ref, f"{pod.position} pods claim GPUs through DRA but may land on NodePool "
                                  f"{', '.join(ref(np) for np in karpenter)}: Karpenter and EKS Auto Mode skip DRA pods; use managed node groups",
                                  ("capacity", "provisioner")))
         elif not any(_selects(pod, (ng.get("spec") or {}).get("labels") or {}) and all(_tolerates(pod, t) for t in (ng.get("spec") or {}).get("taints") or ())
                      for ng in groups):
-            out.append(Violation("dra-placement", pod.ref, f"{pod.position} pods claim GPUs through DRA but fit no managed node group "
+            how = "claim GPUs through DRA" if _claims(pod) else f"request {GPU}"
+            out.append(Violation("dra-placement", pod.ref, f"{pod.position} pods {how} but fit no managed node group "
                                  "(node selector and taints): the Cluster Autoscaler has no group to scale for them", ("capacity", "provisioner")))
     return out

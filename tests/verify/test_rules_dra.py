@@ -102,3 +102,12 @@ def test_dra_pods_must_fit_a_node_group() -> None:
     o = objs()
     pod_spec(o)["tolerations"] = []  # the groups are tainted nvidia.com/gpu
     assert any("fit no managed node group" in m for m in run(dra_placement, o))
+
+
+def test_device_plugin_pods_on_node_groups_must_fit_one_too() -> None:
+    c = compile_tier("tier2-dra", ("serving.gpuAllocation=devicePlugin",))
+    o = copy.deepcopy(list(c.objects))
+    assert [v.message for v in dra_placement(RuleInput(tuple(o), c.profile, c.plan))] == []
+    pod_spec(o)["nodeSelector"] = {"mcompile.io/profile": "someone-else"}
+    msgs = [v.message for v in dra_placement(RuleInput(tuple(o), c.profile, c.plan))]
+    assert any("pods request nvidia.com/gpu but fit no managed node group" in m for m in msgs), msgs
