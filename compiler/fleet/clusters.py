@@ -107,7 +107,7 @@ def _region(cluster: Cluster) -> list[Diagnostic]:
     if cluster.any("ack_eks") and not regions:
         needing = next(x for x in cluster.landings if x.needs.ack_eks)
         return [Diagnostic(needing.where, "$.gitops.destinations", f"required: set region on the destination {cluster.name} "
-                           f"({_who(needing)} renders PodIdentityAssociation or Nodegroup objects: the platform installs the ACK EKS controller, which calls the EKS API of that region)")]
+                           f"({_who(needing)} renders PodIdentityAssociation objects: the platform installs the ACK EKS controller, which calls the EKS API of that region)")]
     return []
 
 
