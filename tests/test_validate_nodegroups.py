@@ -18,6 +18,8 @@ CASES = [
     ("managed-without-node-role-arn", "tier2-dra", "  nodeRole: arn:aws:iam::111122223333:role/acme-gpu-prod-nodes\n", "  nodeRole: acme-gpu-prod-nodes\n",
      r"^profiles/tier2-dra\.yaml:(\d+):\d+: \$\.capacity\.nodeRole: managedNodeGroup needs the node role's ARN \(arn:aws:iam::<account>:role/acme-gpu-prod-nodes\)",
      "  nodeRole: acme-gpu-prod-nodes"),
+    ("managed-without-node-role", "tier2-dra", "  nodeRole: arn:aws:iam::111122223333:role/acme-gpu-prod-nodes\n", "",
+     r"^profiles/tier2-dra\.yaml:(\d+):\d+: \$\.capacity\.nodeRole: required: set capacity\.nodeRole to the IAM role", "capacity:"),
     ("managed-without-subnets", "tier2-dra", "  subnets: [subnet-0a1b2c3d4e5f60718, subnet-0f1e2d3c4b5a69788]\n", "",
      r"^profiles/tier2-dra\.yaml:(\d+):\d+: \$\.capacity\.subnets: required: set capacity\.subnets to the subnet IDs the managed node groups launch into",
      "capacity:"),
