@@ -44,8 +44,10 @@ from compiler.store.writer import write_outputs
 from compiler.toolchain import find_tool, run_tool
 from compiler.verify import make_verifier
 
+from .shipped import shipped_profiles
+
 REPO = Path(__file__).resolve().parent.parent
-PROFILES = ("tier1", "tier2", "tier3")
+PROFILES = tuple(shipped_profiles())  # every profile in profiles/
 FRAMEWORKS = ("helm", "kustomize", "kubernetes", "secrets")
 DEAD_PROXY = "http://127.0.0.1:9"
 CHECKOV_TIMEOUT = 600

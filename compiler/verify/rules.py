@@ -29,6 +29,7 @@ engine-image           :func:`.rules_engine.engine_image`
 engine-flags           :func:`.rules_engine.engine_flags`
 extra-args-conflict    :func:`.rules_engine.extra_args_conflict`
 path-references        :func:`.rules_path.path_references`
+hybrid-placement       :func:`.rules_hybrid.hybrid_placement`
 =====================  ==================================================================
 """
 
@@ -49,6 +50,7 @@ from .rules_capacity import (
 )
 from .rules_engine import engine_flags, engine_image, extra_args_conflict
 from .rules_formula import keda_formula_syntax
+from .rules_hybrid import hybrid_placement
 from .rules_nodepool import consolidation, family_vs_type, label_prefix, pool_gpu_sizes
 from .rules_path import path_references
 from .rules_wiring import (
@@ -82,6 +84,7 @@ RULES: list[Rule] = [
     engine_flags,
     extra_args_conflict,
     path_references,
+    hybrid_placement,
 ]
 
 
