@@ -38,7 +38,7 @@ def check_cascade(p: Profile, error: Report) -> None:
     steps = [s for s in p.path.fallback.cascade if s.kind == "hybrid"] if p.path.fallback.enabled else []
     h = p.capacity.hybrid
     if steps and h is None:
-        error(["fallback", "cascade", steps[0].index], f"step {steps[0].name!r} sends requests to the on-premises replicas, but the profile "
+        error(["fallback", "cascade", steps[0].index, "kind"], f"step {steps[0].name!r} sends requests to the on-premises replicas, but the profile "
               "declares no capacity.hybrid (the hybrid nodes' GPUs, CPUs and memory)")
     if h is not None and not steps:
         why = "add a fallback.cascade step {name: onprem, kind: hybrid} (usually first)" if p.path.fallback.enabled else "enable fallback"
