@@ -28,3 +28,12 @@ def shipped_envs() -> list[tuple[str, str]]:
 
     return [(stem, env) for stem in shipped_profiles()
             for env in sorted(yaml.safe_load((REPO / "profiles" / f"{stem}.yaml").read_text())["environments"])]
+
+
+TIER_FILES = ("tier1.yaml", "tier2.yaml", "tier3.yaml")
+
+
+def only_tiers(_directory: str, names: list[str]) -> list[str]:
+    """``shutil.copytree(..., ignore=only_tiers)``: copy the three tier profiles, for tests whose
+    fleet is exactly those (``check`` without arguments compiles every profile it finds)."""
+    return [n for n in names if n not in TIER_FILES]
