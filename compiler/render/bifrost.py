@@ -37,6 +37,7 @@ CONTAINER_PORT = 8080  # Bifrost's HTTP port
 UID = 65532
 #: Bifrost provider of the cascade's hybrid step (the on-premises replicas, OpenAI-compatible vLLM).
 HYBRID_PROVIDER = "openai"
+UNUSED_KEY = "dummy"  # the on-premises vLLM checks no key (no --api-key)
 REPLICAS = 2  # the front door: one pod may drain while the other serves
 
 
@@ -87,9 +88,11 @@ def providers(ctx: Context) -> dict[str, Any]:
     if onprem:
         # The on-premises vLLM speaks the OpenAI API; Bifrost's openai provider is pointed at its
         # Service with network_config.base_url (schema: "Base URL for the provider"). vLLM runs
-        # without --api-key, so the key carries no value and no Secret exists.
+        # without --api-key and ignores the Authorization header, so the key value is the
+        # placeholder Bifrost's docs use for a self-hosted vLLM ("value": "dummy", docs.getbifrost.ai
+        # quickstart/gateway/provider-configuration): not a credential, and no Secret exists.
         served = ctx.profile.model.served_name
-        out[HYBRID_PROVIDER] = {"keys": [{"name": onprem[0].name, "weight": 1, "models": [served]}],
+        out[HYBRID_PROVIDER] = {"keys": [{"name": onprem[0].name, "value": UNUSED_KEY, "weight": 1, "models": [served]}],
                                 "network_config": {**_network(timeouts[onprem[0].name]), "base_url": hybrid_url(ctx.profile)}}
     bedrock = [s for s in steps if s.kind == "bedrock"]
     if bedrock:

@@ -83,7 +83,9 @@ def test_cascade_onprem_then_cloud_then_bedrock_validates_against_bifrost_schema
     assert rule["fallbacks"] == ["vllm/llama-3.3-70b", "bedrock/us.meta.llama3-3-70b-instruct-v1:0"]
     openai = cfg["providers"]["openai"]
     assert openai["network_config"]["base_url"] == "http://llama-70b-hybrid-onprem.inference-llama-hybrid.svc.cluster.local:8000"
-    assert "value" not in openai["keys"][0]  # no credential: vLLM runs without --api-key
+    assert openai["keys"][0]["value"] == "dummy"  # Bifrost's self-hosted vLLM placeholder: vLLM runs without --api-key
+    (cloud,) = [o for o in objects(compiled(PROFILE), "Deployment") if o["metadata"]["name"] == NAME]
+    assert "--api-key" not in cloud["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
 def test_hybrid_step_goes_first_wherever_it_is_listed() -> None:
