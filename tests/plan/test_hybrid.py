@@ -36,3 +36,27 @@ def test_plan_shows_the_onprem_section_and_the_hop() -> None:
     md = extras.markdown(compiled(PROFILE).plan)
     assert "### On-premises (EKS Hybrid Nodes" in md and "| 2 | 8 x H100 80 GB | 4 (2/server, 4 GPUs each) |" in md
     assert compiled("tier2").plan.hybrid is None
+
+
+def test_multi_node_replicas_are_not_placed_on_hybrid_nodes() -> None:
+    """A replica spanning nodes (LeaderWorkerSet group) is refused at capacity.hybrid."""
+    import dataclasses
+
+    from compiler.plan.hybrid import plan_hybrid
+
+    c = compiled(PROFILE)
+    group = dataclasses.replace(c.plan.role("serve"), pods_per_replica=2)
+    errors: list[tuple[list[str | int], str]] = []
+    assert plan_hybrid(c.profile, [group], lambda where, msg: errors.append((list(where), msg))) is None
+    assert errors == [(["capacity", "hybrid"], ("a replica spans 2 nodes (LeaderWorkerSet); mcompile places only replicas that fit one "
+                       "on-premises server on hybrid nodes (multi-node groups need EFA on the cloud pools)"))]
+
+
+def test_request_path_lists_the_onprem_hop_first() -> None:
+    from compiler.plan.path import hops
+
+    c = compiled(PROFILE)
+    path = hops(c.profile, c.plan)
+    assert [h.source for h in path[:4]] == ["client", "Bifrost", "Bifrost", "Bifrost"]
+    assert path[1].target == "on-premises vLLM (EKS Hybrid Nodes) via Service llama-70b-hybrid-onprem :8000"
+    assert path[1].budget == "12s (first)" and path[2].budget == "12s (on error/timeout of onprem)"
