@@ -7,14 +7,14 @@ import shutil
 from pathlib import Path
 
 from .clirun import mcompile
+from .shipped import only_tiers
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = sorted(f"profiles/{p.name}" for p in (REPO / "profiles").glob("*.yaml"))  # `check` without arguments checks them all
 
 
 def test_check_names_only_the_stale_profile(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "profiles", tmp_path / "profiles")
-    assert mcompile("build", *SHIPPED, "--out", "site", cwd=tmp_path).code == 0
+    shutil.copytree(REPO / "profiles", tmp_path / "profiles", ignore=only_tiers)
+    assert mcompile("build", "profiles/tier1.yaml", "profiles/tier2.yaml", "profiles/tier3.yaml", "--out", "site", cwd=tmp_path).code == 0
     assert mcompile("check", "--out", "site", cwd=tmp_path).code == 0
     p = tmp_path / "profiles" / "tier2.yaml"
     p.write_text(p.read_text().replace("    autoscaling: {minReplicas: 2}", "    autoscaling: {minReplicas: 3}"))
@@ -22,7 +22,7 @@ def test_check_names_only_the_stale_profile(tmp_path: Path) -> None:
     assert r.code == 1
     # only llama-70b is stale, but the fleet is built as a whole (the platform comes from every
     # profile, a profile left off is pruned): the fix builds every profile checked
-    fleet = " ".join(SHIPPED)
+    fleet = "profiles/tier1.yaml profiles/tier2.yaml profiles/tier3.yaml"
     assert r.stderr == f"out/ is stale for llama-70b: run mcompile build {fleet} --out site\n"
     r = mcompile("check", "--out", "site", "--format", "json", cwd=tmp_path)
     doc = json.loads(r.stdout)

@@ -15,7 +15,24 @@ Renderer = Callable[[Context], list[dict[str, Any]]]
 
 def families() -> list[tuple[str, Renderer]]:
     """(family, renderer) in output order. Imported lazily so a family module stays independent."""
-    from . import autoscaling, bifrost, cache, dashboards, dra, gateway, identity, lws, monitoring, network, nodegroups, nodepools, picker, routing, serving
+    from . import (
+        autoscaling,
+        bifrost,
+        cache,
+        dashboards,
+        dra,
+        gateway,
+        hybrid,
+        identity,
+        lws,
+        monitoring,
+        network,
+        nodegroups,
+        nodepools,
+        picker,
+        routing,
+        serving,
+    )
 
     return [
         ("network", network.render_namespace),
@@ -23,6 +40,7 @@ def families() -> list[tuple[str, Renderer]]:
         ("nodegroups", nodegroups.render),
         ("dra", dra.render),
         ("serving", serving.render),
+        ("hybrid", hybrid.render),
         ("cache", cache.render),
         ("lws", lws.render),
         ("routing", routing.render),

@@ -25,7 +25,7 @@ from ..catalog import types_of_family
 from ..plan import min_gpus_per_pod, pool_types
 from ..profile import Pool
 from .meta import BURST_TAINT_KEY, POOL_LABEL, PROFILE_LABEL, WAVE_PLATFORM, Context, metadata, object_name
-from .nodeclass import COMPONENT, is_bottlerocket, node_class_ref, pool_gpu, render_classes
+from .nodeclass import COMPONENT, is_bottlerocket, node_class_ref, pool_gpu, render_classes, reservation_requirements
 
 NODEPOOL_API, NODEPOOL_KIND = "karpenter.sh/v1", "NodePool"
 
@@ -96,6 +96,7 @@ def gpu_count_requirement(ctx: Context, pool: Pool, auto: bool) -> list[dict[str
 def requirements(ctx: Context, pool: Pool) -> list[dict[str, Any]]:
     auto = ctx.profile.capacity.provisioner == "autoMode"
     out = [_req(CAPACITY_TYPE_KEY, pool.capacity_types)]
+    out += reservation_requirements(ctx, pool)  # Capacity Block pools (compiler/render/nodeclass.py)
     out += instance_requirements(pool, AUTO_FAMILY_KEY if auto else KARPENTER_FAMILY_KEY)
     out += gpu_count_requirement(ctx, pool, auto)
     if auto and pool_gpu(pool):

@@ -11,6 +11,7 @@ from itertools import combinations
 from typing import Any
 
 from .rules_base import RuleInput, Violation, objects_of, ref
+from .rules_hybrid import on_hybrid_nodes
 from .rules_nodes import (
     NodePoolView,
     fits,
@@ -94,6 +95,8 @@ def schedulable_rule(inp: RuleInput) -> list[Violation]:
     for pod in all_pods(inp):
         if not pod.gpus:
             continue  # CPU pods (endpoint picker, fallback gateway) run on general capacity, not the GPU pools
+        if on_hybrid_nodes(pod):
+            continue  # on-premises servers no NodePool provisions: checked by hybrid-placement (rules_hybrid.py)
         if schedulable(pod, pools):
             continue
         why = "; ".join(f"{np.name}: {placement_problem(pod, np)}" for np in pools)
