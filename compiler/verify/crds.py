@@ -275,7 +275,7 @@ class CrdRegistry:
             api_version,
             jsonschema.Draft202012Validator(schema),
             root,
-            build_rule_tree(root, crd_cel.compile_rule),
+            build_rule_tree(root, crd_cel.DeferredRule),  # each rule compiled when first reached
             accepts,
         )
         self._compiled[(group, version, kind)] = compiled
@@ -313,7 +313,8 @@ class CrdRegistry:
                 for index, message in duplicate_map_keys(node_value, node.map_keys):
                     findings.append(Finding(format_path([*path, index]), message, kind, name))
             text = _ValueText(node_value)
-            for rule in node.rules:
+            for entry in node.rules:
+                rule = crd_cel.compiled(entry)
                 if rule.status == crd_cel.TRANSITION:
                     continue
                 outcome = self._evaluate(rule, node_value, text)
@@ -389,7 +390,8 @@ class CrdRegistry:
             if isinstance(compiled, str):
                 continue
             for path, node in _walk_rule_tree(compiled.rules, []):
-                for rule in node.rules:
+                for entry in node.rules:
+                    rule = crd_cel.compiled(entry)
                     out.append(CelRuleStatus(api_version, kind, path, rule.rule, rule.status, rule.reason))
         return out
 
