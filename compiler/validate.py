@@ -58,7 +58,7 @@ def validate_layer(layer: Layer, schema: Schema, *, is_profile: bool = False) ->
     bad_numbers = non_finite_numbers(layer)
     skip = {d.path for d in bad_numbers}  # "inf is out of range" would only repeat it
     out += bad_numbers
-    out += [d for d in _errors(schema.layer_validator.iter_errors(data), layer.source, schema, data) if d.path not in skip]
+    out += [d for d in _errors(schema.layer_errors(data), layer.source, schema, data) if d.path not in skip]
     return out
 
 
@@ -88,7 +88,7 @@ def integral(values: Any, schema: Schema, path: tuple = ()) -> Any:
 def validate_merged(merged: Merged, schema: Schema, env: str | None = None) -> list[Diagnostic]:
     """Check the merged profile against the full schema, then the cross-field rules."""
     values = {k: v for k, v in merged.values.items() if k != "environments"}
-    out = _errors(schema.validator.iter_errors(values), merged.source, schema, values)
+    out = _errors(schema.errors(values), merged.source, schema, values)
     if not out:
         out += required_values(merged, env) + cross_field_rules(merged)
     return out
