@@ -13,9 +13,11 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, ValidationError
+if TYPE_CHECKING:  # jsonschema is imported when a value fails the compiled check (see errors())
+    from jsonschema import Draft202012Validator, ValidationError
+
 
 _HERE = Path(__file__).resolve().parent
 _CANDIDATES = (_HERE.parent / "schemas" / "profile.schema.json", _HERE / "_schemas" / "profile.schema.json")
@@ -72,11 +74,15 @@ class Schema:
 
     @cached_property
     def validator(self) -> Draft202012Validator:
+        from jsonschema import Draft202012Validator
+
         return Draft202012Validator(self.doc)
 
     @cached_property
     def layer_validator(self) -> Draft202012Validator:
         """Validates one override layer: same types, ranges and unknown-key rules, nothing required."""
+        from jsonschema import Draft202012Validator
+
         return Draft202012Validator(self._relaxed)
 
     @cached_property
@@ -85,11 +91,15 @@ class Schema:
 
     def errors(self, value: Any) -> Iterator[ValidationError]:
         """``validator.iter_errors(value)``; a value the compiled check accepts has none."""
-        return _errors(self.validator, self._accepts, value)
+        if self._accepts is not None and self._accepts(value):
+            return iter(())
+        return self.validator.iter_errors(value)
 
     def layer_errors(self, value: Any) -> Iterator[ValidationError]:
         """``layer_validator.iter_errors(value)``, with the same fast path."""
-        return _errors(self.layer_validator, self._layer_accepts, value)
+        if self._layer_accepts is not None and self._layer_accepts(value):
+            return iter(())
+        return self.layer_validator.iter_errors(value)
 
     @cached_property
     def _accepts(self) -> Callable[[Any], bool] | None:
@@ -133,12 +143,6 @@ def _compiled_check(doc: dict[str, Any]) -> Callable[[Any], bool] | None:
         return compile_check(doc, resolve)
     except Unsupported:
         return None
-
-
-def _errors(validator: Draft202012Validator, accepts: Callable[[Any], bool] | None, value: Any) -> Iterator[ValidationError]:
-    if accepts is not None and accepts(value):
-        return iter(())
-    return validator.iter_errors(value)
 
 
 def relax(doc: dict[str, Any]) -> dict[str, Any]:

@@ -11,15 +11,16 @@ import difflib
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
-
-from jsonschema import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from .errors import Diagnostic, Source, clip, json_path
 from .exprs import AMP_URL, formula_identifiers
 from .load import Layer, walk
 from .merge import Merged
 from .schema import Schema
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
 
 Locate = Callable[[Any], Source | None]  # Layer.source (a tuple path) or Merged.source (a list)
 

@@ -35,7 +35,35 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from jsonschema._utils import equal, uniq  # type: ignore[import-untyped]  # jsonschema's own enum/const/uniqueItems equality
+
+def _jsonschema_utils() -> Any:
+    """jsonschema's own ``_utils`` module (``equal``/``uniq``: its enum, const and uniqueItems
+    equality), loaded from its file without running ``jsonschema/__init__`` (~40 ms of imports:
+    validators, format checkers, referencing) that a build whose values all pass never needs.
+    Falls back to the ordinary import if the package is laid out differently."""
+    import importlib.util
+    import sys
+
+    name = "jsonschema._utils"
+    if name in sys.modules:
+        return sys.modules[name]
+    try:
+        spec = importlib.util.find_spec("jsonschema")
+        where = list(spec.submodule_search_locations or ()) if spec else []
+        file_spec = importlib.util.spec_from_file_location("compiler.verify._jsonschema_utils", f"{where[0]}/_utils.py")
+        assert file_spec is not None and file_spec.loader is not None
+        module = importlib.util.module_from_spec(file_spec)
+        file_spec.loader.exec_module(module)
+        module.equal, module.uniq  # noqa: B018 - both must be there
+        return module
+    except Exception:  # noqa: BLE001 - any surprise: the ordinary (slower) import
+        import jsonschema._utils  # type: ignore[import-untyped]
+
+        return jsonschema._utils
+
+
+_utils = _jsonschema_utils()
+equal, uniq = _utils.equal, _utils.uniq
 
 Check = Callable[[Any], bool]
 Resolve = Callable[[str], Any]
