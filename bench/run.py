@@ -283,7 +283,7 @@ def report(args: argparse.Namespace, repo: Path, tiers: list[dict], noop: dict, 
                   f"{verdict(ratio <= ideal * GOAL_LINEAR / 10)}"]
     staged = [f for f in fleets if f["stages"]]
     if staged:
-        lines += ["", "Time per stage (CPU-seconds summed over worker processes; `mcompile build --timings`):", "",
+        lines += ["", "Time per stage (seconds summed over worker processes, each stage timed by the wall clock, so they grow with the load; `mcompile build --timings`):", "",
                   "| profiles | " + " | ".join(STAGES) + " |", "|---|" + "---|" * len(STAGES)]
         for f in staged:
             lines.append(f"| {f['n']} | " + " | ".join(f"{f['stages'].get(s, 0):.1f}" for s in STAGES) + " |")
