@@ -122,6 +122,16 @@ class CompileCache:
 
 
 @dataclass(frozen=True)
+class GpuSharing:
+    """``serving.gpuSharing``: whole GPUs (none), one MIG slice per replica, or time-sliced GPUs."""
+
+    mode: str = "none"  # none | mig | timeSlicing
+    mig_profile: str | None = None
+    mig_strategy: str = "mixed"  # single | mixed (ClusterPolicy mig.strategy)
+    replicas: int | None = None  # timeSlicing: pods per GPU
+
+
+@dataclass(frozen=True)
 class Serving:
     engine: str
     image: Image
@@ -153,6 +163,7 @@ class Serving:
     disaggregated: bool
     nixl_backend: str
     side_channel_port: int
+    gpu_sharing: GpuSharing = GpuSharing()
 
 
 @dataclass(frozen=True)
@@ -367,7 +378,12 @@ def _serving(s: dict[str, Any], name: str, autoscaling: dict[str, Any]) -> Servi
         disaggregated=disaggregated,
         nixl_backend=dis.get("backend", "LIBFABRIC"),
         side_channel_port=dis.get("sideChannelPort", 5600),
+        gpu_sharing=_gpu_sharing(s.get("gpuSharing", {})),
     )
+
+
+def _gpu_sharing(g: dict[str, Any]) -> GpuSharing:
+    return GpuSharing(g.get("mode", "none"), g.get("migProfile"), g.get("migStrategy", "mixed"), g.get("replicas"))
 
 
 def _capacity(c: dict[str, Any]) -> Capacity:

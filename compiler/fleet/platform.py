@@ -31,6 +31,7 @@ from ..render.meta import (
 )
 from ..render.metrics import KSM_NODE_LABEL_ALLOWLIST
 from ..render.nodepools import BURST_TAINT, GPU_TAINT
+from . import sharing
 from .charts import (
     ACK_EKS,
     AWS_EFS_CSI_DRIVER,
@@ -77,7 +78,7 @@ def components(cluster: Cluster) -> list[tuple[Component, dict[str, Any]]]:
         out.append((ACK_EKS, {"aws": {"region": cluster.region}}))
     gpu = cluster.gpu_operator_values()
     if gpu is not None:
-        out.append((GPU_OPERATOR, gpu_operator_values(gpu)))
+        out.append((GPU_OPERATOR, sharing.operator_values(gpu_operator_values(gpu), cluster.gpu_sharing())))  # + MIG / time-slicing
     return sorted(out, key=lambda cv: (cv[0].order, cv[0].key))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import Diagnostic
+from .sharing import SharingPlan
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Plan:
     cost_per_million_output_tokens: float
     capacity_rps: float  # what the planned replicas serve at the chosen concurrency
     warnings: tuple[Diagnostic, ...]
+    sharing: SharingPlan | None = None  # serving.gpuSharing: the slice each replica runs on (compiler/plan/sharing.py)
 
     def role(self, name: str) -> RolePlan:
         for r in self.roles:

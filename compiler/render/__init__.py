@@ -15,11 +15,12 @@ Renderer = Callable[[Context], list[dict[str, Any]]]
 
 def families() -> list[tuple[str, Renderer]]:
     """(family, renderer) in output order. Imported lazily so a family module stays independent."""
-    from . import autoscaling, bifrost, cache, dashboards, gateway, identity, lws, monitoring, network, nodepools, picker, routing, serving
+    from . import autoscaling, bifrost, cache, dashboards, gateway, gpushare, identity, lws, monitoring, network, nodepools, picker, routing, serving
 
     return [
         ("network", network.render_namespace),
         ("nodepools", nodepools.render),
+        ("gpushare", gpushare.render),
         ("serving", serving.render),
         ("cache", cache.render),
         ("lws", lws.render),
