@@ -100,11 +100,11 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
     if ctx.errors:
         raise InputError(ctx.errors)
     per_gpu = shared.slices_per_gpu if shared else 1
-    sized_pools = [dataclasses.replace(p, limit_gpus=p.limit_gpus * per_gpu) if shared and p.limit_gpus else p for p in cap.pools]
+    sized_pools = [dataclasses.replace(p, limit_gpus=p.limit_gpus * per_gpu) if shared and p.limit_gpus else p for p in cap.pools]  # pinned: physical
     pools = tuple(pool_plan(sp, launch[p.name], roles, sizing, s.cpu, s.memory_gi, p is baseline, dict(cap.prices), cap.spot_price_factor)
                   for sp, p in zip(sized_pools, cap.pools, strict=True))
-    if shared:  # sized in slices; NodePool limits count physical GPUs (nvidia.com/gpu of the instance types)
-        pools = tuple(dataclasses.replace(pp, limit_gpus=sharing.physical_gpus(pp.limit_gpus, per_gpu)) for pp in pools)
+    if shared:  # sized in slices; NodePool limits count physical GPUs (nvidia.com/gpu of the instance types), whole nodes
+        pools = tuple(sharing.whole_node_limits(pp, p, per_gpu, physical[p.name]) for pp, p in zip(pools, cap.pools, strict=True))
     for pp, pool in zip(pools, profile.capacity.pools, strict=True):
         _check_limits(ctx, pool, pp, roles, physical[pool.name] if shared else launch[pool.name], per_gpu)
     if ctx.errors:

@@ -23,12 +23,16 @@ model's weights, runtime overhead and one ``maxContext`` sequence of KV cache.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ..catalog import Gpu, InstanceType, MigProfile
 from ..profile import GpuSharing, Pool, Profile
 from . import memory
+
+if TYPE_CHECKING:  # model.py imports SharingPlan from here
+    from .model import PoolPlan
 
 ErrorAt = Callable[[list[str | int], str], None]
 
@@ -90,7 +94,9 @@ def _mig_of(gpu: Gpu, name: str) -> MigProfile | None:
 
 def utilization(sh: GpuSharing, base: float) -> float:
     """--gpu-memory-utilization: the whole budget on a MIG slice (vLLM sees the slice's memory),
-    the budget split N ways on a time-sliced GPU (vLLM sees the whole GPU), rounded down."""
+    the budget split N ways on a time-sliced GPU (vLLM sees the whole GPU), rounded down. vLLM
+    0.28.0 documents the value as "a per-instance limit ... if you have two vLLM instances running
+    on the same GPU, you can set the GPU memory utilization to 0.5 for each" (vllm/config/cache.py)."""
     if sh.mode == "timeSlicing" and sh.replicas:
         return math.floor(base / sh.replicas * 1000) / 1000
     return base
@@ -120,8 +126,15 @@ def slice_view(t: InstanceType, sh: GpuSharing) -> InstanceType:
     return replace(t, gpu=gpu, gpus=t.gpus * per)
 
 
-def physical_gpus(slices: int, per_gpu: int) -> int:
-    return math.ceil(slices / per_gpu)
+def whole_node_limits(pp: PoolPlan, pool: Pool, per_gpu: int, types: Sequence[InstanceType]) -> PoolPlan:
+    """A shared pool's limits, sized in slices, as Karpenter counts them: ``nvidia.com/gpu`` in
+    physical GPUs, and GPUs, CPU and memory rounded up to whole nodes of the largest type (a pod
+    needs a slice, Karpenter launches a whole node: a limit between two nodes stops the next
+    launch). Limits the profile pins stay as given."""
+    biggest = max(types, key=lambda t: (t.gpus, t.vcpu, t.memory_gi))
+    nodes = math.ceil(math.ceil(pp.limit_gpus / per_gpu) / biggest.gpus)
+    return replace(pp, limit_gpus=pool.limit_gpus or nodes * biggest.gpus, limit_cpu=pool.limit_cpu or max(pp.limit_cpu, nodes * biggest.vcpu),
+                   limit_memory_gi=pool.limit_memory_gi or max(pp.limit_memory_gi, nodes * biggest.memory_gi))
 
 
 def _pool_field(pool: Pool) -> list[str | int]:
@@ -194,8 +207,9 @@ def _refusals(p: Profile, error: ErrorAt) -> list[str]:
             key = "tensor" if role.tensor > 1 else ("pipeline" if role.pipeline > 1 else "data")
             path: list[str | int] = ["serving", "parallelism", key] if role.name == "serve" else ["serving", "disaggregation", "enabled"]
             error(path, f"{what} gives each replica one slice of one GPU, but {role.name} runs tensor {role.tensor} x pipeline {role.pipeline} "
-                  f"x data {role.data}" + (" disaggregated" if s.disaggregated else "") + ": a parallel replica needs whole GPUs "
-                  "(NCCL between slices of one GPU is not supported); set gpuSharing.mode none or parallelism 1")
+                  f"x data {role.data}" + (" disaggregated" if s.disaggregated else "") + ": a parallel replica needs whole GPUs (MIG slices "
+                  "have no GPU-to-GPU peer-to-peer, and time-sliced shares requested together may be one physical GPU); set gpuSharing.mode "
+                  "none or parallelism 1")
             break
     return out
 
@@ -211,7 +225,7 @@ def _fits(p: Profile, part: Gpu, gpu: Gpu, per: int, error: ErrorAt) -> bool:
     kv_gb = m.max_context * f.kv_bytes_per_token_per_gpu / 1e9
     need = f.weights_per_gpu_gb + memory.OVERHEAD_GB + kv_gb
     have = part.memory_gb * s.gpu_memory_utilization
-    detail = (f"needs {need:.1f} GB (weights {f.weights_per_gpu_gb:.1f} + overhead {memory.OVERHEAD_GB:g} + KV for maxContext {m.max_context} "
+    detail = (f"needs {need:.1f} GB (weights {f.weights_per_gpu_gb:.1f} + overhead {memory.OVERHEAD_GB:g} + KV for maxContext {m.max_context}: "
               f"{kv_gb:.1f}), has {have:.1f} GB at gpu-memory-utilization {s.gpu_memory_utilization:g}")
     if sh.mode == "mig":
         bigger = [x.name for x in gpu.mig if x.memory_gb * s.gpu_memory_utilization >= need]

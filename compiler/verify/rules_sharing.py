@@ -26,6 +26,8 @@ MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
 NODEPOOL_KEY = "karpenter.sh/nodepool"
 MIG_LAYOUT_PREFIX, TIME_SLICING_PREFIX = "all-", "ts-"
+#: vLLM 0.28.0 without the flag (vllm/config/cache.py: gpu_memory_utilization default 0.92, "a per-instance limit").
+VLLM_DEFAULT_UTILIZATION = 0.92
 
 
 def _mig_per_gpu(profile: str) -> int | None:
@@ -83,7 +85,7 @@ def gpu_sharing(inp: RuleInput) -> list[Violation]:
                 continue
             for c in engine_containers(pod):
                 raw = flag(c, "--gpu-memory-utilization")
-                share = float(raw) if raw and raw.replace(".", "", 1).isdigit() else 0.9  # vLLM's default
+                share = float(raw) if raw and raw.replace(".", "", 1).isdigit() else VLLM_DEFAULT_UTILIZATION
                 if share * n > 1:
                     out.append(Violation("gpu-sharing", pod.ref, f"{pod.position} pods run vLLM with --gpu-memory-utilization {share:g} on NodePool "
                                          f"{np.name}, whose GPUs are time-sliced {n} ways: {n} engines would claim {share * n:.0%} of one GPU's "

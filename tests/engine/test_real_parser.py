@@ -28,7 +28,9 @@ pytestmark = pytest.mark.vllm_parser
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = REPO / ".tools" / "vllm-venv" / "bin" / "python"
 HELPER = Path(__file__).with_name("vllm_parse.py")
-SHIPPED = {"tier1": ("prod", "staging"), "tier2": ("dev", "prod"), "tier3": ("prod",)}
+SHIPPED = {"tier1": ("prod", "staging"), "tier2": ("dev", "prod"), "tier3": ("prod",), "small-shared": ("prod",)}
+#: Variants compiled beside the shipped files: a time-sliced GPU (--gpu-memory-utilization split 4 ways).
+VARIANTS = {"small-shared/timeSlicing": ("small-shared", ("serving.gpuSharing={mode: timeSlicing, replicas: 4}",), "prod")}
 _VAR = re.compile(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
@@ -81,6 +83,8 @@ def shipped_cases() -> tuple[tuple[str, tuple[str, ...]], ...]:
         for env in envs:
             for where, argv in serve_argvs(compile_tier(tier, (), env).objects):
                 cases.append((f"{tier}/{env} {where}", tuple(argv)))
+    for name, (tier, sets, env) in VARIANTS.items():
+        cases += [(f"{name} {where}", tuple(argv)) for where, argv in serve_argvs(compile_tier(tier, sets, env).objects)]
     return tuple(cases)
 
 
