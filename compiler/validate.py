@@ -20,6 +20,7 @@ from .exprs import AMP_URL, formula_identifiers
 from .load import Layer, walk
 from .merge import Merged
 from .schema import Schema
+from .validate_nodegroups import nodegroup_rules
 
 Locate = Callable[[Any], Source | None]  # Layer.source (a tuple path) or Merged.source (a list)
 
@@ -90,7 +91,7 @@ def validate_merged(merged: Merged, schema: Schema, env: str | None = None) -> l
     values = {k: v for k, v in merged.values.items() if k != "environments"}
     out = _errors(schema.validator.iter_errors(values), merged.source, schema, values)
     if not out:
-        out += required_values(merged, env) + cross_field_rules(merged)
+        out += required_values(merged, env) + cross_field_rules(merged) + nodegroup_rules(merged)
     return out
 
 

@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from ..pipeline import compile_env
+from ..plan import extras
 from ..plan.model import Plan
 from ..plan.path import hops
 from ..profile import Profile
@@ -57,6 +58,7 @@ def as_markdown(profile: Profile, plan: Plan) -> str:
     path = ["| # | from | to | budget / when | objects |", "|---|---|---|---|---|"]
     path += [f"| {n} | {h.source} | {h.target} | {h.budget} | {h.objects} |" for n, h in enumerate(hops(profile, plan), start=1)]
     total += "\n\n### Request path\n\n" + "\n".join(path)
+    total += extras.markdown(plan)  # Capacity Blocks, on-premises replicas (only when used)
     return f"## Capacity plan: {profile.name} ({profile.env})\n\n{head}\n" + "\n".join(rows) + "\n\n" + "\n".join(pools) + f"\n\n{total}\n" + (f"\n**Warnings**\n\n{warn}\n" if warn else "")
 
 
@@ -80,6 +82,13 @@ def as_table(profile: Profile, plan: Plan) -> None:
     for x in plan.pools:
         p.add_row(x.name, str(x.limit_gpus), str(x.limit_cpu), f"{x.limit_memory_gi}Gi", str(x.nodes_at_target), f"{x.cost_per_hour:,.2f}", f"{x.cost_per_hour_max:,.2f}")
     console.print(p)
+    for title, head, rows in extras.tables(plan):  # Capacity Blocks, on-premises replicas (only when used)
+        extra = Table(title=title)
+        for col in head:
+            extra.add_column(col)
+        for row in rows:
+            extra.add_row(*row)
+        console.print(extra)
     h = Table(title="Request path (one line per hop)")
     for col in ("#", "from", "to", "budget / when", "objects"):
         h.add_column(col)

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import Diagnostic
 from . import sharing
+from .autoscaler import conflicts as autoscaler_conflicts
 from .charts import GRAFANA_DASHBOARD_LABEL
 from .landing import Landing
 
@@ -99,7 +100,7 @@ def clusters_of(landings: Sequence[Landing]) -> tuple[dict[str, Cluster], list[D
             errors += _consistent(cluster, landing)
         cluster.landings.append(landing)
     for cluster in clusters.values():
-        errors += _region(cluster) + _dashboards(cluster)
+        errors += _region(cluster) + _dashboards(cluster) + autoscaler_conflicts(cluster)
     return clusters, errors
 
 

@@ -196,6 +196,14 @@ def _refusals(p: Profile, error: ErrorAt) -> list[str]:
         out.append("auto")
         error(SHARING_PATH + ["mode"], f"{what} is not possible on EKS Auto Mode: it runs its own NVIDIA driver and device plugin, which "
               "no GPU Operator MIG manager or time-slicing config reaches; use provisioner karpenter (with an al2023 AMI) for shared GPUs")
+    elif cap.provisioner != "karpenter":
+        out.append("provisioner")
+        error(SHARING_PATH + ["mode"], f"{what} is compiled for Karpenter NodePools (their template labels select the layout, a NodeOverlay "
+              f"tells Karpenter the slices), not for provisioner {cap.provisioner}; use provisioner karpenter")
+    elif s.gpu_allocation == "dra":
+        out.append("dra")
+        error(SHARING_PATH + ["mode"], f"{what} works through the GPU Operator's device plugin, but serving.gpuAllocation is dra (GPUs claimed "
+              "through the NVIDIA DRA driver); use gpuAllocation devicePlugin")
     elif cap.ami_alias.split("@", 1)[0] == "bottlerocket":
         out.append("bottlerocket")
         error(["capacity", "amiAlias"], f"{what} is configured through the GPU Operator's device plugin and MIG manager, but Bottlerocket "

@@ -47,6 +47,11 @@ def _minor(version: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+def kube_minor(version: str) -> tuple[int, int]:
+    """``"1.34"`` -> ``(1, 34)`` (public name of :func:`_minor`)."""
+    return _minor(version)
+
+
 @cache
 def available_versions() -> tuple[tuple[int, int], ...]:
     """The (major, minor) versions for which strict schemas are bundled, ascending."""
