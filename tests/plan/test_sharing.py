@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from compiler.catalog import instance_types
+from compiler.errors import InputError
 from compiler.plan import memory
 from tests.shipped import compile_tier
 
@@ -82,3 +83,12 @@ def test_sharing_packs_replicas_onto_fewer_nodes() -> None:
         return compile_tier(SHIPPED, sets).plan.pools[0].nodes_at_target
 
     assert (nodes(24), nodes(25)) == (1, 2)
+
+
+def test_sharing_is_refused_off_karpenter_node_pools() -> None:
+    """Managed node groups (the DRA path) have no NodePool template to carry the layout label."""
+    with pytest.raises(InputError) as err:
+        compile_tier("tier2-dra", ("serving.gpuSharing={mode: timeSlicing, replicas: 2}",))
+    messages = [d.message for d in err.value.diagnostics]
+    assert any("not for provisioner managedNodeGroup" in m for m in messages), messages
+    assert any("tensor 4" in m for m in messages), messages  # and the TP=4 replica, in the same run
