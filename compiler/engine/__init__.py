@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ruamel.yaml import YAML
+from .. import datafile
 
 _DIR = Path(__file__).resolve().parent
 
@@ -76,7 +76,7 @@ class ImageEngine:
 
 
 def _load(path: Path) -> EngineVersion:
-    d = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    d = datafile.load(path)
     return EngineVersion(
         str(d["version"]),
         tuple(KnownImage(i["repository"], str(i["tag"]), tuple(i.get("capabilities") or ())) for i in d["images"]),
