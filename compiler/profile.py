@@ -125,6 +125,16 @@ class CompileCache:
 
 
 @dataclass(frozen=True)
+class GpuSharing:
+    """``serving.gpuSharing``: whole GPUs (none), one MIG slice per replica, or time-sliced GPUs."""
+
+    mode: str = "none"  # none | mig | timeSlicing
+    mig_profile: str | None = None
+    mig_strategy: str = "mixed"  # single | mixed (ClusterPolicy mig.strategy)
+    replicas: int | None = None  # timeSlicing: pods per GPU
+
+
+@dataclass(frozen=True)
 class Serving:
     engine: str
     image: Image
@@ -157,6 +167,7 @@ class Serving:
     nixl_backend: str
     side_channel_port: int
     gpu_allocation: str = "devicePlugin"  # devicePlugin (nvidia.com/gpu) | dra (ResourceClaimTemplate, compiler/render/dra.py)
+    gpu_sharing: GpuSharing = GpuSharing()
 
 
 @dataclass(frozen=True)
@@ -377,7 +388,12 @@ def _serving(s: dict[str, Any], name: str, autoscaling: dict[str, Any]) -> Servi
         nixl_backend=dis.get("backend", "LIBFABRIC"),
         side_channel_port=dis.get("sideChannelPort", 5600),
         gpu_allocation=s.get("gpuAllocation", "devicePlugin"),
+        gpu_sharing=_gpu_sharing(s.get("gpuSharing", {})),
     )
+
+
+def _gpu_sharing(g: dict[str, Any]) -> GpuSharing:
+    return GpuSharing(g.get("mode", "none"), g.get("migProfile"), g.get("migStrategy", "mixed"), g.get("replicas"))
 
 
 def _capacity(c: dict[str, Any]) -> Capacity:

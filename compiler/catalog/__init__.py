@@ -12,12 +12,23 @@ _DIR = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
+class MigProfile:
+    """One MIG profile of a GPU model, e.g. H100 ``1g.10gb``: 1 of 7 compute slices, 10 GB, 7 per GPU."""
+
+    name: str
+    compute_slices: int  # of 7
+    memory_gb: float
+    per_gpu: int
+
+
+@dataclass(frozen=True)
 class Gpu:
     name: str
     memory_gb: float
     bandwidth_gbs: float
     tflops: float
     fp8: bool
+    mig: tuple[MigProfile, ...] = ()  # empty: the GPU has no MIG
 
 
 @dataclass(frozen=True)
@@ -44,11 +55,21 @@ class ModelShape:
 @lru_cache(maxsize=1)
 def instance_types() -> dict[str, InstanceType]:
     doc = datafile.load(_DIR / "instances.yaml")
-    gpus = {n: Gpu(n, float(g["memoryGB"]), float(g["bandwidthGBs"]), float(g["tflops"]), bool(g["fp8"])) for n, g in doc["gpus"].items()}
+    gpus = {n: Gpu(n, float(g["memoryGB"]), float(g["bandwidthGBs"]), float(g["tflops"]), bool(g["fp8"]), _mig(g.get("mig") or {}))
+            for n, g in doc["gpus"].items()}
     return {
         n: InstanceType(n, n.split(".")[0], gpus[t["gpu"]], t["gpus"], t["vcpu"], t["memoryGi"], t["efa"], float(t["price"]))
         for n, t in doc["types"].items()
     }
+
+
+def _mig(profiles: dict[str, int]) -> tuple[MigProfile, ...]:
+    """``{"1g.10gb": 7}`` -> MigProfile("1g.10gb", 1, 10.0, 7): compute slices and GB from the name."""
+    out = []
+    for name, count in profiles.items():
+        g, m = name.split(".", 1)
+        out.append(MigProfile(name, int(g.removesuffix("g")), float(m.removesuffix("gb")), int(count)))
+    return tuple(out)
 
 
 def types_of_family(family: str) -> list[InstanceType]:

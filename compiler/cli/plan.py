@@ -56,6 +56,8 @@ def as_markdown(profile: Profile, plan: Plan) -> str:
     total = (f"**Total:** ${plan.cost_per_hour:,.2f}/h, ${plan.cost_per_month:,.2f}/month (30 days), "
              f"${plan.cost_per_million_output_tokens:,.2f} per 1M output tokens at {profile.workload.target_rps:g} RPS; "
              f"planned capacity {plan.capacity_rps:g} RPS.")
+    if plan.sharing:  # serving.gpuSharing: what one replica runs on
+        total = f"**GPU sharing:** {plan.sharing.describe()}\n\n" + total
     warn = "\n".join(f"- {w}" for w in plan.warnings)
     path = ["| # | from | to | budget / when | objects |", "|---|---|---|---|---|"]
     path += [f"| {n} | {h.source} | {h.target} | {h.budget} | {h.objects} |" for n, h in enumerate(hops(profile, plan), start=1)]
@@ -79,6 +81,8 @@ def as_table(profile: Profile, plan: Plan) -> None:
     for label, fn in ROWS:
         t.add_row(label, *(fn(r) for r in plan.roles))
     console.print(t)
+    if plan.sharing:  # serving.gpuSharing: what one replica runs on
+        console.print(f"GPU sharing: {plan.sharing.describe()}")
     p = Table(title="Node pools")
     for col in ("pool", "GPU limit", "CPU limit", "memory limit", "nodes at target", "$/h at target", "$/h at max"):
         p.add_column(col)

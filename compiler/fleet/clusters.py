@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Diagnostic
+from . import sharing
 from .autoscaler import conflicts as autoscaler_conflicts
 from .charts import GRAFANA_DASHBOARD_LABEL
 from .landing import Landing
@@ -52,6 +53,10 @@ class Cluster:
             return key, value
         common = set.intersection(*sets) or sets[0]
         return (key, value) if (key, value) in common else min(common)
+
+    def gpu_sharing(self) -> tuple[str, ...]:
+        """The union of what the profiles on the cluster need for shared GPUs (compiler.fleet.sharing)."""
+        return tuple(sorted({n for x in self.landings for n in x.needs.gpu_sharing}))
 
     def gpu_operator_values(self) -> dict[str, Any] | None:
         """The values every landing asked for (they agree: see :func:`clusters_of`)."""
@@ -142,6 +147,12 @@ def _consistent(cluster: Cluster, landing: Landing) -> list[Diagnostic]:
         errors.append(Diagnostic(landing.gpu_where, "$.capacity.amiAlias", f"cluster {cluster.name}: {_who(landing)} and {_who(owner)} need different "
                                  f"NVIDIA GPU Operator values ({_difference(json.loads(mine), json.loads(theirs))}); one operator runs per cluster: "
                                  "align the AMI family (capacity.amiAlias) and monitoring settings of the profiles on it"))
+    mig = sharing.strategies(landing.needs.gpu_sharing)
+    other = next((x for x in cluster.landings if sharing.strategies(x.needs.gpu_sharing) - mig and mig), None)
+    if other is not None:
+        errors.append(Diagnostic(landing.sharing_where or landing.where, "$.serving.gpuSharing.migStrategy", f"cluster {cluster.name}: {_who(landing)} "
+                                 f"uses the MIG strategy {', '.join(sorted(mig))} but {_who(other)} "
+                                 f"{', '.join(sorted(sharing.strategies(other.needs.gpu_sharing)))}: the GPU Operator has one mig.strategy per cluster"))
     return errors
 
 

@@ -23,6 +23,7 @@ from ..render.dashboards import COMPONENT as DASHBOARDS
 from ..render.meta import COMPONENT_LABEL, Context
 from ..render.nodepools import gpu_operator_values
 from ..types import Compiled, ObjectKey
+from . import sharing
 from .autoscaler import needs_of as dra_needs
 
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
@@ -44,6 +45,7 @@ class Needs:
     ack_eks: bool = False  # PodIdentityAssociation objects: the ACK EKS controller creates them in AWS
     efs_csi: bool = False  # a StorageClass of provisioner efs.csi.aws.com (or a PVC of one): the EFS CSI driver
     dashboard_labels: tuple[tuple[str, str], ...] = ()  # labels every dashboard ConfigMap carries (sidecar selector)
+    gpu_sharing: tuple[str, ...] = ()  # MIG layouts / time-slicing the GPU Operator must provide (compiler.fleet.sharing)
     autoscaler: str | None = None  # Nodegroups: canonical JSON of the Cluster Autoscaler settings (compiler/fleet/autoscaler.py)
     nodegroups: tuple[tuple[int, str], ...] = ()  # (pool weight, node group name): the priority expander's order
     dra_driver: bool = False  # ResourceClaimTemplates: the NVIDIA DRA driver for GPUs
@@ -76,6 +78,7 @@ class Landing:
     prometheus_where: Source
     objects: tuple[tuple[ObjectKey, Source], ...]  # applied to the cluster (workloads, Flux objects)
     dashboards_where: Source | None = None  # monitoring.dashboards.labels
+    sharing_where: Source | None = None  # serving.gpuSharing
 
 
 def _walk(value: Any) -> Iterator[Any]:
@@ -120,6 +123,7 @@ def needs_of(c: Compiled) -> Needs:
         ack_eks=bool(kinds & {"PodIdentityAssociation", "Nodegroup"}),
         efs_csi=_efs_csi(objects),
         dashboard_labels=_dashboard_labels(c),
+        gpu_sharing=sharing.needs_of(c.plan),
         **dra_needs(list(objects), {p.name: p.weight for p in c.profile.capacity.pools}, c.profile.capacity.autoscaler_role_arn),
     )
 
@@ -156,5 +160,5 @@ def landings_of(c: Compiled, cluster_objects: Sequence[dict[str, Any]] = ()) -> 
             continue
         out.append(Landing(p.name, p.source, p.env, d.name, d.server, d.region, _src(c, ["gitops", "destinations", i]), target, _src(c, ["gitops"]),
                            needs, _src(c, ["capacity", "amiAlias"]), p.prometheus, _src(c, ["platform", "prometheus"]), owned,
-                           _src(c, ["monitoring", "dashboards", "labels"])))
+                           _src(c, ["monitoring", "dashboards", "labels"]), _src(c, ["serving", "gpuSharing"])))
     return out

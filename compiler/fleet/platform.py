@@ -31,7 +31,7 @@ from ..render.meta import (
 )
 from ..render.metrics import KSM_NODE_LABEL_ALLOWLIST
 from ..render.nodepools import BURST_TAINT, GPU_TAINT
-from . import autoscaler
+from . import autoscaler, sharing
 from .charts import (
     ACK_EKS,
     AWS_EFS_CSI_DRIVER,
@@ -80,7 +80,8 @@ def components(cluster: Cluster) -> list[tuple[Component, dict[str, Any]]]:
         out.append((ACK_EKS, {"aws": {"region": cluster.region}}))
     gpu = cluster.gpu_operator_values()
     if gpu is not None:
-        out.append((GPU_OPERATOR, autoscaler.dcgm_on_dra(gpu_operator_values(gpu), cluster.any("dra_driver"))))
+        values = autoscaler.dcgm_on_dra(gpu_operator_values(gpu), cluster.any("dra_driver"))
+        out.append((GPU_OPERATOR, sharing.operator_values(values, cluster.gpu_sharing())))  # + MIG / time-slicing
     if cluster.any("dra_driver"):
         out.append((NVIDIA_DRA_DRIVER, autoscaler.dra_driver_values()))
     if cluster.any("autoscaler") and cluster.region:

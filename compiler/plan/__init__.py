@@ -6,6 +6,7 @@ against the plan (a pinned value that breaks the SLO or the memory fit is a warn
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -14,7 +15,7 @@ from ..catalog import InstanceType, instance_types, types_of_family
 from ..errors import Diagnostic, InputError, Source, json_path
 from ..merge import Merged
 from ..profile import Pool, Profile, Role
-from . import hybrid, latency, memory, path, reservations, topology
+from . import hybrid, latency, memory, path, reservations, sharing, topology
 from .checks import profile_findings
 from .cost import HOURS_PER_MONTH, pool_plan
 from .model import Plan, PoolPlan, RolePlan
@@ -74,8 +75,12 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
     if merged is not None:
         path.check(profile, merged.values, ctx.error)  # the request path's cascade, timeouts, identity
     hybrid.check_cascade(profile, ctx.error)  # on-premises step <-> capacity.hybrid
+    shared = sharing.check(profile, types_by_pool, ctx.error) if not ctx.errors else None
     if ctx.errors:
         raise InputError(ctx.errors)
+    physical = types_by_pool
+    if shared:  # size on slices: each MIG slice / time-sliced share counts as one GPU (compiler/plan/sharing.py)
+        types_by_pool = sharing.sized_types(types_by_pool, profile.serving.gpu_sharing)
     baseline = max((p for p in profile.capacity.pools if p.role == "baseline"), key=lambda p: p.weight)
     roles, sizing = [], {}
     for role in profile.serving.roles:
@@ -97,9 +102,14 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
     onprem = hybrid.plan_hybrid(profile, roles, ctx.error)
     if ctx.errors:
         raise InputError(ctx.errors)
-    pools = tuple(pool_plan(p, launch[p.name], roles, sizing, s.cpu, s.memory_gi, p is baseline, dict(cap.prices), cap.spot_price_factor) for p in cap.pools)
+    per_gpu = shared.slices_per_gpu if shared else 1
+    sized_pools = [dataclasses.replace(p, limit_gpus=p.limit_gpus * per_gpu) if shared and p.limit_gpus else p for p in cap.pools]  # pinned: physical
+    pools = tuple(pool_plan(sp, launch[p.name], roles, sizing, s.cpu, s.memory_gi, p is baseline, dict(cap.prices), cap.spot_price_factor)
+                  for sp, p in zip(sized_pools, cap.pools, strict=True))
+    if shared:  # sized in slices; NodePool limits count physical GPUs (nvidia.com/gpu of the instance types), whole nodes
+        pools = tuple(sharing.whole_node_limits(pp, p, per_gpu, physical[p.name]) for pp, p in zip(pools, cap.pools, strict=True))
     for pp, pool in zip(pools, profile.capacity.pools, strict=True):
-        _check_limits(ctx, pool, pp, roles, launch[pool.name])
+        _check_limits(ctx, pool, pp, roles, physical[pool.name] if shared else launch[pool.name], per_gpu)
     from .nodegroups import with_floors  # late: it imports this package
 
     pools = with_floors(profile, roles, pools)  # managed node groups keep minSize nodes, paid for
@@ -110,7 +120,7 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
     capacity = min(r.replicas * r.rps_per_replica for r in roles)
     tokens_per_hour = profile.workload.target_rps * profile.workload.output_tokens * 3600
     return Plan(tuple(roles), pools, round(per_hour, 4), round(per_hour * HOURS_PER_MONTH, 2),
-                round(per_hour / tokens_per_hour * 1e6, 4), round(capacity, 3), tuple(ctx.warnings), blocks, onprem)
+                round(per_hour / tokens_per_hour * 1e6, 4), round(capacity, 3), tuple(ctx.warnings), blocks, onprem, sharing=shared)
 
 
 def _role_path(role: Role, key: str) -> list[str | int]:
@@ -233,12 +243,12 @@ def _check_spot_groups(ctx: _Ctx, role: Role, pods: int) -> None:
                  f"{spot[0].name}: one interruption takes a whole group down")
 
 
-def _check_limits(ctx: _Ctx, pool: Pool, pp: PoolPlan, roles: list[RolePlan], types: list[InstanceType]) -> None:
+def _check_limits(ctx: _Ctx, pool: Pool, pp: PoolPlan, roles: list[RolePlan], types: list[InstanceType], per_gpu: int = 1) -> None:
     path: list[str | int] = ["capacity", "pools", pool.index, "limits"]
     biggest = max(types, key=lambda t: t.gpus)
     if pool.limit_gpus is not None and pool.limit_gpus < biggest.gpus:
         ctx.error(path + ["gpus"], f"limit of {pool.limit_gpus} GPUs is below one {biggest.name} ({biggest.gpus} GPUs): Karpenter would never launch it")
-    need = sum(r.max_replicas * r.gpus_per_replica for r in roles)
+    need = math.ceil(sum(r.max_replicas * r.gpus_per_replica for r in roles) / per_gpu)  # shared GPUs: slices per GPU
     if pool.limit_gpus is not None and pool.limit_gpus < need and pool.role == "baseline":
         ctx.warn(path + ["gpus"], f"limit of {pool.limit_gpus} GPUs is below maxReplicas x GPUs per replica ({need})")
     if pool.limit_memory_gi is not None and pool.limit_memory_gi < biggest.memory_gi:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import Diagnostic
+from .sharing import SharingPlan
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class Plan:
     warnings: tuple[Diagnostic, ...]
     capacity_blocks: tuple[BlockPlan, ...] = ()
     hybrid: HybridPlan | None = None
+    sharing: SharingPlan | None = None  # serving.gpuSharing: the slice each replica runs on (compiler/plan/sharing.py)
 
     def role(self, name: str) -> RolePlan:
         for r in self.roles:

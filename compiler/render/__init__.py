@@ -22,6 +22,7 @@ def families() -> list[tuple[str, Renderer]]:
         dashboards,
         dra,
         gateway,
+        gpushare,
         hybrid,
         identity,
         lws,
@@ -37,6 +38,7 @@ def families() -> list[tuple[str, Renderer]]:
     return [
         ("network", network.render_namespace),
         ("nodepools", nodepools.render),
+        ("gpushare", gpushare.render),
         ("nodegroups", nodegroups.render),
         ("dra", dra.render),
         ("serving", serving.render),

@@ -24,6 +24,7 @@ from typing import Any
 from ..catalog import types_of_family
 from ..plan import min_gpus_per_pod, pool_types
 from ..profile import Pool
+from . import gpushare
 from .meta import BURST_TAINT_KEY, POOL_LABEL, PROFILE_LABEL, WAVE_PLATFORM, Context, metadata, object_name
 from .nodeclass import COMPONENT, is_bottlerocket, node_class_ref, pool_gpu, render_classes, reservation_requirements
 
@@ -160,6 +161,7 @@ def node_labels(ctx: Context, pool: Pool) -> dict[str, str]:
     out = {POOL_LABEL: pool.name, PROFILE_LABEL: ctx.name}
     if pool_gpu(pool) and host_ships_device_plugin(ctx):  # whichever profile's GPU Operator runs on the cluster
         out[DEVICE_PLUGIN_DEPLOY_LABEL] = "false"
+    out.update(gpushare.node_labels(ctx, pool))  # MIG layout / time-slicing config the GPU Operator applies
     return out
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from ..catalog import instance_types
 from ..plan.model import RolePlan
 from ..profile import Model, Role
-from . import cache, dra, meta, nodegroups, pd, security
+from . import cache, dra, gpushare, meta, nodegroups, pd, security
 from .meta import Context
 
 #: Writable scratch: the root filesystem is read-only, so HOME and every cache live here.
@@ -126,7 +126,7 @@ def engine_args(ctx: Context, rp: RolePlan) -> list[str]:
     # --max-num-seqs caps each engine; with data parallel every DP rank is an engine with its own
     # scheduler, so the replica's cap is split over the ranks.
     args += ["--max-model-len", str(m.max_context), "--max-num-seqs", str(max(1, math.ceil(rp.max_num_seqs / rp.data))),
-             "--gpu-memory-utilization", f"{s.gpu_memory_utilization:g}"]
+             "--gpu-memory-utilization", f"{gpushare.memory_utilization(ctx):g}"]  # split N ways on a time-sliced GPU
     # Prefix caching is on by default in vLLM V1: turning it off needs the explicit negation.
     args.append("--enable-prefix-caching" if s.prefix_caching else "--no-enable-prefix-caching")
     if s.kv_cache_dtype == "fp8":
@@ -190,7 +190,7 @@ def _env(ctx: Context, rp: RolePlan, position: str) -> list[dict[str, Any]]:
 
 def _resources(ctx: Context, rp: RolePlan) -> dict[str, Any]:
     s = ctx.profile.serving
-    res = {"cpu": str(s.cpu), "memory": f"{s.memory_gi}Gi", GPU: str(rp.gpus_per_pod)}
+    res = {"cpu": str(s.cpu), "memory": f"{s.memory_gi}Gi", gpushare.resource_name(ctx): str(rp.gpus_per_pod)}  # a MIG slice: nvidia.com/mig-<profile>
     efa = efa_interfaces(ctx, rp)
     if efa:
         res[EFA] = str(efa)

@@ -29,6 +29,7 @@ engine-image           :func:`.rules_engine.engine_image`
 engine-flags           :func:`.rules_engine.engine_flags`
 extra-args-conflict    :func:`.rules_engine.extra_args_conflict`
 path-references        :func:`.rules_path.path_references`
+gpu-sharing            :func:`.rules_sharing.gpu_sharing`
 dra-claims             :func:`.rules_dra.dra_claims`
 nodegroup-scaling      :func:`.rules_dra.nodegroup_scaling`
 dra-placement          :func:`.rules_dra.dra_placement`
@@ -57,6 +58,7 @@ from .rules_formula import keda_formula_syntax
 from .rules_hybrid import hybrid_placement
 from .rules_nodepool import consolidation, family_vs_type, label_prefix, pool_gpu_sizes
 from .rules_path import path_references
+from .rules_sharing import gpu_sharing
 from .rules_wiring import (
     keda_formula_names,
     keda_no_replicas,
@@ -88,6 +90,7 @@ RULES: list[Rule] = [
     engine_flags,
     extra_args_conflict,
     path_references,
+    gpu_sharing,
     dra_claims,
     nodegroup_scaling,
     dra_placement,

@@ -34,6 +34,7 @@ from .rules_pods import (
     role_path,
     workloads,
 )
+from .rules_sharing import slices_per_gpu
 
 #: Hall's condition is checked over every subset of GPU workloads up to this many (then pairs only).
 MAX_SUBSET_WORKLOADS = 10
@@ -137,7 +138,7 @@ def pool_gpu_limits(inp: RuleInput) -> list[Violation]:
             limits = [np.limit(GPU) for np in union.values()]
             if any(lim is None for lim in limits):
                 continue  # an unlimited pool absorbs any demand
-            cap = sum(int(lim) for lim in limits if lim is not None)
+            cap = sum(int(lim) * slices_per_gpu(np) for lim, np in zip(limits, union.values(), strict=True) if lim is not None)  # shared GPUs: slices
             if need <= cap:
                 continue
             flagged.append(key)

@@ -20,6 +20,7 @@ from ..render.meta import COMPONENT_LABEL
 from .rules_base import RuleInput, namespace_of, objects_of, ref
 
 GPU = "nvidia.com/gpu"
+MIG_PREFIX = "nvidia.com/mig-"  # + MIG profile: a slice under the GPU Operator's mixed strategy
 EFA = "vpc.amazonaws.com/efa"
 LWS_NAME = "leaderworkerset.sigs.k8s.io/name"
 LWS_WORKER_INDEX = "leaderworkerset.sigs.k8s.io/worker-index"
@@ -75,7 +76,15 @@ class PodView:
 
     @property
     def gpus(self) -> int:
-        return self.resource(GPU)
+        """GPU devices the pod gets: ``nvidia.com/gpu`` (whole GPUs, time-sliced shares, MIG slices of
+        the single strategy) plus ``nvidia.com/mig-<profile>`` slices of the mixed strategy."""
+        return self.resource(GPU) + sum(self.resource(r) for r in self.mig_resources())
+
+    def mig_resources(self) -> list[str]:
+        """``nvidia.com/mig-<profile>`` resources the containers ask for, sorted."""
+        names = {str(k) for c in self.spec.get("containers") or () for part in ("limits", "requests")
+                 for k in ((c.get("resources") or {}).get(part) or {}) if str(k).startswith(MIG_PREFIX)}
+        return sorted(names)
 
     @property
     def efa(self) -> int:
@@ -149,6 +158,11 @@ def pod_templates(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 def argv(container: dict[str, Any]) -> list[str]:
     return [str(a) for a in (container.get("command") or [])] + [str(a) for a in (container.get("args") or [])]
+
+
+def flag(container: dict[str, Any], *names: str) -> str | None:
+    """The value of a vLLM flag in a container's command line (the last occurrence wins)."""
+    return _flag(argv(container), names)
 
 
 def _flag(tokens: list[str], names: tuple[str, ...]) -> str | None:

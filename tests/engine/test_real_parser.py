@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 PYTHON = REPO / ".tools" / "vllm-venv" / "bin" / "python"
 HELPER = Path(__file__).with_name("vllm_parse.py")
 SHIPPED = {stem: tuple(e for s, e in shipped_envs() if s == stem) for stem in shipped_profiles()}  # every profile in profiles/
+#: Variants compiled beside the shipped files: a time-sliced GPU (--gpu-memory-utilization split 4 ways).
+VARIANTS = {"small-shared/timeSlicing": ("small-shared", ("serving.gpuSharing={mode: timeSlicing, replicas: 4}",), "prod")}
 _VAR = re.compile(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
@@ -81,6 +83,8 @@ def shipped_cases() -> tuple[tuple[str, tuple[str, ...]], ...]:
         for env in envs:
             for where, argv in serve_argvs(compile_tier(tier, (), env).objects):
                 cases.append((f"{tier}/{env} {where}", tuple(argv)))
+    for name, (tier, sets, env) in VARIANTS.items():
+        cases += [(f"{name} {where}", tuple(argv)) for where, argv in serve_argvs(compile_tier(tier, sets, env).objects)]
     return tuple(cases)
 
 
