@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py                      # everything (a few minutes)
     .venv/bin/python bench/run.py --fleet 100 --runs 3 # quicker
     .venv/bin/python bench/run.py --repo /path/to/other/checkout   # "before" figures of another tree
+    .venv/bin/python bench/run.py --quick              # a couple of minutes: fleets of 10 and 100, 3 runs
 
 Everything is measured from this one script, with every build a *subprocess* running the real
 CLI (``python -m compiler build``; interpreter start and imports included, as a user or CI sees
@@ -55,6 +56,9 @@ def _crds() -> str:
 CRDS = _crds()
 STAGES = ("resolve", "plan+render", "verify", "emit", "fleet", "write")
 GOAL_RATIO, GOAL_SECONDS, GOAL_RSS_MB, GOAL_LINEAR = 1.0, 15.0, 300.0, 11.0
+GOAL_NOOP_RATIO, GOAL_FLEET_NOOP, GOAL_HELP = 0.3, 3.0, 0.1
+#: ``--empty-cache``: every build gets a fresh, empty $XDG_CACHE_HOME (nothing from earlier runs)
+EMPTY_CACHE: list[Path] = []
 
 
 @dataclass
@@ -89,6 +93,8 @@ def _tree_pss_kb(pid: int) -> int:
 def run_cli(repo: Path, args: list[str], cwd: Path, cores: list[int] | None = None, sample: bool = False) -> Run:
     """``python -m compiler <args>`` from ``repo`` in ``cwd``; wall time and memory."""
     env = {**os.environ, "PYTHONPATH": str(repo), "MCOMPILE_CRDS": CRDS}
+    if EMPTY_CACHE:
+        env["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="cache-", dir=EMPTY_CACHE[0])
     pre = (lambda: os.sched_setaffinity(0, cores)) if cores else None
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "compiler", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
@@ -284,6 +290,33 @@ def report(args: argparse.Namespace, repo: Path, tiers: list[dict], noop: dict, 
     return "\n".join(lines)
 
 
+def goals(tiers: list[dict], noop: dict, fleets: list[dict], floor: float, python: float) -> str:
+    """The issue's table: every row, what this run measured, its goal, PASS or MISS."""
+    rows = [("| work | mcompile | reference | ratio | goal | verdict |"), "|---|---|---|---|---|---|"]
+    for r in tiers:
+        rows.append(f"| {r['tier']} build, cold | {r['build']:.2f} s (CPU {r['cpu']:.2f} s) | helm template + kubectl kustomize: {r['tools']:.2f} s | "
+                    f"{r['ratio']:.1f}x | ≤ {GOAL_RATIO:.1f}x | {verdict(r['ratio'] <= GOAL_RATIO)} |")
+    tools = sum(r["tools"] for r in tiers)
+    ratio = noop["noop"] / tools if tools else 0.0
+    rows.append(f"| no-op rebuild of the 3 tiers | {noop['noop']:.2f} s (wrote {noop['written']}) | the 3 tiers' helm + kustomize: {tools:.2f} s | "
+                f"{ratio:.2f}x | ≤ {GOAL_NOOP_RATIO}x | {verdict(ratio <= GOAL_NOOP_RATIO)} |")
+    rows.append(f"| `mcompile --help` | {floor:.3f} s | `python -c pass`: {python:.3f} s | {floor / python if python else 0:.1f}x | ≤ {GOAL_HELP} s | "
+                f"{verdict(floor <= GOAL_HELP)} |")
+    for f in fleets:
+        memory = max(f["maxrss"], f["pss"])
+        big = f["n"] >= 1000
+        rows.append(f"| fleet of {f['n']:,}, fresh | {f['wall']:.1f} s wall, {f['cpu']:.1f} CPU-s, {memory:.0f} MB peak | – | – | "
+                    + (f"≤ {GOAL_SECONDS:.0f} s, ≤ {GOAL_RSS_MB:.0f} MB | {verdict(f['wall'] <= GOAL_SECONDS)}, {verdict(memory <= GOAL_RSS_MB)} |" if big else "– | – |"))
+        rows.append(f"| fleet of {f['n']:,}, no-op rebuild | {f['noop']:.1f} s (wrote {f['noop_written']}) | – | – | "
+                    + (f"≤ {GOAL_FLEET_NOOP:.0f} s | {verdict(f['noop'] <= GOAL_FLEET_NOOP)} |" if big else "– | – |"))
+    if len(fleets) >= 2:
+        a, b = fleets[0], fleets[-1]
+        scale, ideal = b["wall"] / a["wall"], b["n"] / a["n"]
+        rows.append(f"| t({b['n']:,}) / t({a['n']:,}) | {scale:.1f} | linear: {ideal:.0f} | – | ≤ {ideal * GOAL_LINEAR / 10:.0f} | "
+                    f"{verdict(scale <= ideal * GOAL_LINEAR / 10)} |")
+    return "\n".join(rows)
+
+
 def plain(markdown: str) -> str:
     """The same report with its Markdown tables as aligned text columns (for the terminal)."""
     out, table = [], []
@@ -335,14 +368,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=None, help="--jobs for the fleet builds (default: the CLI default, one per CPU)")
     ap.add_argument("--markdown", type=Path, help="also write the Markdown block to this file")
     ap.add_argument("--baseline", type=Path, help="a second checkout (A, e.g. main) measured alternately with --repo (B)")
+    ap.add_argument("--quick", action="store_true", help="a quick local run: 3 runs per median, fleets of 10 and 100 (unless given)")
+    ap.add_argument("--empty-cache", action="store_true", help="every build with a fresh, empty $XDG_CACHE_HOME (no parsed CRDs or CEL trees from earlier runs)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.runs = min(args.runs, 3)
+        if args.fleet == [100, 1000]:
+            args.fleet = [10, 100]
     repo = args.repo.resolve()
     repos = [args.baseline.resolve(), repo] if args.baseline else [repo]
     cores = sorted(os.sched_getaffinity(0))[: args.cores]
     has_jobs, has_timings = supports(repo, "--jobs"), supports(repo, "--timings")
     jobs = args.jobs if has_jobs else None
+    load = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with tempfile.TemporaryDirectory(prefix="mcompile-bench-") as tmp:
         work = Path(tmp)
+        if args.empty_cache:
+            EMPTY_CACHE.append(work)
         python = python_floor(args.runs)
         floors: list[list[float]] = [[] for _ in repos]
         for _ in range(args.runs):
@@ -360,10 +403,16 @@ def main(argv: list[str] | None = None) -> int:
                 fleets[i].append(bench_fleet(r, work, n, jobs, cores, has_timings))
                 progress(f"fleet {r} {fleets[i][-1]}")
     texts = [report(args, r, tiers[i], noops[i], fleets[i], floor[i], cores, jobs, python) for i, r in enumerate(repos)]
-    text = texts[-1]
+    head = (f"Run of {started} on {platform.node()} ({os.cpu_count()} CPUs, Python {platform.python_version()}), load average "
+            f"{load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; every figure the median of {args.runs} runs"
+            + (", checkouts alternating run by run" if len(repos) > 1 else "")
+            + ("; every build with an empty user cache" if args.empty_cache else "; user cache (parsed CRDs, CEL parse trees) kept between runs")
+            + ".\n\nThe issue's table, measured (" + (f"B = {repos[-1]}" if len(repos) > 1 else str(repos[-1])) + "):\n\n"
+            + goals(tiers[-1], noops[-1], fleets[-1], floor[-1], python) + "\n\n")
+    text = head + texts[-1]
     if len(repos) > 1:
         names = [f"A {repos[0].name}", f"B {repos[1].name}"]
-        text = (f"A/B, measured alternately in one run (A = {repos[0]}, B = {repos[1]}; medians of {args.runs}):\n\n"
+        text = (head + f"A/B, measured alternately in one run (A = {repos[0]}, B = {repos[1]}; medians of {args.runs}):\n\n"
                 + compare(names, tiers, noops, fleets, floor) + "\n\nB in full:\n\n" + texts[-1])
     print(plain(text))
     print("\n<!-- Markdown for README \"Performance\" -->\n```markdown\n" + text + "\n```")

@@ -19,6 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from .compose import compose
 from .errors import Diagnostic, InputError, Source, json_path
 
 MAX_BYTES = 2 * 1024 * 1024
@@ -125,6 +126,11 @@ class _Builder:
 
     def _scalar(self, node: ScalarNode, path: Path_) -> Any:
         tag, v = node.tag, node.value
+        if node.style == ">" and isinstance(v, str):
+            # ruamel's round-trip reader marks each fold of a folded block scalar with a BEL
+            # (to write it back folded); the value YAML defines has none (block scalars cannot
+            # hold a BEL: it is not printable)
+            v = v.replace("\a", "")
         if tag == _CORE + "str" or tag == _CORE + "timestamp":
             return str(v)
         if tag == _CORE + "null":
@@ -206,14 +212,10 @@ def _flow_too_deep(text: str) -> tuple[int, int] | None:
     return None
 
 
-def parse_text(text: str, origin: str, name: str, *, path_prefix: Path_ = ()) -> Layer:
-    """Parse one YAML document. Raises :class:`InputError` with every problem found."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        raise InputError([Diagnostic(Source(origin, 1, 1, name), "$", f"file is larger than {MAX_BYTES} bytes")])
-    if deep := _flow_too_deep(text):
-        raise InputError([Diagnostic(Source(origin, *deep, name), "$", f"document nests deeper than {MAX_DEPTH} levels")])
+def _compose_ruamel(text: str, origin: str, name: str) -> Any:
+    """ruamel's node graph of ``text`` (the reference reader), or every problem as an InputError."""
     try:
-        node = YAML(typ="rt", pure=True).compose(text)
+        return YAML(typ="rt", pure=True).compose(text)
     except MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -227,6 +229,18 @@ def parse_text(text: str, origin: str, name: str, *, path_prefix: Path_ = ()) ->
         raise InputError([Diagnostic(Source(origin, 1, 1, name), "$", f"YAML error: {e}".splitlines()[0])]) from None
     except Exception as e:  # noqa: BLE001 - a parser bug on hostile text is still an input problem
         raise InputError([Diagnostic(Source(origin, 1, 1, name), "$", f"cannot parse YAML ({type(e).__name__}: {e})".splitlines()[0])]) from None
+
+
+def parse_text(text: str, origin: str, name: str, *, path_prefix: Path_ = ()) -> Layer:
+    """Parse one YAML document. Raises :class:`InputError` with every problem found."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise InputError([Diagnostic(Source(origin, 1, 1, name), "$", f"file is larger than {MAX_BYTES} bytes")])
+    if deep := _flow_too_deep(text):
+        raise InputError([Diagnostic(Source(origin, *deep, name), "$", f"document nests deeper than {MAX_DEPTH} levels")])
+    try:
+        node = compose(text)  # libyaml's events, ruamel's nodes and tags; declines where ruamel must decide
+    except Exception:  # noqa: BLE001 - Declined, or anything libyaml raised: ruamel decides (and words every error)
+        node = _compose_ruamel(text, origin, name)
     builder = _Builder(origin)
     data: Any = None
     if node is not None:

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .fleet.charts import PROMETHEUS_STACK_ADDRESS, PROMETHEUS_STACK_NAMESPACE, PROMETHEUS_STACK_SELECTOR
+from .profile_hybrid import CapacityBlock, Hybrid
+from .profile_hybrid import capacity_block as _capacity_block
+from .profile_hybrid import hybrid as _hybrid
 from .profile_path import Path
 from .profile_path import from_values as path_from_values
 from .resolve import Resolved, tier_defaults
@@ -153,6 +156,7 @@ class Serving:
     disaggregated: bool
     nixl_backend: str
     side_channel_port: int
+    gpu_allocation: str = "devicePlugin"  # devicePlugin (nvidia.com/gpu) | dra (ResourceClaimTemplate, compiler/render/dra.py)
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,7 @@ class Reservation:
     id: str | None
     tags: tuple[tuple[str, str], ...]
     owner_id: str | None
+    block: CapacityBlock | None = None  # an EC2 Capacity Block for ML (compiler.profile_hybrid)
 
 
 @dataclass(frozen=True)
@@ -190,6 +195,10 @@ class Capacity:
     pools: tuple[Pool, ...]
     prices: tuple[tuple[str, float], ...] = ()  # on-demand USD/h overrides by instance type
     spot_price_factor: float | None = None
+    kubernetes_version: str | None = None  # the cluster's minor version (required with managedNodeGroup)
+    subnets: tuple[str, ...] = ()  # managedNodeGroup: subnets of the node groups
+    autoscaler_role_arn: str | None = None  # managedNodeGroup: Cluster Autoscaler's Pod Identity role
+    hybrid: Hybrid | None = None  # on-premises servers on EKS Hybrid Nodes (compiler.profile_hybrid)
 
 
 @dataclass(frozen=True)
@@ -367,6 +376,7 @@ def _serving(s: dict[str, Any], name: str, autoscaling: dict[str, Any]) -> Servi
         disaggregated=disaggregated,
         nixl_backend=dis.get("backend", "LIBFABRIC"),
         side_channel_port=dis.get("sideChannelPort", 5600),
+        gpu_allocation=s.get("gpuAllocation", "devicePlugin"),
     )
 
 
@@ -374,14 +384,16 @@ def _capacity(c: dict[str, Any]) -> Capacity:
     pools = []
     for i, p in enumerate(c["pools"]):
         lim = p.get("limits", {})
-        res = tuple(Reservation(r.get("id"), tuple(sorted(r.get("tags", {}).items())), r.get("ownerID")) for r in p.get("reservations", []))
+        res = tuple(Reservation(r.get("id"), tuple(sorted(r.get("tags", {}).items())), r.get("ownerID"), _capacity_block(r)) for r in p.get("reservations", []))
         pools.append(Pool(p["name"], p["role"], tuple(p["capacityType"]), tuple(p.get("instanceTypes", ())), tuple(p.get("instanceFamilies", ())),
                           p.get("weight", 100 if p["role"] == "baseline" else 50), lim.get("gpus"), lim.get("cpu"), lim.get("memoryGi"), res,
                           bool(p.get("efa", False)), p.get("consolidateAfter", "10m"), i))
     pricing = c.get("pricing", {})
     return Capacity(c["provisioner"], c["clusterName"], c["nodeRole"], c.get("amiAlias", "bottlerocket@v1.63.0"),
                     c.get("rootVolumeGi"), bool(c.get("soci", True)), tuple(pools),
-                    tuple(sorted((k, float(v)) for k, v in pricing.get("onDemandPerHour", {}).items())), pricing.get("spotPriceFactor"))
+                    tuple(sorted((k, float(v)) for k, v in pricing.get("onDemandPerHour", {}).items())), pricing.get("spotPriceFactor"),
+                    c.get("kubernetesVersion"), tuple(c.get("subnets", ())), c.get("clusterAutoscaler", {}).get("roleArn"),
+                    _hybrid(c))
 
 
 def _prometheus(p: dict[str, Any]) -> Prometheus:

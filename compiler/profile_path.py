@@ -24,7 +24,8 @@ class PinnedImage:
 
 @dataclass(frozen=True)
 class Step:
-    """One cascade step: ``gateway`` (this profile's Gateway) or ``bedrock``."""
+    """One cascade step: ``gateway`` (this profile's Gateway), ``hybrid`` (the on-premises replicas
+    on EKS Hybrid Nodes) or ``bedrock``."""
 
     name: str
     kind: str
@@ -88,6 +89,9 @@ def from_values(v: dict[str, Any]) -> Path:
                       side.get("enginePort", 8200), r.get("roleLabel", "llm-d.ai/role"), r.get("requestTimeoutSeconds"))
     steps = tuple(Step(s["name"], s["kind"], s.get("timeoutSeconds"), s.get("modelId"), s.get("region"), s.get("roleArn"), n)
                   for n, s in enumerate(f.get("cascade", [])))
+    # The on-premises step (kind hybrid) is tried first wherever it is listed: its servers are paid
+    # for whether used or not, and a merged cascade appends new steps after the tier defaults'.
+    steps = tuple(sorted(steps, key=lambda s: s.kind != "hybrid"))
     fallback = Fallback(bool(f.get("enabled", False)), _image(f.get("image"), "maximhq/bifrost", "1.4.8"), f.get("port", 8080), steps)
     identity = Identity(bool(i.get("ack", True)), i.get("modelRoleArn"))
     return Path(routing, fallback, identity, tuple(v.get("network", {}).get("clientNamespaces", ())))

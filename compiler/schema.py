@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
+if TYPE_CHECKING:  # jsonschema is imported when a value fails the compiled check (see errors())
+    from jsonschema import Draft202012Validator, ValidationError
+
 
 _HERE = Path(__file__).resolve().parent
 _CANDIDATES = (_HERE.parent / "schemas" / "profile.schema.json", _HERE / "_schemas" / "profile.schema.json")
@@ -72,12 +74,40 @@ class Schema:
 
     @cached_property
     def validator(self) -> Draft202012Validator:
+        from jsonschema import Draft202012Validator
+
         return Draft202012Validator(self.doc)
 
     @cached_property
     def layer_validator(self) -> Draft202012Validator:
         """Validates one override layer: same types, ranges and unknown-key rules, nothing required."""
-        return Draft202012Validator(relax(self.doc))
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator(self._relaxed)
+
+    @cached_property
+    def _relaxed(self) -> dict[str, Any]:
+        return relax(self.doc)
+
+    def errors(self, value: Any) -> Iterator[ValidationError]:
+        """``validator.iter_errors(value)``; a value the compiled check accepts has none."""
+        if self._accepts is not None and self._accepts(value):
+            return iter(())
+        return self.validator.iter_errors(value)
+
+    def layer_errors(self, value: Any) -> Iterator[ValidationError]:
+        """``layer_validator.iter_errors(value)``, with the same fast path."""
+        if self._layer_accepts is not None and self._layer_accepts(value):
+            return iter(())
+        return self.layer_validator.iter_errors(value)
+
+    @cached_property
+    def _accepts(self) -> Callable[[Any], bool] | None:
+        return _compiled_check(self.doc)
+
+    @cached_property
+    def _layer_accepts(self) -> Callable[[Any], bool] | None:
+        return _compiled_check(self._relaxed)
 
     def walk(self) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
         """Every property path with its (resolved) schema, depth first, in document order."""
@@ -93,6 +123,26 @@ class Schema:
                 yield from go(items, path + ("[]",))
 
         yield from go(self.doc, ())
+
+
+def _compiled_check(doc: dict[str, Any]) -> Callable[[Any], bool] | None:
+    """The schema compiled to an accept-only check (:mod:`compiler.verify.accept`: microseconds
+    where jsonschema takes milliseconds per profile); None when it uses a keyword the compiler
+    lacks. ``tests/test_schema.py`` compares both on the shipped profiles and mutations of them."""
+    from .verify.accept import Unsupported, compile_check
+
+    def resolve(ref: str) -> Any:
+        target: Any = doc
+        for part in ref.removeprefix("#/").split("/"):
+            if not isinstance(target, dict) or part not in target:
+                raise Unsupported(f"$ref {ref}")
+            target = target[part]
+        return target
+
+    try:
+        return compile_check(doc, resolve)
+    except Unsupported:
+        return None
 
 
 def relax(doc: dict[str, Any]) -> dict[str, Any]:

@@ -11,15 +11,17 @@ import difflib
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
-
-from jsonschema import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from .errors import Diagnostic, Source, clip, json_path
 from .exprs import AMP_URL, formula_identifiers
 from .load import Layer, walk
 from .merge import Merged
 from .schema import Schema
+from .validate_nodegroups import nodegroup_rules
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
 
 Locate = Callable[[Any], Source | None]  # Layer.source (a tuple path) or Merged.source (a list)
 
@@ -58,7 +60,7 @@ def validate_layer(layer: Layer, schema: Schema, *, is_profile: bool = False) ->
     bad_numbers = non_finite_numbers(layer)
     skip = {d.path for d in bad_numbers}  # "inf is out of range" would only repeat it
     out += bad_numbers
-    out += [d for d in _errors(schema.layer_validator.iter_errors(data), layer.source, schema, data) if d.path not in skip]
+    out += [d for d in _errors(schema.layer_errors(data), layer.source, schema, data) if d.path not in skip]
     return out
 
 
@@ -88,9 +90,9 @@ def integral(values: Any, schema: Schema, path: tuple = ()) -> Any:
 def validate_merged(merged: Merged, schema: Schema, env: str | None = None) -> list[Diagnostic]:
     """Check the merged profile against the full schema, then the cross-field rules."""
     values = {k: v for k, v in merged.values.items() if k != "environments"}
-    out = _errors(schema.validator.iter_errors(values), merged.source, schema, values)
+    out = _errors(schema.errors(values), merged.source, schema, values)
     if not out:
-        out += required_values(merged, env) + cross_field_rules(merged)
+        out += required_values(merged, env) + cross_field_rules(merged) + nodegroup_rules(merged)
     return out
 
 

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from .clirun import mcompile
+from .shipped import only_tiers
 
 REPO = Path(__file__).resolve().parents[1]
-PROFILES = ["profiles/tier1.yaml", "profiles/tier2.yaml", "profiles/tier3.yaml"]
+TIERS = ["profiles/tier1.yaml", "profiles/tier2.yaml", "profiles/tier3.yaml"]
+PROFILES = TIERS  # the project copies only the tiers (only_tiers): `check` without arguments checks every profile it finds
 
 
 def tree(out: Path) -> dict[str, str]:
@@ -25,9 +27,7 @@ def tree(out: Path) -> dict[str, str]:
 def project(tmp_path_factory) -> Path:
     """A user repository: profiles/ and a built out/."""
     root = tmp_path_factory.mktemp("proj")
-    (root / "profiles").mkdir()
-    for name in PROFILES:  # only the fleet built here: `check` without arguments reads every profiles/*.yaml
-        shutil.copy2(REPO / name, root / name)
+    shutil.copytree(REPO / "profiles", root / "profiles", ignore=only_tiers)
     r = mcompile("build", *PROFILES, cwd=root)
     assert r.code == 0, r.stderr
     return root
@@ -38,7 +38,7 @@ def test_build_writes_then_rebuild_writes_nothing(project: Path) -> None:
     assert len(files) > 100
     r = mcompile("build", *PROFILES, cwd=project)
     assert r.code == 0, r.stderr
-    assert [line.split(": ", 1)[1].split(",")[:2] for line in r.stdout.splitlines()] == [["0 written", " 0 deleted"]] * 4  # 3 profiles + _platform
+    assert [line.split(": ", 1)[1].split(",")[:2] for line in r.stdout.splitlines()] == [["0 written", " 0 deleted"]] * (len(PROFILES) + 1)  # the profiles + _platform
     assert tree(project / "out") == files
 
 
@@ -158,7 +158,7 @@ def test_jobs_give_byte_identical_files_in_the_same_order() -> None:
     from compiler.build import build_files, target_for
     from compiler.verify import make_verifier
 
-    targets = [target_for(REPO / p, REPO / "out", (), ()) for p in PROFILES]
+    targets = [target_for(REPO / p, REPO / "out", (), ()) for p in TIERS]
     serial = build_files(targets, make_verifier(), jobs=1)
     parallel = build_files(targets, make_verifier(), jobs=2)
     assert [s for s, _ in serial] == ["qwen3-32b", "llama-70b", "glm-5", "_platform"]
@@ -173,7 +173,7 @@ def test_jobs_really_use_worker_processes(monkeypatch: pytest.MonkeyPatch) -> No
 
     real = build_mod.build_one
     monkeypatch.setattr(build_mod, "build_one", lambda t, v: dataclasses.replace(real(t, v), display=str(os.getpid())))
-    targets = [build_mod.target_for(REPO / p, REPO / "out", (), ()) for p in PROFILES]
+    targets = [build_mod.target_for(REPO / p, REPO / "out", (), ()) for p in TIERS]
     pids = [o.display for o in build_mod.build_all(targets, make_verifier(), jobs=2)]
     assert pids[0] == str(os.getpid())  # the first profile warms the caches the workers inherit
     assert str(os.getpid()) not in pids[1:]

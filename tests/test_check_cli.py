@@ -7,14 +7,13 @@ import shutil
 from pathlib import Path
 
 from .clirun import mcompile
+from .shipped import only_tiers
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_check_names_only_the_stale_profile(tmp_path: Path) -> None:
-    (tmp_path / "profiles").mkdir()
-    for tier in ("tier1", "tier2", "tier3"):  # only the fleet built here: `check` reads every profiles/*.yaml
-        shutil.copy2(REPO / "profiles" / f"{tier}.yaml", tmp_path / "profiles")
+    shutil.copytree(REPO / "profiles", tmp_path / "profiles", ignore=only_tiers)
     assert mcompile("build", "profiles/tier1.yaml", "profiles/tier2.yaml", "profiles/tier3.yaml", "--out", "site", cwd=tmp_path).code == 0
     assert mcompile("check", "--out", "site", cwd=tmp_path).code == 0
     p = tmp_path / "profiles" / "tier2.yaml"

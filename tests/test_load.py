@@ -48,3 +48,11 @@ def test_shared_alias_is_expanded_within_limits() -> None:
     layer = parse_text("a: &x {k: 1}\nb: *x\n", "f", "profile")
     assert layer.data == {"a": {"k": 1}, "b": {"k": 1}}
     assert layer.data["a"] is not layer.data["b"]
+
+
+def test_a_folded_block_scalar_reads_as_yaml_defines_it() -> None:
+    """ruamel's round-trip reader marks folds with a BEL character; the value has none."""
+    from compiler.load import parse_text
+
+    text = "description: >-\n  one\n  two\n\n  three\n"
+    assert parse_text(text, "f.yaml", "profile").data == {"description": "one two\nthree"}

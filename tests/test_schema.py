@@ -40,3 +40,60 @@ def test_layer_schema_relaxes_required_but_keeps_merge_keys() -> None:
     errs = list(v.iter_errors({"capacity": {"pools": [{"weight": 3}]}}))
     assert [e.message for e in errs] == ["'name' is a required property"]
     assert list(v.iter_errors({"serving": {"imag": {}}}))
+
+
+def _mutations(value, limit: int = 120):
+    """``value`` and single-point changes of it: a node replaced by a value of another type or an
+    out-of-range number, an unknown key added, a key removed (deterministic, about ``limit``)."""
+    import copy
+
+    from compiler.load import walk
+
+    odd = [None, "x", -1, 0, 10**9, 1.5, True, [], {}, [1], {"unknownKey": 1}, "", "UPPER case!"]
+    specs = []
+    for n, (path, node) in enumerate(walk(value)):
+        if path:
+            specs += [(path, "set", odd[(n + k) % len(odd)]) for k in range(3)]
+        if isinstance(node, dict):
+            specs.append((path, "add", None))
+            if node:
+                specs.append((path, "drop", next(iter(node))))
+    out = [value]
+    for path, op, arg in specs[:: max(1, len(specs) // limit)]:
+        v = copy.deepcopy(value)
+        target = v
+        for part in path[:-1] if op == "set" else path:
+            target = target[part]
+        if op == "set":
+            target[path[-1]] = arg
+        elif op == "add":
+            target["notAField"] = 1
+        else:
+            target.pop(arg)
+        out.append(v)
+    return out
+
+
+def test_compiled_checks_agree_with_jsonschema_on_profiles_and_mutations() -> None:
+    """The compiled accept-only checks (Schema.errors / layer_errors) never accept what
+    jsonschema refuses, and accept the shipped profiles (else the fast path would be useless)."""
+    from compiler.resolve import Request, resolve_all
+    from compiler.validate import drop_nulls
+    from tests.shipped import REPO
+
+    s = schema()
+    assert s._accepts is not None and s._layer_accepts is not None
+    checked = {"full": [0, 0], "layer": [0, 0]}  # [accepted, refused]
+    for tier in ("tier1", "tier2", "tier3"):
+        path = REPO / "profiles" / f"{tier}.yaml"
+        for r in resolve_all(Request(path, path.name, None, (), ())):
+            values = {k: v for k, v in r.values.items() if k != "environments"}
+            assert s._accepts(values), tier
+            for kind, check, validator, base in (("full", s._accepts, s.validator, values), ("layer", s._layer_accepts, s.layer_validator, drop_nulls(values))):
+                for v in _mutations(base):
+                    ok = check(v)
+                    assert not ok or not list(validator.iter_errors(v)), (kind, v)
+                    errors = list(s.errors(v) if kind == "full" else s.layer_errors(v))
+                    assert [(e.message, list(e.absolute_path)) for e in errors] == [(e.message, list(e.absolute_path)) for e in validator.iter_errors(v)]
+                    checked[kind][0 if ok else 1] += 1
+    assert all(a >= 10 and r >= 100 for a, r in checked.values()), checked

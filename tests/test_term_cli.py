@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .shipped import only_tiers
+
 REPO = Path(__file__).resolve().parents[1]
 ESC = "\x1b["
 
@@ -41,9 +43,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def test_build_progress_only_on_a_terminal(tmp_path: Path) -> None:
-    (tmp_path / "profiles").mkdir()
-    for tier in ("tier1", "tier2", "tier3"):  # only the fleet built here: `check` reads every profiles/*.yaml
-        shutil.copy2(REPO / "profiles" / f"{tier}.yaml", tmp_path / "profiles")
+    shutil.copytree(REPO / "profiles", tmp_path / "profiles", ignore=only_tiers)
     args = ["build", "-j", "1", "profiles/tier1.yaml", "profiles/tier2.yaml", "profiles/tier3.yaml"]
     code, tty, _ = _on_pty(args, tmp_path, _env(), stdout_tty=False)
     assert code == 0 and "build: compiling profiles" in tty and "3/3" in tty, tty

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ruamel.yaml import YAML
+from .. import datafile
 
 _DIR = Path(__file__).resolve().parent
 
@@ -43,7 +43,7 @@ class ModelShape:
 
 @lru_cache(maxsize=1)
 def instance_types() -> dict[str, InstanceType]:
-    doc = YAML(typ="safe").load((_DIR / "instances.yaml").read_text(encoding="utf-8"))
+    doc = datafile.load(_DIR / "instances.yaml")
     gpus = {n: Gpu(n, float(g["memoryGB"]), float(g["bandwidthGBs"]), float(g["tflops"]), bool(g["fp8"])) for n, g in doc["gpus"].items()}
     return {
         n: InstanceType(n, n.split(".")[0], gpus[t["gpu"]], t["gpus"], t["vcpu"], t["memoryGi"], t["efa"], float(t["price"]))
@@ -57,7 +57,7 @@ def types_of_family(family: str) -> list[InstanceType]:
 
 @lru_cache(maxsize=1)
 def _models() -> dict[str, ModelShape]:
-    doc = YAML(typ="safe").load((_DIR / "models.yaml").read_text(encoding="utf-8"))
+    doc = datafile.load(_DIR / "models.yaml")
     return {k.lower(): ModelShape(v.get("layers"), v.get("kvHeads"), v.get("headDim"), v.get("kvBytesPerToken"), bool(v.get("mla"))) for k, v in doc.items()}
 
 

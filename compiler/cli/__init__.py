@@ -2,85 +2,70 @@
 
 Exit codes: 0 ok; 1 ``check``/``diff`` found differences; 2 input or usage error (every problem
 printed as ``file:line:col: $.path: message``, sorted, nothing written); 3 internal error.
+
+Start-up is paid for by every command, so this package imports nothing heavy: ``mcompile
+--help`` and ``--version`` are answered here (:func:`quick_answer`), everything else goes to
+typer (:mod:`.root`), and each command module imports the pipeline only when its command runs.
+``tests/test_startup_cli.py`` fails when a quick command imports a heavy module.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from functools import wraps
-from typing import Any, Callable
 
-import typer
-from typer.exceptions import TyperException
+#: The text typer prints for ``mcompile --help`` on a terminal of 80 columns or more (click's
+#: help is then 78 wide). Regenerate with ``python -m compiler.cli.root --write-help``; a test
+#: compares it with typer's own output, so a new command or option cannot be missed.
+HELP_FILE = os.path.join(os.path.dirname(__file__), "help.txt")
 
-from ..errors import InputError
-
-EXIT_HELP = "Exit codes: 0 ok, 1 check/diff found differences, 2 input or usage error, 3 internal error."
-
-app = typer.Typer(
-    name="mcompile",
-    help="Compile LLM-inference profiles for Amazon EKS into Helm charts, kustomize overlays and GitOps apps.\n\n" + EXIT_HELP,
-    no_args_is_help=True,
-    add_completion=False,  # `mcompile completion bash|zsh|fish` prints the script instead (no shell guessing)
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
-#: Commands that write out/: only they say "nothing written" when they fail.
-WRITERS = frozenset({"build"})
+#: The width click formats help to on a terminal of at least 80 columns.
+HELP_WIDTH = 78
 
 
-def _version(value: bool) -> None:
-    if value:
+def terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns`` without importing shutil: ``$COLUMNS``, else the
+    terminal on stdout, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+def quick_answer(argv: list[str]) -> str | None:
+    """What ``mcompile <argv>`` prints when that needs no command module (None: run typer)."""
+    if any(k.startswith("_MCOMPILE_COMPLETE") or k == "_TYPER_COMPLETE_ARGS" for k in os.environ):
+        return None  # shell completion is typer's
+    if argv == ["--version"]:
         from .. import __version__
 
-        typer.echo(f"mcompile {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the mcompile version and exit.")) -> None:
-    """Compile LLM-inference profiles for Amazon EKS into Helm charts, kustomize overlays and GitOps apps."""
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn InputError into sorted located messages and exit 2; never show a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except InputError as e:
-            from .term import painter
-
-            paint = painter(sys.stderr)
-            for d in e.sorted():
-                typer.echo(paint(str(d), "red"), err=True)
-            n = len(e.sorted())
-            written = ", nothing written" if fn.__name__ in WRITERS else ""
-            typer.echo(f"mcompile: {n} error{'s' if n != 1 else ''}{written}", err=True)
-            raise typer.Exit(2) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt, TyperException):
-            raise  # usage errors: click prints them and exits 2
-        except BrokenPipeError:  # `mcompile explain … | head`
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(0) from None
-        except Exception as e:  # last line of defence, reported not hidden
-            if os.environ.get("MCOMPILE_DEBUG"):
-                raise
-            typer.echo(f"mcompile: internal error: {type(e).__name__}: {e} (set MCOMPILE_DEBUG=1 for a traceback)", err=True)
-            raise typer.Exit(3) from None
-
-    return wrapper
+        return f"mcompile {__version__}\n"
+    if argv == ["--help"] and min(terminal_columns(), 80) - 2 == HELP_WIDTH:
+        with open(HELP_FILE, encoding="utf-8") as fh:
+            return fh.read()
+    return None
 
 
 def main() -> None:
-    from . import build, completion, crds, diff, explain, plan, schema_cmd, validate  # noqa: F401  (register commands)
+    text = quick_answer(sys.argv[1:])
+    if text is not None:
+        sys.stdout.write(text)
+        return
+    from .root import run
 
-    completion.enable()
+    run()
 
-    try:
-        app(prog_name="mcompile")
-    except SystemExit as e:
-        sys.exit(e.code)
+
+def __getattr__(name: str) -> object:
+    """``compiler.cli.app`` and friends, imported on first use (typer is not loaded before)."""
+    if name in ("app", "handle_errors", "EXIT_HELP", "WRITERS"):
+        from . import root
+
+        return getattr(root, name)
+    raise AttributeError(name)

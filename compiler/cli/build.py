@@ -5,22 +5,23 @@ from __future__ import annotations
 import shlex
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from ..build import Target, Timings, build_files, effective_jobs, orphans, target_for, write_files
 from ..errors import Diagnostic, InputError, Source
-from ..store.check import check_scopes
-from ..store.writer import OutputLocked, WritePlanError, summary_line
-from . import app, handle_errors, jsonout
+from . import jsonout
 from .completion import profile_paths
 from .jsonout import check_format
 from .options import AllowKind, Crds, KubeVersion, Out, Override, Profiles, Set, verifier_from
+from .root import app, handle_errors
 from .term import painter, progress
 
 Jobs = typer.Option(0, "--jobs", "-j", min=0, help="Profiles built in parallel worker processes (0: one per CPU; 1: in this process). Output is identical for every value.")
 Strict = typer.Option(False, "--strict", help="Treat the capacity planner's warnings as errors (exit 2); CI uses it.")
+if TYPE_CHECKING:
+    from ..build import Target
+
 ShowTimings = typer.Option(False, "--timings", help="Print the seconds spent per stage (resolve, plan+render, verify, emit, write) on stderr.")
 
 
@@ -32,6 +33,8 @@ def _default_profiles() -> list[Path]:
 
 
 def _targets(profiles: List[Path], override: Optional[List[Path]], set_: Optional[List[str]], out: Path) -> list[Target]:
+    from ..build import target_for
+
     return [target_for(p, out, tuple(override or ()), tuple(set_ or ())) for p in profiles]
 
 
@@ -45,6 +48,9 @@ def build(profiles: List[Path] = Profiles, override: Optional[List[Path]] = Over
           crds: Optional[List[Path]] = Crds, kube_version: str = KubeVersion, allow_kind: Optional[List[str]] = AllowKind,
           jobs: int = Jobs, timings: bool = ShowTimings, strict: bool = Strict) -> None:
     """Compile profiles into out/ (every environment: the chart and GitOps apps span them all). Nothing is written unless every profile compiles and verifies."""
+    from ..build import Timings, build_files, effective_jobs, write_files
+    from ..store.writer import OutputLocked, WritePlanError, summary_line
+
     start, times = time.perf_counter(), Timings()
     targets = _targets(profiles, override, set_, out)
     verifier = verifier_from(crds, kube_version, allow_kind)
@@ -82,6 +88,10 @@ def check(profiles: Optional[List[Path]] = typer.Argument(None, help="Profiles (
           crds: Optional[List[Path]] = Crds, kube_version: str = KubeVersion, allow_kind: Optional[List[str]] = AllowKind,
           jobs: int = Jobs, format: str = typer.Option("text", "--format", help="text, or json (one document on stdout).", callback=check_format)) -> None:
     """Exit 1 if out/ is stale for these profiles (lists missing, changed and extra owned files with a short diff, and the command that fixes it)."""
+    from ..build import build_files, orphans
+    from ..store.check import check_scopes
+    from ..store.writer import WritePlanError
+
     given = profiles or _default_profiles()
     targets = _targets(given, None, None, out)
     try:

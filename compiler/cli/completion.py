@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from . import app, handle_errors
+from .root import app, handle_errors
 
 SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_MCOMPILE_COMPLETE"

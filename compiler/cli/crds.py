@@ -9,8 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import Diagnostic, InputError, Source
-from ..verify.crd_sources import CrdPullError, github_raw_url, pull, user_cache_dir
-from . import app, handle_errors
+from .root import app, handle_errors
 
 crds_app = typer.Typer(help="Upstream CRDs used to verify custom resources.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(crds_app, name="crds")
@@ -23,6 +22,8 @@ def pull_command(
     base_url: Optional[str] = typer.Option(None, "--base-url", help="Mirror serving {repo}/{tag}/{path} (default: GitHub raw content of each pinned tag)."),
 ) -> None:
     """Download every pinned CRD file (repository, tag and path as listed in the project's CRD sources)."""
+    from ..verify.crd_sources import CrdPullError, github_raw_url, pull, user_cache_dir
+
     target = dest or user_cache_dir()
     url_for = github_raw_url if not base_url else (lambda p: f"{base_url.rstrip('/')}/{p.repo}/{p.tag}/{p.path}")
     try:

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import typer
 
-from ..diff import diff as diff_trees
-from ..diff_report import report_json, report_markdown, report_text
 from ..errors import Diagnostic, InputError, Source
-from . import app, handle_errors
 from .options import Out
+from .root import app, handle_errors
 from .term import painter, progress
 
 JsonFile = typer.Option(None, "--json-file", help="Also write the full JSON report to this file (e.g. beside a cut Markdown comment).")
@@ -27,6 +25,9 @@ def diff(
     """Render old and new out/ fully (kustomize overlays, GitOps and platform files) and report added/removed/changed objects with field-level changes, and GPUs, replicas and monthly cost before -> after. Exit 1 when something changed."""
     if format not in ("text", "json", "markdown"):
         raise typer.BadParameter("must be text, json or markdown", param_hint="--format")
+    from ..diff import diff as diff_trees
+    from ..diff_report import report_json, report_markdown, report_text
+
     if not out.is_dir():
         raise InputError([Diagnostic(Source(out.as_posix(), 1, 1), "$", "output directory not found: run mcompile build first")])
     try:

@@ -9,9 +9,8 @@ from typing import Any, List, Optional
 import typer
 
 from ..errors import Diagnostic, InputError, Source, json_path
-from ..resolve import resolve, schema
-from . import app, handle_errors
 from .options import Env, Override, Profile, request
+from .root import app, handle_errors
 
 
 def leaves(value: Any, path: list) -> list[tuple[list, Any]]:
@@ -25,6 +24,8 @@ def leaves(value: Any, path: list) -> list[tuple[list, Any]]:
 
 
 def _schema_order(path: list, value: dict) -> list:
+    from ..resolve import schema
+
     node = schema().at(path) or {}
     order = {k: i for i, k in enumerate(node.get("properties", {}))}
     return sorted(value, key=lambda k: (order.get(k, len(order)), list(value).index(k)))
@@ -40,6 +41,8 @@ def explain(
     set_: Optional[List[str]] = typer.Option(None, "--set", help="path=value override (repeatable)."),
 ) -> None:
     """Print the merged profile, one leaf per line, with the file:line:col (or --set, or tier default) that set it."""
+    from ..resolve import resolve
+
     r = resolve(request(profile, env, override, set_))
     prefix = "$" if not path else ("$" + ("" if path.startswith("[") else ".") + path.removeprefix("$."))
     rows = []

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from ..resolve import Request
 from .completion import environment_names, profile_paths
+
+if TYPE_CHECKING:
+    from ..resolve import Request
 
 Profiles = typer.Argument(..., help="Profile files (profiles/*.yaml).", show_default=False, autocompletion=profile_paths)
 Profile = typer.Argument(..., help="Profile file.", autocompletion=profile_paths)
@@ -38,6 +40,8 @@ def display_name(path: Path) -> str:
 
 
 def request(profile: Path, env: Optional[str], override: Optional[List[Path]], sets: Optional[List[str]]) -> Request:
+    from ..resolve import Request
+
     return Request(profile, display_name(profile), env, tuple(override or ()), tuple(sets or ()))
 Crds = typer.Option(None, "--crds", help="CRD files or directories (e.g. `kubectl get crd -o yaml` output); default: $MCOMPILE_CRDS, ../shared/crds, the user cache.")
 KubeVersion = typer.Option("1.33", "--kube-version", help="Kubernetes version whose built-in schemas validate the output.")

@@ -5,17 +5,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from ..pipeline import compile_env
-from ..plan.model import Plan
-from ..plan.path import hops
-from ..profile import Profile
-from . import app, handle_errors
 from .options import Env, Override, request
 from .options import Profile as ProfileArg
+from .root import app, handle_errors
+
+if TYPE_CHECKING:
+    from ..plan.model import Plan
+    from ..profile import Profile
 
 ROWS = [
     ("GPUs per replica", lambda r: f"{r.gpus_per_replica} ({r.gpus_per_pod}/pod x {r.pods_per_replica} pod{'s' if r.pods_per_replica > 1 else ''})"),
@@ -36,6 +36,8 @@ ROWS = [
 
 
 def as_json(profile: Profile, plan: Plan) -> str:
+    from ..plan.path import hops
+
     doc = dataclasses.asdict(plan)
     doc["warnings"] = [str(w) for w in plan.warnings]
     doc = {"profile": profile.name, "environment": profile.env, **doc,
@@ -44,6 +46,9 @@ def as_json(profile: Profile, plan: Plan) -> str:
 
 
 def as_markdown(profile: Profile, plan: Plan) -> str:
+    from ..plan import extras
+    from ..plan.path import hops
+
     head = "| | " + " | ".join(r.role for r in plan.roles) + " |\n|---|" + "---|" * len(plan.roles)
     rows = [f"| {label} | " + " | ".join(fn(r) for r in plan.roles) + " |" for label, fn in ROWS]
     pools = ["| pool | GPU limit | CPU limit | memory limit | nodes at target | $/h at target | $/h at max |", "|---|---|---|---|---|---|---|"]
@@ -55,12 +60,16 @@ def as_markdown(profile: Profile, plan: Plan) -> str:
     path = ["| # | from | to | budget / when | objects |", "|---|---|---|---|---|"]
     path += [f"| {n} | {h.source} | {h.target} | {h.budget} | {h.objects} |" for n, h in enumerate(hops(profile, plan), start=1)]
     total += "\n\n### Request path\n\n" + "\n".join(path)
+    total += extras.markdown(plan)  # Capacity Blocks, on-premises replicas (only when used)
     return f"## Capacity plan: {profile.name} ({profile.env})\n\n{head}\n" + "\n".join(rows) + "\n\n" + "\n".join(pools) + f"\n\n{total}\n" + (f"\n**Warnings**\n\n{warn}\n" if warn else "")
 
 
 def as_table(profile: Profile, plan: Plan) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from ..plan import extras
+    from ..plan.path import hops
 
     console = Console(width=140, highlight=False)
     t = Table(title=f"Capacity plan: {profile.name} ({profile.env}) — {profile.model.id}, {profile.workload.target_rps:g} RPS, e2e SLO {profile.workload.e2e_seconds:g} s")
@@ -76,6 +85,13 @@ def as_table(profile: Profile, plan: Plan) -> None:
     for x in plan.pools:
         p.add_row(x.name, str(x.limit_gpus), str(x.limit_cpu), f"{x.limit_memory_gi}Gi", str(x.nodes_at_target), f"{x.cost_per_hour:,.2f}", f"{x.cost_per_hour_max:,.2f}")
     console.print(p)
+    for title, head, rows in extras.tables(plan):  # Capacity Blocks, on-premises replicas (only when used)
+        extra = Table(title=title)
+        for col in head:
+            extra.add_column(col)
+        for row in rows:
+            extra.add_row(*row)
+        console.print(extra)
     h = Table(title="Request path (one line per hop)")
     for col in ("#", "from", "to", "budget / when", "objects"):
         h.add_column(col)
@@ -99,6 +115,8 @@ def plan(
     """Capacity plan per role: GPUs, TP/PP, weights and KV per GPU, max seqs, concurrency, replicas, nodes, cost, warnings."""
     if format not in ("table", "json", "markdown"):
         raise typer.BadParameter("must be table, json or markdown", param_hint="--format")
+    from ..pipeline import compile_env
+
     c = compile_env(request(profile, env, override, set_))
     if format == "json":
         typer.echo(as_json(c.profile, c.plan))

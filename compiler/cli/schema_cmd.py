@@ -6,11 +6,12 @@ import json
 
 import typer
 
-from ..resolve import schema as load_schema
-from . import app, handle_errors
+from .root import app, handle_errors
 
 
 def markdown_reference() -> str:
+    from ..resolve import schema as load_schema
+
     sch = load_schema()
     lines = ["# InferenceProfile reference", "", sch.doc.get("description", ""), "", "| key | type | allowed | description |", "|---|---|---|---|"]
     for path, node in sch.walk():
@@ -35,6 +36,8 @@ def markdown_reference() -> str:
 @handle_errors
 def schema_command(markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown reference instead of the JSON Schema.")) -> None:
     """Print the profile JSON Schema (Draft 2020-12) or its Markdown reference."""
+    from ..resolve import schema as load_schema
+
     if markdown:
         typer.echo(markdown_reference(), nl=False)
     else:

@@ -8,13 +8,11 @@ from typing import Any, List, Optional
 
 import typer
 
-from ..build import plan_warnings, run, target_for
 from ..errors import Diagnostic, InputError
-from ..pipeline import compile_all
-from ..verify import verify_compiled
-from . import app, handle_errors, jsonout
+from . import jsonout
 from .jsonout import check_format
 from .options import AllowKind, Crds, Env, KubeVersion, Out, Override, Profiles, request, verifier_from
+from .root import app, handle_errors
 
 
 @app.command()
@@ -33,6 +31,10 @@ def validate(
 ) -> None:
     """Validate profiles and verify what they compile to (every environment unless --env): schema,
     capacity plan, Kubernetes schemas, the real CRDs and the semantic rules. Exit 0 when all pass."""
+    from ..build import plan_warnings, run, target_for
+    from ..pipeline import compile_all
+    from ..verify import verify_compiled
+
     verifier = verifier_from(crds, kube_version, allow_kind)
     lines: list[str] = []
     results: list[dict[str, Any]] = []

@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ..plan import extras
 from ..types import Compiled
 
 FORMAT = "mcompile-plan/v1"
@@ -23,6 +24,7 @@ def plan_summary(compiled: Sequence[Compiled]) -> str:
             "replicas": {r.role: {"min": r.min_replicas, "max": r.max_replicas, "needed": r.replicas} for r in p.roles},
             "costPerHour": round(p.cost_per_hour, 2),
             "costPerMonth": round(p.cost_per_month, 2),
+            **extras.summary(p),  # capacityBlocks / onPremises, only when the profile uses them
         }
     doc = {"format": FORMAT, "profile": compiled[0].profile.name, "source": compiled[0].profile.source, "environments": envs}
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"

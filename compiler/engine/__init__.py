@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ruamel.yaml import YAML
+from .. import datafile
 
 if TYPE_CHECKING:
     from ..profile import Serving
@@ -92,7 +92,7 @@ class ImageEngine:
 
 
 def _load(path: Path) -> EngineVersion:
-    d = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    d = datafile.load(path)
     return EngineVersion(
         str(d["version"]),
         tuple(KnownImage(i["repository"], str(i["tag"]), tuple(i.get("capabilities") or ())) for i in d["images"]),

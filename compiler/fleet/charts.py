@@ -77,6 +77,25 @@ AWS_EFS_CSI_DRIVER = HelmChart("aws-efs-csi-driver", "https://kubernetes-sigs.gi
                                "aws-efs-csi-driver", "kube-system", 1)
 EFS_CSI_CONTROLLER_SERVICE_ACCOUNT = "efs-csi-controller-sa"
 GPU_OPERATOR = HelmChart("gpu-operator", "https://helm.ngc.nvidia.com/nvidia", "gpu-operator", "v26.7.0", "gpu-operator", "gpu-operator", 2, privileged=True)
+#: Cluster Autoscaler (kubernetes/autoscaler, chart ``cluster-autoscaler``) for clusters with managed
+#: node groups (ACK Nodegroup objects): AWS auto-discovery by the tags ``k8s.io/cluster-autoscaler/enabled``
+#: and ``k8s.io/cluster-autoscaler/<cluster>`` (the chart's ``autoDiscovery.tags``). Chart 9.58.0 runs
+#: Cluster Autoscaler v1.36.1 (kubernetes/autoscaler issue #10199 reports "v1.36.1 (helm chart 9.58.0)");
+#: its DRA support is the flag ``--enable-dynamic-resource-allocation`` (same issue, and #10277). Its AWS
+#: identity is an EKS Pod Identity association for ``kube-system/cluster-autoscaler`` with the profile's
+#: ``capacity.clusterAutoscaler.roleArn`` (compiler/fleet/autoscaler.py): no static keys.
+CLUSTER_AUTOSCALER = HelmChart("cluster-autoscaler", "https://kubernetes.github.io/autoscaler", "cluster-autoscaler", "9.58.0",
+                               "cluster-autoscaler", "kube-system", 3)
+CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
+#: NVIDIA DRA driver for GPUs (NVIDIA/k8s-dra-driver-gpu, chart ``nvidia-dra-driver-gpu`` from the NGC
+#: Helm repository): publishes each node's GPUs as ResourceSlices and installs the DeviceClasses
+#: (``gpu.nvidia.com`` for whole GPUs, ``mig.nvidia.com`` for MIG devices). 25.12.0: the release the GPU
+#: Operator docs ("NVIDIA DRA Driver for GPUs v25.12.0 and later") and install guides pin
+#: (``helm install nvidia-dra-driver-gpu nvidia/nvidia-dra-driver-gpu --version="25.12.0"``); later
+#: releases moved to kubernetes-sigs/dra-driver-nvidia-gpu as chart ``dra-driver-nvidia-gpu``.
+NVIDIA_DRA_DRIVER = HelmChart("nvidia-dra-driver-gpu", "https://helm.ngc.nvidia.com/nvidia", "nvidia-dra-driver-gpu", "25.12.0",
+                              "nvidia-dra-driver-gpu", "nvidia-dra-driver-gpu", 2, privileged=True)
+DRA_DEVICE_CLASSES = frozenset({"gpu.nvidia.com", "mig.nvidia.com"})
 
 #: What kube-prometheus-stack (release ``kube-prometheus-stack`` in ``monitoring``) declares: the
 #: Prometheus Service its operator creates, the label its Prometheus selects monitors and rules by
@@ -91,5 +110,6 @@ GRAFANA_DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 #: The Gateway class whose controller (istiod with the Inference Extension on) serves InferencePools.
 GATEWAY_CLASS = "istio"
 
-HELM_CHARTS = (KUBE_PROMETHEUS_STACK, KEDA, LWS, EFA_DEVICE_PLUGIN, ISTIO_BASE, ISTIOD, ACK_EKS, AWS_EFS_CSI_DRIVER, GPU_OPERATOR)
+HELM_CHARTS = (KUBE_PROMETHEUS_STACK, KEDA, LWS, EFA_DEVICE_PLUGIN, ISTIO_BASE, ISTIOD, ACK_EKS, AWS_EFS_CSI_DRIVER, GPU_OPERATOR,
+               CLUSTER_AUTOSCALER, NVIDIA_DRA_DRIVER)
 GIT_CRDS = (GATEWAY_API, INFERENCE_EXTENSION)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Diagnostic
+from .autoscaler import conflicts as autoscaler_conflicts
 from .charts import GRAFANA_DASHBOARD_LABEL
 from .landing import Landing
 
@@ -94,7 +95,7 @@ def clusters_of(landings: Sequence[Landing]) -> tuple[dict[str, Cluster], list[D
             errors += _consistent(cluster, landing)
         cluster.landings.append(landing)
     for cluster in clusters.values():
-        errors += _region(cluster) + _dashboards(cluster)
+        errors += _region(cluster) + _dashboards(cluster) + autoscaler_conflicts(cluster)
     return clusters, errors
 
 

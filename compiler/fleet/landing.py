@@ -23,6 +23,7 @@ from ..render.dashboards import COMPONENT as DASHBOARDS
 from ..render.meta import COMPONENT_LABEL, Context
 from ..render.nodepools import gpu_operator_values
 from ..types import Compiled, ObjectKey
+from .autoscaler import needs_of as dra_needs
 
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
 GATEWAY_KINDS = frozenset({"InferencePool", "HTTPRoute", "GRPCRoute", "Gateway"})
@@ -43,6 +44,9 @@ class Needs:
     ack_eks: bool = False  # PodIdentityAssociation objects: the ACK EKS controller creates them in AWS
     efs_csi: bool = False  # a StorageClass of provisioner efs.csi.aws.com (or a PVC of one): the EFS CSI driver
     dashboard_labels: tuple[tuple[str, str], ...] = ()  # labels every dashboard ConfigMap carries (sidecar selector)
+    autoscaler: str | None = None  # Nodegroups: canonical JSON of the Cluster Autoscaler settings (compiler/fleet/autoscaler.py)
+    nodegroups: tuple[tuple[int, str], ...] = ()  # (pool weight, node group name): the priority expander's order
+    dra_driver: bool = False  # ResourceClaimTemplates: the NVIDIA DRA driver for GPUs
 
 
 @dataclass(frozen=True)
@@ -113,9 +117,10 @@ def needs_of(c: Compiled) -> Needs:
         prometheus=bool(kinds & PROMETHEUS_KINDS) or prom_trigger or bool(values and values.get("dcgmExporter", {}).get("serviceMonitor")),
         gateway=bool(kinds & GATEWAY_KINDS),
         auto_mode_network_policy=c.profile.capacity.provisioner == "autoMode" and "NetworkPolicy" in kinds,
-        ack_eks="PodIdentityAssociation" in kinds,
+        ack_eks=bool(kinds & {"PodIdentityAssociation", "Nodegroup"}),
         efs_csi=_efs_csi(objects),
         dashboard_labels=_dashboard_labels(c),
+        **dra_needs(list(objects), {p.name: p.weight for p in c.profile.capacity.pools}, c.profile.capacity.autoscaler_role_arn),
     )
 
 

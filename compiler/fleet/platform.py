@@ -31,9 +31,11 @@ from ..render.meta import (
 )
 from ..render.metrics import KSM_NODE_LABEL_ALLOWLIST
 from ..render.nodepools import BURST_TAINT, GPU_TAINT
+from . import autoscaler
 from .charts import (
     ACK_EKS,
     AWS_EFS_CSI_DRIVER,
+    CLUSTER_AUTOSCALER,
     EFA_DEVICE_PLUGIN,
     EFS_CSI_CONTROLLER_SERVICE_ACCOUNT,
     GATEWAY_API,
@@ -44,6 +46,7 @@ from .charts import (
     KEDA,
     KUBE_PROMETHEUS_STACK,
     LWS,
+    NVIDIA_DRA_DRIVER,
     GitCrds,
     HelmChart,
 )
@@ -77,7 +80,11 @@ def components(cluster: Cluster) -> list[tuple[Component, dict[str, Any]]]:
         out.append((ACK_EKS, {"aws": {"region": cluster.region}}))
     gpu = cluster.gpu_operator_values()
     if gpu is not None:
-        out.append((GPU_OPERATOR, gpu_operator_values(gpu)))
+        out.append((GPU_OPERATOR, autoscaler.dcgm_on_dra(gpu_operator_values(gpu), cluster.any("dra_driver"))))
+    if cluster.any("dra_driver"):
+        out.append((NVIDIA_DRA_DRIVER, autoscaler.dra_driver_values()))
+    if cluster.any("autoscaler") and cluster.region:
+        out.append((CLUSTER_AUTOSCALER, autoscaler.autoscaler_values(cluster)))
     return sorted(out, key=lambda cv: (cv[0].order, cv[0].key))
 
 
@@ -198,6 +205,11 @@ def render_argocd(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
         apps.append(application(cluster, comp.key, comp.order, argo_source(comp, values), ns,
                                 privileged=isinstance(comp, HelmChart) and comp.privileged, create_namespace=isinstance(comp, HelmChart)))
     out = {"argocd": apps}
+    if any(comp is CLUSTER_AUTOSCALER for comp, _ in components(cluster)):  # its Pod Identity association, between ACK and it
+        source = {"repoURL": cluster.first.gitops.repo_url, "targetRevision": cluster.first.gitops.revision,
+                  "path": repo_path(cluster, autoscaler.IDENTITY_DIR)}
+        apps.append(application(cluster, autoscaler.IDENTITY_DIR, autoscaler.IDENTITY_ORDER, source, "kube-system", create_namespace=False))
+        out[autoscaler.IDENTITY_DIR] = [autoscaler.identity(cluster)]
     if objs := manifests(cluster):
         g = cluster.first.gitops
         source = {"repoURL": g.repo_url, "targetRevision": g.revision, "path": repo_path(cluster, MANIFESTS)}
@@ -252,9 +264,13 @@ def render_flux(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
     g = cluster.first.gitops
     objs: list[dict[str, Any]] = []
     releases: list[HelmChart] = []
+    later: list[dict[str, Any]] = []  # the Cluster Autoscaler, after its Pod Identity association (compiler/fleet/autoscaler.py)
     for comp, values in components(cluster):
         if isinstance(comp, GitCrds):
             objs += git_crds(cluster, comp)
+            continue
+        if comp is CLUSTER_AUTOSCALER:
+            later = [helm_repository(cluster, comp), helm_release(cluster, comp, values, [])]
             continue
         after = [r.key for r in releases if r.order < comp.order]
         if all(r.source_name != comp.source_name for r in releases):
@@ -273,7 +289,20 @@ def render_flux(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
          "spec": {"interval": "10m", "retryInterval": "2m", "path": f"./{repo_path(cluster, 'components')}", "prune": True, "wait": True,
                   "timeout": "30m", "sourceRef": {"kind": "GitRepository", "name": PLATFORM_KUSTOMIZATION}}},
     ]
-    return {"flux": entry, "components": objs}
+    out = {"flux": entry, "components": objs}
+    if later:
+        out[autoscaler.IDENTITY_DIR] = [autoscaler.identity(cluster)]
+        out[autoscaler.AUTOSCALER_DIR] = later
+        entry += [_stage_kustomization(cluster, autoscaler.IDENTITY_KUSTOMIZATION, autoscaler.IDENTITY_DIR, PLATFORM_KUSTOMIZATION),
+                  _stage_kustomization(cluster, autoscaler.AUTOSCALER_KUSTOMIZATION, autoscaler.AUTOSCALER_DIR, autoscaler.IDENTITY_KUSTOMIZATION)]
+    return out
+
+
+def _stage_kustomization(cluster: Cluster, name: str, directory: str, after: str) -> dict[str, Any]:
+    """A platform Kustomization applied after another one (``dependsOn``, ``wait``)."""
+    return {"apiVersion": FLUX_KUSTOMIZE_API, "kind": "Kustomization", "metadata": _flux_meta(cluster, name, "platform"),
+            "spec": {"interval": "10m", "retryInterval": "2m", "path": f"./{repo_path(cluster, directory)}", "prune": True, "wait": True,
+                     "timeout": "15m", "dependsOn": [{"name": after}], "sourceRef": {"kind": "GitRepository", "name": PLATFORM_KUSTOMIZATION}}}
 
 
 def render_platform(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:

@@ -14,7 +14,7 @@ from ..catalog import InstanceType, instance_types, types_of_family
 from ..errors import Diagnostic, InputError, Source, json_path
 from ..merge import Merged
 from ..profile import Pool, Profile, Role
-from . import latency, memory, path, topology
+from . import hybrid, latency, memory, path, reservations, topology
 from .checks import profile_findings
 from .cost import HOURS_PER_MONTH, pool_plan
 from .model import Plan, PoolPlan, RolePlan
@@ -73,6 +73,7 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
             ctx.error(["capacity", "pools", pool.index], "no instance type of this pool is in the planner's catalog (compiler/catalog/instances.yaml)")
     if merged is not None:
         path.check(profile, merged.values, ctx.error)  # the request path's cascade, timeouts, identity
+    hybrid.check_cascade(profile, ctx.error)  # on-premises step <-> capacity.hybrid
     if ctx.errors:
         raise InputError(ctx.errors)
     baseline = max((p for p in profile.capacity.pools if p.role == "baseline"), key=lambda p: p.weight)
@@ -92,18 +93,24 @@ def plan(profile: Profile, merged: Merged | None = None) -> Plan:
     launch = {name: [t for t in ts if t.gpus >= need] or ts for name, ts in types_by_pool.items()}
     for where, msg in profile_findings(profile, launch):
         ctx.error(where, msg)
+    reservations.check(profile, launch, roles, ctx.error, ctx.warn)  # Capacity Blocks
+    onprem = hybrid.plan_hybrid(profile, roles, ctx.error)
     if ctx.errors:
         raise InputError(ctx.errors)
     pools = tuple(pool_plan(p, launch[p.name], roles, sizing, s.cpu, s.memory_gi, p is baseline, dict(cap.prices), cap.spot_price_factor) for p in cap.pools)
     for pp, pool in zip(pools, profile.capacity.pools, strict=True):
         _check_limits(ctx, pool, pp, roles, launch[pool.name])
+    from .nodegroups import with_floors  # late: it imports this package
+
+    pools = with_floors(profile, roles, pools)  # managed node groups keep minSize nodes, paid for
     if ctx.errors:
         raise InputError(ctx.errors)
+    pools, blocks = reservations.price_pools(profile, pools)
     per_hour = sum(p.cost_per_hour for p in pools)
     capacity = min(r.replicas * r.rps_per_replica for r in roles)
     tokens_per_hour = profile.workload.target_rps * profile.workload.output_tokens * 3600
     return Plan(tuple(roles), pools, round(per_hour, 4), round(per_hour * HOURS_PER_MONTH, 2),
-                round(per_hour / tokens_per_hour * 1e6, 4), round(capacity, 3), tuple(ctx.warnings))
+                round(per_hour / tokens_per_hour * 1e6, 4), round(capacity, 3), tuple(ctx.warnings), blocks, onprem)
 
 
 def _role_path(role: Role, key: str) -> list[str | int]:

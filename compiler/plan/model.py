@@ -59,6 +59,41 @@ class PoolPlan:
 
 
 @dataclass(frozen=True)
+class BlockPlan:
+    """An EC2 Capacity Block for ML of a pool, priced for its whole window (compiler/plan/reservations.py)."""
+
+    pool: str
+    id: str
+    instance_type: str
+    instance_count: int
+    gpus_per_instance: int
+    start: str
+    end: str
+    hours: float
+    price_per_gpu_hour: float  # user-supplied (capacityBlock.pricePerGpuHour)
+    cost_per_hour: float  # instances x GPUs x price, paid whether used or not
+    total_cost: float  # for the whole window
+    drain_from: str  # Karpenter starts draining: end - 30 min (EC2) - 10 min (Karpenter)
+
+
+@dataclass(frozen=True)
+class HybridPlan:
+    """The on-premises replicas on EKS Hybrid Nodes (compiler/plan/hybrid.py)."""
+
+    nodes: int
+    gpus_per_node: int
+    gpu: str
+    gpu_memory_gb: float
+    gpus_per_pod: int
+    pods_per_node: int
+    replicas: int
+    weights_per_gpu_gb: float
+    kv_budget_gb: float
+    kv_tokens: int  # per replica
+    max_num_seqs: int  # the cloud cap, lowered to what the on-premises KV cache holds
+
+
+@dataclass(frozen=True)
 class Plan:
     roles: tuple[RolePlan, ...]
     pools: tuple[PoolPlan, ...]
@@ -67,6 +102,8 @@ class Plan:
     cost_per_million_output_tokens: float
     capacity_rps: float  # what the planned replicas serve at the chosen concurrency
     warnings: tuple[Diagnostic, ...]
+    capacity_blocks: tuple[BlockPlan, ...] = ()
+    hybrid: HybridPlan | None = None
 
     def role(self, name: str) -> RolePlan:
         for r in self.roles:

@@ -42,6 +42,15 @@ def bifrost_name(p: Profile) -> str:
     return f"{p.name}-bifrost"
 
 
+def hybrid_service(p: Profile) -> str:
+    """The Service in front of the on-premises replicas on EKS Hybrid Nodes (render/hybrid.py)."""
+    return f"{p.name}-onprem"
+
+
+def hybrid_url(p: Profile) -> str:
+    return f"http://{hybrid_service(p)}.{p.namespace}.svc.cluster.local:{p.serving.port}"
+
+
 def entry_service(p: Profile) -> str:
     """The Service the HTTPRoute sends to on tier1 (no InferencePool): the entry role's."""
     return p.name
@@ -166,6 +175,9 @@ def hops(p: Profile, plan: Plan) -> list[Hop]:
             if step.kind == "gateway":
                 out.append(Hop("Bifrost", f"{gw_target} via Service {gateway_service(p)}", "ConfigMap provider vllm",
                                f"{timeouts[step.name]}s ({when})"))
+            elif step.kind == "hybrid":
+                out.append(Hop("Bifrost", f"on-premises vLLM (EKS Hybrid Nodes) via Service {hybrid_service(p)} :{s.port}",
+                               f"ConfigMap provider openai (base_url), Deployment/Service {hybrid_service(p)}", f"{timeouts[step.name]}s ({when})"))
             else:
                 out.append(Hop("Bifrost", f"Bedrock {step.model_id} ({step.region})",
                                f"ConfigMap provider bedrock, PodIdentityAssociation {bifrost_name(p)}", f"{timeouts[step.name]}s ({when})"))

@@ -15,12 +15,32 @@ Renderer = Callable[[Context], list[dict[str, Any]]]
 
 def families() -> list[tuple[str, Renderer]]:
     """(family, renderer) in output order. Imported lazily so a family module stays independent."""
-    from . import autoscaling, bifrost, cache, dashboards, gateway, identity, lws, monitoring, network, nodepools, picker, routing, serving
+    from . import (
+        autoscaling,
+        bifrost,
+        cache,
+        dashboards,
+        dra,
+        gateway,
+        hybrid,
+        identity,
+        lws,
+        monitoring,
+        network,
+        nodegroups,
+        nodepools,
+        picker,
+        routing,
+        serving,
+    )
 
     return [
         ("network", network.render_namespace),
         ("nodepools", nodepools.render),
+        ("nodegroups", nodegroups.render),
+        ("dra", dra.render),
         ("serving", serving.render),
+        ("hybrid", hybrid.render),
         ("cache", cache.render),
         ("lws", lws.render),
         ("routing", routing.render),

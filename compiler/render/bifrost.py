@@ -9,6 +9,8 @@ mode). ``config.json`` is file mode (``config_store`` and ``logs_store`` off) an
 Bifrost's own schema (tests/render/test_bifrost.py, draft 2019-09):
 
 * ``providers.vllm``: the Gateway's Service (``vllm_key_config.url``), the served model name;
+* ``providers.openai`` (with ``fallback.cascade`` kind ``hybrid``): the on-premises replicas on
+  EKS Hybrid Nodes through their Service (``network_config.base_url``, :mod:`.hybrid`);
 * ``providers.bedrock``: one key per Bedrock step (model, region), **no credentials**: the pod's
   ServiceAccount gets the step's IAM role through EKS Pod Identity (:mod:`.identity`), which the
   AWS SDK's default chain picks up; there is no Secret and no static key;
@@ -23,7 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..plan.path import bifrost_name, gateway_url, step_timeouts
+from ..plan.path import bifrost_name, gateway_url, hybrid_url, step_timeouts
 from ..profile_path import Step
 from . import meta, security
 from .meta import Context
@@ -33,6 +35,9 @@ APP_DIR = "/app/data"
 CONFIG_FILE = "config.json"
 CONTAINER_PORT = 8080  # Bifrost's HTTP port
 UID = 65532
+#: Bifrost provider of the cascade's hybrid step (the on-premises replicas, OpenAI-compatible vLLM).
+HYBRID_PROVIDER = "openai"
+UNUSED_KEY = "dummy"  # the on-premises vLLM checks no key (no --api-key)
 REPLICAS = 2  # the front door: one pod may drain while the other serves
 
 
@@ -60,6 +65,8 @@ def target(ctx: Context, step: Step) -> tuple[str, str]:
     """(Bifrost provider, model) of a cascade step."""
     if step.kind == "gateway":
         return "vllm", ctx.profile.model.served_name
+    if step.kind == "hybrid":
+        return HYBRID_PROVIDER, ctx.profile.model.served_name
     return "bedrock", str(step.model_id)
 
 
@@ -77,6 +84,16 @@ def providers(ctx: Context) -> dict[str, Any]:
         out["vllm"] = {"keys": [{"name": gw[0].name, "weight": 1, "models": [served],
                                  "vllm_key_config": {"url": gateway_url(ctx.profile), "model_name": served}}],
                        "network_config": _network(timeouts[gw[0].name])}
+    onprem = [s for s in steps if s.kind == "hybrid"]
+    if onprem:
+        # The on-premises vLLM speaks the OpenAI API; Bifrost's openai provider is pointed at its
+        # Service with network_config.base_url (schema: "Base URL for the provider"). vLLM runs
+        # without --api-key and ignores the Authorization header, so the key value is the
+        # placeholder Bifrost's docs use for a self-hosted vLLM ("value": "dummy", docs.getbifrost.ai
+        # quickstart/gateway/provider-configuration): not a credential, and no Secret exists.
+        served = ctx.profile.model.served_name
+        out[HYBRID_PROVIDER] = {"keys": [{"name": onprem[0].name, "value": UNUSED_KEY, "weight": 1, "models": [served]}],
+                                "network_config": {**_network(timeouts[onprem[0].name]), "base_url": hybrid_url(ctx.profile)}}
     bedrock = [s for s in steps if s.kind == "bedrock"]
     if bedrock:
         out["bedrock"] = {"keys": [{"name": s.name, "weight": 1, "models": [str(s.model_id)], "bedrock_key_config": {"region": str(s.region)}}
@@ -88,7 +105,8 @@ def providers(ctx: Context) -> dict[str, Any]:
 def config(ctx: Context) -> dict[str, Any]:
     steps = ctx.profile.path.fallback.cascade
     first, rest = target(ctx, steps[0]), [target(ctx, s) for s in steps[1:]]
-    rule = {"id": "cascade", "name": "cascade", "description": "in-cluster first, then the fallbacks in profile order",
+    first_desc = "on-premises (EKS Hybrid Nodes) first" if steps[0].kind == "hybrid" else "in-cluster first"
+    rule = {"id": "cascade", "name": "cascade", "description": f"{first_desc}, then the fallbacks in profile order",
             "enabled": True, "cel_expression": "true", "provider": first[0], "model": first[1],
             "fallbacks": [f"{p}/{m}" for p, m in rest], "scope": "global", "priority": 0}
     return {

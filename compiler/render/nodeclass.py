@@ -103,16 +103,26 @@ def _layout_key(pool: Pool, auto_mode: bool) -> tuple[tuple[int, int, str], ...]
     return tuple((i["networkCardIndex"], i["deviceIndex"], i["interfaceType"]) for i in layout)
 
 
+def _block_key(pool: Pool) -> tuple[str, ...]:
+    """Capacity Block ids of a pool. A class selects reservations for every pool that uses it, so a
+    pool holding a block gets a class of its own: no other pool launches into the block, and the
+    block's pool into no other pool's reservation."""
+    return tuple(r.id or "" for r in pool.reservations if r.block is not None)
+
+
 def _groups(ctx: Context) -> list[tuple[str, list[Pool]]]:
-    """(class name, pools) in first-use order; pools with the same network layout share a class."""
+    """(class name, pools) in first-use order; pools with the same network layout share a class
+    (pools with Capacity Blocks get their own, named after the pool)."""
     auto = ctx.profile.capacity.provisioner == "autoMode"
-    keyed: dict[tuple[tuple[int, int, str], ...], list[Pool]] = {}
+    keyed: dict[tuple[tuple[tuple[int, int, str], ...], tuple[str, ...]], list[Pool]] = {}
     for pool in ctx.profile.capacity.pools:
-        keyed.setdefault(_layout_key(pool, auto), []).append(pool)
-    efa_layouts = [k for k in keyed if k]
+        keyed.setdefault((_layout_key(pool, auto), _block_key(pool)), []).append(pool)
+    efa_layouts = {k for k, _ in keyed if k}
     out = []
-    for key, pools in keyed.items():
-        if not key:
+    for (key, block), pools in keyed.items():
+        if block:
+            name = object_name(ctx, pools[0].name)
+        elif not key:
             name = object_name(ctx, "gpu")
         elif len(efa_layouts) == 1:
             name = object_name(ctx, "efa")
@@ -153,6 +163,21 @@ def _reservation_term(r: Reservation, owner_key: str) -> dict[str, Any]:
     if r.owner_id:
         term[owner_key] = r.owner_id
     return term
+
+
+#: Node label Karpenter gives reserved nodes: ``default`` (ODCR) or ``capacity-block`` (Karpenter docs,
+#: tasks/odcrs: "supported as NodePool requirements"). Auto Mode documents no such label.
+RESERVATION_TYPE_KEY = "karpenter.k8s.aws/capacity-reservation-type"
+
+
+def reservation_requirements(ctx: Context, pool: Pool) -> list[dict[str, Any]]:
+    """A reserved-only Karpenter pool whose reservations are all Capacity Blocks launches only into
+    blocks (the class holds only its blocks; the requirement says so to the scheduler too)."""
+    if ctx.profile.capacity.provisioner == "autoMode" or set(pool.capacity_types) != {"reserved"}:
+        return []
+    if not pool.reservations or not all(r.block for r in pool.reservations):
+        return []
+    return [{"key": RESERVATION_TYPE_KEY, "operator": "In", "values": ["capacity-block"]}]
 
 
 #: Auto Mode NodeClass network-policy default for pods no NetworkPolicy selects.
@@ -244,4 +269,5 @@ __all__ = [
     "node_class_ref",
     "pool_gpu",
     "render_classes",
+    "reservation_requirements",
 ]

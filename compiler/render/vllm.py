@@ -22,7 +22,7 @@ from typing import Any
 from ..catalog import instance_types
 from ..plan.model import RolePlan
 from ..profile import Model, Role
-from . import cache, meta, pd, security, sglang
+from . import cache, dra, meta, nodegroups, pd, security, sglang
 from .meta import Context
 
 #: Writable scratch: the root filesystem is read-only, so HOME and every cache live here.
@@ -378,11 +378,12 @@ def pod_template(ctx: Context, rp: RolePlan, position: str = SINGLE, command: li
     aff = _affinity(ctx, rp)
     if aff:
         spec["affinity"] = aff
+    dra.claim_gpus(ctx, rp, spec)  # DRA: the GPUs come from a ResourceClaimTemplate (compiler/render/dra.py)
     return pd.decorate(ctx, rp, position, sglang.adapt(ctx, rp, position, {
         "metadata": {
             "labels": meta.labels(ctx, rp.role),
             # Karpenter must not consolidate a node while the model downloads/loads (or serves).
-            "annotations": {"karpenter.sh/do-not-disrupt": "true"},
+            "annotations": {"karpenter.sh/do-not-disrupt": "true", **nodegroups.pod_annotations(ctx)},
         },
         "spec": spec,
     }))  # SGLang's container (compiler/render/sglang.py); P/D: role label, routing sidecar on decode (compiler/render/pd.py)

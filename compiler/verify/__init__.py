@@ -11,6 +11,7 @@ field that produced the object (through the merge provenance).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,7 +22,7 @@ from ..errors import Diagnostic, Source, json_path
 from ..types import Compiled
 from .crd_sources import DEV_CHECKOUT, locate_crds
 from .crds import CrdRegistry
-from .kube import KubeValidator
+from .kube import KubeValidator, available_versions, kube_minor
 
 #: Kinds that have no public CRD (installed by the EKS control plane): checked by our own tests.
 NO_PUBLIC_CRD = frozenset({("eks.amazonaws.com/v1", "NodeClass")})
@@ -35,6 +36,7 @@ _BLAME = {
     "NetworkPolicy": ("network",), "Namespace": ("metadata", "namespace"),
     "ConfigMap": ("monitoring", "dashboards"), "StorageClass": ("serving", "compileCache"),
     "PersistentVolumeClaim": ("serving", "compileCache"),
+    "Nodegroup": ("capacity", "pools"), "ResourceClaimTemplate": ("serving", "gpuAllocation"),
 }
 
 
@@ -62,6 +64,17 @@ class Verifier:
             else:
                 self.unchecked.add(ident)
         return out
+
+    def for_cluster(self, version: str | None) -> Verifier:
+        """This verifier, or one whose built-in schemas are those of ``version`` when a profile says
+        its cluster runs a newer Kubernetes than ``--kube-version`` (``capacity.kubernetesVersion``,
+        e.g. 1.34 for ``resource.k8s.io/v1``), capped at the newest bundled schemas."""
+        if not version:
+            return self
+        wanted = min(kube_minor(version), available_versions()[-1])
+        if wanted <= kube_minor(self.kube.version):
+            return self
+        return dataclasses.replace(self, kube=_kube(f"{wanted[0]}.{wanted[1]}"))
 
     def note(self) -> str | None:
         """One line on what was not schema-checked, and how to fix it (and where the CRDs came
@@ -97,6 +110,7 @@ def verify_compiled(c: Compiled, verifier: Verifier) -> list[Diagnostic]:
     from .rules import check_rules
 
     out = []
+    verifier = verifier.for_cluster(c.profile.capacity.kubernetes_version)
     for obj, msg in verifier.objects(c.objects):
         path = _BLAME.get(obj.get("kind", ""), ())
         ident = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name', '?')}"

@@ -16,7 +16,10 @@ It agrees by construction:
   ``if``, ``unevaluatedProperties``...) makes :func:`compile_check` raise :class:`Unsupported`:
   the caller keeps ``jsonschema`` alone for that schema;
 * a ``pattern`` Python cannot compile (Go syntax such as ``^(?i)...``) rejects every string
-  that reaches it, so ``jsonschema`` decides those exactly as before;
+  that reaches it, so ``jsonschema`` decides those exactly as before; such a check is *inexact*
+  (it may say no to a valid value), which is harmless except where a verdict is negated or
+  counted (``not``, ``if``, ``oneOf``): a schema using those with such a pattern anywhere is
+  :class:`Unsupported`;
 * ``format`` is an annotation (``jsonschema`` validators are built without a format checker),
   and unknown keywords (``description``, ``x-kubernetes-*``) are ignored, as ``jsonschema`` does.
 
@@ -32,7 +35,35 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from jsonschema._utils import equal, uniq  # type: ignore[import-untyped]  # jsonschema's own enum/const/uniqueItems equality
+
+def _jsonschema_utils() -> Any:
+    """jsonschema's own ``_utils`` module (``equal``/``uniq``: its enum, const and uniqueItems
+    equality), loaded from its file without running ``jsonschema/__init__`` (~40 ms of imports:
+    validators, format checkers, referencing) that a build whose values all pass never needs.
+    Falls back to the ordinary import if the package is laid out differently."""
+    import importlib.util
+    import sys
+
+    name = "jsonschema._utils"
+    if name in sys.modules:
+        return sys.modules[name]
+    try:
+        spec = importlib.util.find_spec("jsonschema")
+        where = list(spec.submodule_search_locations or ()) if spec else []
+        file_spec = importlib.util.spec_from_file_location("compiler.verify._jsonschema_utils", f"{where[0]}/_utils.py")
+        assert file_spec is not None and file_spec.loader is not None
+        module = importlib.util.module_from_spec(file_spec)
+        file_spec.loader.exec_module(module)
+        module.equal, module.uniq  # noqa: B018 - both must be there
+        return module
+    except Exception:  # noqa: BLE001 - any surprise: the ordinary (slower) import
+        import jsonschema._utils  # type: ignore[import-untyped]
+
+        return jsonschema._utils
+
+
+_utils = _jsonschema_utils()
+equal, uniq = _utils.equal, _utils.uniq
 
 Check = Callable[[Any], bool]
 Resolve = Callable[[str], Any]
@@ -44,8 +75,8 @@ class Unsupported(Exception):
 
 #: Draft 2020-12 keywords that constrain values but are not implemented here.
 _UNIMPLEMENTED = frozenset({
-    "patternProperties", "dependentRequired", "dependentSchemas", "dependencies", "prefixItems",
-    "contains", "minContains", "maxContains", "if", "then", "else", "unevaluatedItems",
+    "patternProperties", "dependentRequired", "dependencies", "prefixItems",
+    "contains", "minContains", "maxContains", "unevaluatedItems",
     "unevaluatedProperties", "$dynamicRef", "$recursiveRef", "multipleOf", "additionalItems",
 })
 
@@ -87,13 +118,19 @@ def compile_check(schema: Any, resolve: Resolve | None = None) -> Check:
     ``resolve`` maps a ``$ref`` string to its target schema (None: ``$ref`` is unsupported).
     Raises :class:`Unsupported` when the schema needs a keyword not implemented here.
     """
-    return _Compiler(resolve).compile(schema)
+    compiler = _Compiler(resolve)
+    check = compiler.compile(schema)
+    if compiler.inexact and compiler.branching:
+        raise Unsupported("not/if/oneOf with a pattern Python cannot compile")
+    return check
 
 
 class _Compiler:
     def __init__(self, resolve: Resolve | None) -> None:
         self.resolve = resolve
         self.refs: dict[str, Check] = {}
+        self.inexact = 0  # patterns compiled as "reject every string" (see the module docstring)
+        self.branching = 0  # not / if / oneOf compiled: they need exact sub-checks
 
     def ref(self, target: str) -> Check:
         """One check per ``$ref`` target, compiled on first use (targets may be recursive)."""
@@ -130,6 +167,8 @@ class _Compiler:
         if "const" in schema:
             const = schema["const"]
             checks.append(lambda v: equal(v, const))
+        if isinstance(schema.get("pattern"), str) and not _compiles(schema["pattern"]):
+            self.inexact += 1
         checks += _string(schema) + _number(schema) + _sizes(schema)
         checks += self._object(schema) + self._array(schema) + self._combinators(schema)
         return _all(checks)
@@ -181,11 +220,22 @@ class _Compiler:
             anyof = [self.compile(s) for s in schema["anyOf"]]
             out.append(lambda v: any(c(v) for c in anyof))
         if "oneOf" in schema:
+            self.branching += 1
             oneof = [self.compile(s) for s in schema["oneOf"]]
             out.append(lambda v: sum(1 for c in oneof if c(v)) == 1)
         if "not" in schema:
+            self.branching += 1
             negated = self.compile(schema["not"])
             out.append(lambda v: not negated(v))
+        if "if" in schema:  # jsonschema: "then" when "if" holds, else "else" (each optional)
+            self.branching += 1
+            condition = self.compile(schema["if"])
+            then = self.compile(schema["then"]) if "then" in schema else _accept
+            otherwise = self.compile(schema["else"]) if "else" in schema else _accept
+            out.append(lambda v: then(v) if condition(v) else otherwise(v))
+        if "dependentSchemas" in schema:  # each sub-schema applies when its property is present
+            dependent = [(name, self.compile(sub)) for name, sub in schema["dependentSchemas"].items()]
+            out.append(lambda v: not isinstance(v, dict) or all(check(v) for name, check in dependent if name in v))
         return out
 
 
@@ -219,6 +269,14 @@ def _string(schema: dict[str, Any]) -> list[Check]:
     if "pattern" in schema:
         out.append(_pattern(schema["pattern"]))
     return out
+
+
+def _compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
 
 
 def _pattern(pattern: str) -> Check:

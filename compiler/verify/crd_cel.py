@@ -266,6 +266,34 @@ def compile_rule(spec: dict[str, Any]) -> CelRule:
     )
 
 
+class DeferredRule:
+    """An ``x-kubernetes-validations`` entry compiled on first use (:meth:`get`).
+
+    A CRD declares rules for every field it has (Karpenter's NodePool: dozens) while an object
+    sets a few of them: a registry compiles a rule only when a value reaches its node, so a build
+    parses the rules it evaluates, not every rule of every CRD it touches. Attribute access is
+    passed to the compiled rule, so a deferred rule reads like a :class:`CelRule`."""
+
+    __slots__ = ("_rule", "spec")
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self._rule: CelRule | None = None
+
+    def get(self) -> CelRule:
+        if self._rule is None:
+            self._rule = compile_rule(self.spec)
+        return self._rule
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+def compiled(rule: CelRule | DeferredRule) -> CelRule:
+    """The :class:`CelRule` of a rule-tree entry (compiling a deferred one now)."""
+    return rule.get() if isinstance(rule, DeferredRule) else rule
+
+
 def _parse(env: Any, text: str) -> Any:
     """``env.compile(text)``: cel-python's parse tree of a rule, kept in the user cache
     (``cel-ast/``) so that a new process (a worker, the next run) does not parse it again (the

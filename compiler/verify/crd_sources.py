@@ -23,11 +23,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +242,7 @@ def _write_atomic(target: Path, data: bytes) -> None:
 def pull(
     dest: Path,
     url_for: Callable[[PinnedCrd], str] = github_raw_url,
-    opener: Callable[..., Any] = urllib.request.urlopen,
+    opener: Callable[..., Any] | None = None,
     pins: Sequence[PinnedCrd] | None = None,
     timeout: float = 60.0,
 ) -> list[Path]:
@@ -254,8 +251,14 @@ def pull(
     ``opener(url, timeout=...)`` must return a context manager with ``read()``
     (``urllib.request.urlopen`` by default). All files are attempted; if any
     fails, :class:`CrdPullError` lists each failed file, its URL and the reason.
-    Returns the written paths in ``pins`` order.
+    Returns the written paths in ``pins`` order. urllib is imported here, not at module level:
+    only this command downloads anything.
     """
+    import urllib.error
+    import urllib.request
+    from email.message import Message
+
+    opener = opener or urllib.request.urlopen
     written: list[Path] = []
     failures: list[tuple[PinnedCrd, str, str]] = []
     for pin in ALL_PINNED if pins is None else pins:

@@ -30,9 +30,8 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from compiler.verify import crd_cel
@@ -47,6 +46,9 @@ from compiler.verify.crd_schema import (
     root_json_schema,
 )
 from compiler.verify.findings import Finding, format_path, object_identity
+
+if TYPE_CHECKING:  # imported when a value fails its compiled check (or a schema has none)
+    import jsonschema
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -66,10 +68,19 @@ class _Compiled:
     """Everything needed to validate one (group, version, kind)."""
 
     api_version: str
-    validator: jsonschema.Draft202012Validator
+    schema: dict[str, Any]  # the strict JSON Schema (jsonschema's validator is built from it on first need)
     root: dict[str, Any]
     rules: RuleNode | None
     accepts: Check | None = None  # compiled fast check (compiler.verify.accept), None: jsonschema only
+    _validator: Any = field(default=None, repr=False)
+
+    @property
+    def validator(self) -> jsonschema.Draft202012Validator:
+        if self._validator is None:
+            import jsonschema
+
+            self._validator = jsonschema.Draft202012Validator(self.schema)
+        return self._validator
 
 
 @dataclass
@@ -273,9 +284,9 @@ class CrdRegistry:
             accepts = None
         compiled = _Compiled(
             api_version,
-            jsonschema.Draft202012Validator(schema),
+            schema,
             root,
-            build_rule_tree(root, crd_cel.compile_rule),
+            build_rule_tree(root, crd_cel.DeferredRule),  # each rule compiled when first reached
             accepts,
         )
         self._compiled[(group, version, kind)] = compiled
@@ -313,7 +324,8 @@ class CrdRegistry:
                 for index, message in duplicate_map_keys(node_value, node.map_keys):
                     findings.append(Finding(format_path([*path, index]), message, kind, name))
             text = _ValueText(node_value)
-            for rule in node.rules:
+            for entry in node.rules:
+                rule = crd_cel.compiled(entry)
                 if rule.status == crd_cel.TRANSITION:
                     continue
                 outcome = self._evaluate(rule, node_value, text)
@@ -389,7 +401,8 @@ class CrdRegistry:
             if isinstance(compiled, str):
                 continue
             for path, node in _walk_rule_tree(compiled.rules, []):
-                for rule in node.rules:
+                for entry in node.rules:
+                    rule = crd_cel.compiled(entry)
                     out.append(CelRuleStatus(api_version, kind, path, rule.rule, rule.status, rule.reason))
         return out
 
@@ -442,6 +455,8 @@ def _schema_findings(err: jsonschema.ValidationError, kind: str, name: str) -> l
         return [Finding(format_path([*path, k]), f'unknown field "{k}"', kind, name) for k in extra]
     message = err.message
     if err.context:
+        import jsonschema
+
         best = jsonschema.exceptions.best_match(err.context)
         if best is not None:
             message = f"{message}: {best.message}"

@@ -19,23 +19,34 @@ import json
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
-
-import jsonschema
-import referencing
-import referencing.jsonschema
-from kubernetes_validate.utils import VersionNotSupportedError
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from compiler.verify.accept import Check, Unsupported, compile_check
 from compiler.verify.findings import Finding, format_path, object_identity
 
+if TYPE_CHECKING:  # jsonschema and referencing are imported when an object fails its compiled check
+    import jsonschema
+    import referencing
+
 DEFAULT_KUBERNETES_VERSION = "1.33"
 
-_SCHEMA_ROOT = Path(str(resources.files("kubernetes_validate") / "kubernetes-json-schema"))
+def _schema_root() -> Path:
+    """The bundled schemas, found without importing kubernetes_validate (its package imports
+    jsonschema, which a build whose objects all pass never needs)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("kubernetes_validate")
+    where = list(spec.submodule_search_locations or ()) if spec else []
+    if where:
+        return Path(where[0]) / "kubernetes-json-schema"
+    return Path(str(resources.files("kubernetes_validate") / "kubernetes-json-schema"))
+
+
+_SCHEMA_ROOT = _schema_root()
 _DIR_RE = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-local-strict$")
 
 
@@ -45,6 +56,11 @@ def _minor(version: str) -> tuple[int, int]:
     if not match:
         raise ValueError(f"not a Kubernetes version: {version!r}")
     return int(match.group(1)), int(match.group(2))
+
+
+def kube_minor(version: str) -> tuple[int, int]:
+    """``"1.34"`` -> ``(1, 34)`` (public name of :func:`_minor`)."""
+    return _minor(version)
 
 
 @cache
@@ -67,6 +83,8 @@ def resolve_schema_dir(version: str) -> Path:
     wanted = _minor(version)
     candidates = [v for v in available_versions() if v <= wanted]
     if not candidates or wanted > available_versions()[-1]:
+        from kubernetes_validate.utils import VersionNotSupportedError
+
         raise VersionNotSupportedError(version=f"{wanted[0]}.{wanted[1]}")
     major, minor = candidates[-1]
     return _SCHEMA_ROOT / f"v{major}.{minor}.0-local-strict"
@@ -86,6 +104,9 @@ def _split_api_version(api_version: str) -> tuple[str, str]:
 @cache
 def _registry(schema_dir: Path) -> referencing.Registry:
     """Parsed and crawled registry holding ``_definitions.json`` for one version."""
+    import referencing
+    import referencing.jsonschema
+
     resource = referencing.Resource.from_contents(
         _definitions_file(schema_dir), default_specification=referencing.jsonschema.DRAFT202012
     )
@@ -118,13 +139,26 @@ def _resolver(schema_dir: Path) -> Callable[[str], Any]:
     return resolve
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Entry:
-    """A cached lookup result: a validator, or None when no schema matches; ``accepts`` is its
-    compiled fast check (:mod:`.accept`), None when the schema needs jsonschema alone."""
+    """A cached lookup result: the kind's schema, or None when no schema matches; ``accepts`` is
+    its compiled fast check (:mod:`.accept`), None when the schema needs jsonschema alone.
+    jsonschema's validator (and the crawled ``referencing`` registry it needs) is built only for
+    an object the fast check refuses."""
 
-    validator: jsonschema.protocols.Validator | None
+    schema: dict[str, Any] | None
+    schema_dir: Path | None = None
     accepts: Check | None = None
+    _validator: Any = field(default=None, repr=False)
+
+    @property
+    def validator(self) -> jsonschema.protocols.Validator:
+        if self._validator is None:
+            import jsonschema
+
+            assert self.schema is not None and self.schema_dir is not None
+            self._validator = jsonschema.Draft202012Validator(self.schema, registry=_registry(self.schema_dir))
+        return self._validator
 
 
 class KubeValidator:
@@ -175,19 +209,18 @@ class KubeValidator:
             for g in gvks
         ):
             return _Entry(None)
-        validator = jsonschema.Draft202012Validator(schema, registry=_registry(self.schema_dir))
         try:
             accepts: Check | None = compile_check(schema, _resolver(self.schema_dir))
         except Unsupported:
             accepts = None
-        return _Entry(validator, accepts)
+        return _Entry(schema, self.schema_dir, accepts)
 
     def is_builtin(self, obj: dict[str, Any]) -> bool:
         """True if a built-in schema exists for ``obj``'s apiVersion/kind."""
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if not isinstance(api_version, str) or not isinstance(kind, str):
             return False
-        return self._entry(api_version, kind).validator is not None
+        return self._entry(api_version, kind).schema is not None
 
     def validate(self, obj: dict[str, Any]) -> list[Finding]:
         """Return every schema violation in ``obj`` (empty list if valid).
@@ -200,8 +233,7 @@ class KubeValidator:
         if not isinstance(api_version, str) or not kind:
             return [Finding("", "object has no apiVersion/kind", kind, name)]
         entry = self._entry(api_version, kind)
-        validator = entry.validator
-        if validator is None:
+        if entry.schema is None:
             return [
                 Finding(
                     "",
@@ -215,7 +247,7 @@ class KubeValidator:
             return []  # valid: jsonschema would find nothing (see compiler.verify.accept)
         findings = [
             Finding(format_path(err.absolute_path), _message(err), kind, name)
-            for err in validator.iter_errors(obj)
+            for err in entry.validator.iter_errors(obj)
         ]
         return sorted(set(findings))
 
@@ -223,6 +255,8 @@ class KubeValidator:
 def _message(err: jsonschema.ValidationError) -> str:
     """Make oneOf/anyOf errors readable by quoting their most relevant sub-error."""
     if err.context:
+        import jsonschema
+
         best = jsonschema.exceptions.best_match(err.context)
         if best is not None:
             return f"{err.message}: {best.message}"

@@ -29,6 +29,10 @@ engine-image           :func:`.rules_engine.engine_image`
 engine-flags           :func:`.rules_engine.engine_flags`
 extra-args-conflict    :func:`.rules_engine.extra_args_conflict`
 path-references        :func:`.rules_path.path_references`
+dra-claims             :func:`.rules_dra.dra_claims`
+nodegroup-scaling      :func:`.rules_dra.nodegroup_scaling`
+dra-placement          :func:`.rules_dra.dra_placement`
+hybrid-placement       :func:`.rules_hybrid.hybrid_placement`
 =====================  ==================================================================
 """
 
@@ -47,8 +51,10 @@ from .rules_capacity import (
     schedulable_rule,
     tp_pp_gpus,
 )
+from .rules_dra import dra_claims, dra_placement, nodegroup_scaling
 from .rules_engine import engine_flags, engine_image, extra_args_conflict
 from .rules_formula import keda_formula_syntax
+from .rules_hybrid import hybrid_placement
 from .rules_nodepool import consolidation, family_vs_type, label_prefix, pool_gpu_sizes
 from .rules_path import path_references
 from .rules_wiring import (
@@ -82,6 +88,10 @@ RULES: list[Rule] = [
     engine_flags,
     extra_args_conflict,
     path_references,
+    dra_claims,
+    nodegroup_scaling,
+    dra_placement,
+    hybrid_placement,
 ]
 
 

@@ -11,6 +11,7 @@ from itertools import combinations
 from typing import Any
 
 from .rules_base import RuleInput, Violation, objects_of, ref
+from .rules_hybrid import on_hybrid_nodes
 from .rules_nodes import (
     NodePoolView,
     fits,
@@ -44,6 +45,8 @@ def tp_pp_gpus(inp: RuleInput) -> list[Violation]:
     start; fewer leave GPUs idle (and paid for). Reported once per workload."""
     out = []
     for w in workloads(inp):
+        if any(pod.spec.get("resourceClaims") for pod in pods_of(w)):
+            continue  # GPUs claimed through DRA: rules_dra.dra_claims checks the ranks against the claimed devices
         total = gpus_per_replica(w)
         size = lws_size(w) if w.get("kind") == "LeaderWorkerSet" else 1
         for pod in pods_of(w):
@@ -92,6 +95,8 @@ def schedulable_rule(inp: RuleInput) -> list[Violation]:
     for pod in all_pods(inp):
         if not pod.gpus:
             continue  # CPU pods (endpoint picker, fallback gateway) run on general capacity, not the GPU pools
+        if on_hybrid_nodes(pod):
+            continue  # on-premises servers no NodePool provisions: checked by hybrid-placement (rules_hybrid.py)
         if schedulable(pod, pools):
             continue
         why = "; ".join(f"{np.name}: {placement_problem(pod, np)}" for np in pools)

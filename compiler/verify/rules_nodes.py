@@ -97,6 +97,9 @@ def profile_pool(obj: dict[str, Any], profile: Profile) -> Pool | None:
     return None
 
 
+COMPUTE_TYPE_KEY = "eks.amazonaws.com/compute-type"
+
+
 def nodepools(inp: RuleInput) -> list[NodePoolView]:
     return [NodePoolView(o, profile_pool(o, inp.profile)) for o in objects_of(inp, "NodePool")]
 
@@ -106,6 +109,8 @@ def nodepools(inp: RuleInput) -> list[NodePoolView]:
 def domains(np: NodePoolView) -> dict[str, Domain]:
     out: dict[str, Domain] = {k: fixed(v) for k, v in np.labels.items()}
     out[NODEPOOL_LABEL] = fixed(np.name)
+    # NodePools launch EC2 instances; EKS labels only its hybrid (on-premises) nodes compute-type hybrid.
+    out[COMPUTE_TYPE_KEY] = Domain(excluded=frozenset({"hybrid"}))
     for r in np.requirements:
         key = str(r.get("key", ""))
         out[key] = out.get(key, Domain()).restrict(str(r.get("operator", "")), r.get("values") or ())

@@ -6,8 +6,10 @@ error instead of a 404, an inert pool or a silent fallback to Bedrock:
 * HTTPRoute ``backendRefs`` -> an InferencePool, or a Service with that port;
 * InferencePool ``endpointPickerRef`` -> a Service with that port whose ``targetPort`` a
   selected pod declares (the picker);
-* Bifrost ``config.json`` provider URLs -> the Gateway's Service (``<gateway>-<class>`` or
-  ``routing.gateway.serviceName``) on a listener port, or a Service of this render;
+* Bifrost ``config.json`` provider URLs (``vllm_key_config.url``, and ``network_config.base_url``
+  of the on-premises hop) -> the Gateway's Service (``<gateway>-<class>`` or
+  ``routing.gateway.serviceName``) on a listener port, or a Service of this render (the on-premises
+  Service ``<name>-onprem`` must also select pods placed on hybrid nodes: ``hybrid-placement``);
 * NetworkPolicy peers -> pods that exist (or the data plane of an existing Gateway), and a
   numeric port on the Gateway's pods -> one of its listener ports;
 * the routing sidecar's ``--vllm-port`` -> the port its vLLM listens on (``--port``) and declares,
@@ -112,7 +114,7 @@ def _bifrost_urls(inp: RuleInput) -> list[Violation]:
         cfg = json.loads(text)
         for provider in (cfg.get("providers") or {}).values():
             for key in provider.get("keys") or ():
-                url = (key.get("vllm_key_config") or {}).get("url")
+                url = (key.get("vllm_key_config") or {}).get("url") or (provider.get("network_config") or {}).get("base_url")
                 if not url:
                     continue
                 u = urlparse(url)

@@ -30,7 +30,7 @@ def _build(out: Path, profile: Path, sets: tuple[str, ...] = ()) -> None:
 @pytest.fixture(scope="module")
 def charts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("charts") / "out"
-    for tier in ("tier1", "tier2", "tier3"):
+    for tier in ("tier1", "tier2", "tier3", "tier2-dra"):
         _build(out, REPO / "profiles" / f"{tier}.yaml")
     return out
 
@@ -44,7 +44,7 @@ def _objects(text: str) -> list[dict]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
-@pytest.mark.parametrize("name", ["qwen3-32b", "llama-70b", "glm-5"])
+@pytest.mark.parametrize("name", ["qwen3-32b", "llama-70b", "glm-5", "llama-70b-dra"])
 def test_defaults_and_every_environment_pass_strict_lint(charts: Path, name: str) -> None:
     chart = charts / name / "chart"
     for values in [chart / "values.yaml", *sorted(chart.glob("values-*.yaml"))]:
@@ -116,6 +116,15 @@ def _inside_list_item(lines: list[str], i: int) -> bool:
     return False
 
 
+def _parent(lines: list[str], i: int) -> str:
+    """The nearest less-indented, non-comment line above line ``i``, stripped."""
+    indent = len(lines[i]) - len(lines[i].lstrip())
+    for ln in reversed(lines[:i]):
+        if ln.strip() and not ln.lstrip().startswith("#") and len(ln) - len(ln.lstrip()) < indent:
+            return ln.strip()
+    return ""
+
+
 def test_keys_are_readable_camel_case_and_every_key_is_commented(charts: Path) -> None:
     for values in charts.glob("*/chart/values.yaml"):
         lines = values.read_text().splitlines()
@@ -123,8 +132,8 @@ def test_keys_are_readable_camel_case_and_every_key_is_commented(charts: Path) -
         nested_quantities = {"cpu", "memory", '"nvidia.com/gpu"', "nvidia.com/gpu", '"vpc.amazonaws.com/efa"'}
         for i, ln in keys:
             key = ln.strip().split(":")[0]
-            if key in nested_quantities or _inside_list_item(lines, i):
-                continue  # data inside a value (e.g. an AWS tag key in selector terms), not a values key
+            if key in nested_quantities or _inside_list_item(lines, i) or _parent(lines, i) == "tags:":
+                continue  # data inside a value (e.g. an AWS tag key in selector terms or a node group's tags), not a values key
             assert re.fullmatch(r"[a-z][a-z0-9]*([A-Z][a-z0-9]*)*", key), f"{values}: {key!r} is not readable camelCase"
             assert lines[i - 1].lstrip().startswith("# "), f"{values}: {key} has no comment"
         text = values.read_text()

@@ -15,10 +15,11 @@ from compiler.resolve import Request
 from compiler.store.writer import write_outputs
 from compiler.verify import make_verifier
 
+from ..shipped import shipped_profiles
 from .tooling import IGNORED_FIELDS, by_identity, first_difference, helm_lint, helm_template, kustomize
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = ["tier1", "tier2", "tier3"]
+SHIPPED = shipped_profiles()  # every profile in profiles/
 
 
 def _build(tmp_path: Path, profile: Path, sets: tuple[str, ...] = ()) -> tuple[Path, list]:

@@ -312,3 +312,19 @@ def test_go_yaml_reader_agrees_via_helm(tmp_path: Path) -> None:
     run = subprocess.run([helm, "template", str(tmp_path)], capture_output=True, text=True, check=True)
     rendered = json.loads(run.stdout.split("\n", 2)[2])
     assert rendered == values
+
+
+def test_only_short_strings_are_cached() -> None:
+    """Long texts (dashboards, configs) are unique per profile: the caches must not keep them alive."""
+    from compiler.emit import yamlout
+
+    def sizes() -> tuple[int, int]:
+        return yamlout._string_cached.cache_info().currsize, yamlout._needs_quotes_cached.cache_info().currsize
+
+    dump_document({"cacheTestData": {"cacheTestBig": "a", "cacheTestOne": "b"}})  # the keys are cached now
+    before = sizes()
+    doc = {"cacheTestData": {"cacheTestBig": "line\n" * 100 + "x" * yamlout.CACHED_LENGTH, "cacheTestOne": "y" * (yamlout.CACHED_LENGTH + 1)}}
+    assert load_documents(dump_document(doc)) == [doc]
+    assert sizes() == before
+    dump_document({"cacheTestData": "z" * (yamlout.CACHED_LENGTH - 1)})
+    assert sizes()[0] == before[0] + 1  # a short string is cached

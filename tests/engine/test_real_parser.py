@@ -21,14 +21,14 @@ from typing import Any
 import pytest
 
 from compiler.engine import pinned
-from tests.shipped import compile_tier
+from tests.shipped import compile_tier, shipped_envs, shipped_profiles
 
 pytestmark = pytest.mark.vllm_parser
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = REPO / ".tools" / "vllm-venv" / "bin" / "python"
 HELPER = Path(__file__).with_name("vllm_parse.py")
-SHIPPED = {"tier1": ("prod", "staging"), "tier2": ("dev", "prod"), "tier3": ("prod",)}
+SHIPPED = {stem: tuple(e for s, e in shipped_envs() if s == stem) for stem in shipped_profiles()}  # every profile in profiles/
 _VAR = re.compile(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 

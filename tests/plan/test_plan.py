@@ -10,6 +10,7 @@ from compiler.errors import InputError
 from compiler.pipeline import compile_env
 from compiler.resolve import Request
 
+from ..shipped import shipped_profiles
 from .profiles import plan_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,7 +113,7 @@ def test_pool_limit_below_one_node_is_an_error(tmp_path: Path) -> None:
     assert "memory limit 768Gi is below one p4d.24xlarge (1152Gi): it would never launch" in str(e.value)
 
 
-@pytest.mark.parametrize("tier", ["tier1", "tier2", "tier3"])
+@pytest.mark.parametrize("tier", shipped_profiles())
 def test_shipped_profiles_plan_cleanly(tier: str) -> None:
     from compiler.resolve import resolve_all
 

@@ -158,6 +158,14 @@ def _same(schema: dict[str, Any], value: Any) -> bool:
     ({"format": "date-time"}, "not a date", True),  # format is an annotation here, as in jsonschema
     ({"additionalProperties": False}, {"any": 1}, False),
     ({"properties": {"a": False}}, {"a": 1}, False),
+    ({"if": {"properties": {"t": {"const": 1}}}, "then": {"required": ["x"]}}, {"t": 1}, False),
+    ({"if": {"properties": {"t": {"const": 1}}}, "then": {"required": ["x"]}}, {"t": 2}, True),
+    ({"if": {"properties": {"t": {"const": 1}}}, "then": {"required": ["x"]}, "else": {"required": ["y"]}}, {"t": 2}, False),
+    ({"if": {"properties": {"t": {"const": 1}}}, "else": {"required": ["y"]}}, {"t": 1}, True),
+    ({"then": {"required": ["x"]}}, {}, True),  # then/else without if: no effect
+    ({"dependentSchemas": {"id": {"not": {"required": ["tags"]}}}}, {"id": 1, "tags": []}, False),
+    ({"dependentSchemas": {"id": {"not": {"required": ["tags"]}}}}, {"tags": []}, True),
+    ({"dependentSchemas": {"id": {"required": ["x"]}}}, ["id"], True),  # objects only
 ])
 def test_keyword_semantics_match_jsonschema(schema, value, valid):
     assert _same(schema, value) is valid
@@ -179,7 +187,20 @@ def test_ref_is_resolved_lazily_and_may_recurse():
         compile_check({"$ref": "#/$defs/node"})
 
 
-@pytest.mark.parametrize("keyword", ["patternProperties", "contains", "if", "unevaluatedProperties", "multipleOf", "prefixItems"])
+@pytest.mark.parametrize("schema", [
+    {"not": {"pattern": "^(?i)x$"}},
+    {"if": {"pattern": "^(?i)x$"}, "then": {"maxLength": 1}},
+    {"oneOf": [{"pattern": "^(?i)x$"}, {"minLength": 1}]},
+    {"properties": {"a": {"pattern": "^(?i)x$"}}, "not": {"required": ["b"]}},
+])
+def test_a_pattern_python_cannot_compile_is_never_negated_or_counted(schema):
+    """Such a pattern rejects every string (an inexact "no"): under not/if/oneOf that "no" would
+    turn into a wrong "yes", so the schema is left to jsonschema."""
+    with pytest.raises(Unsupported):
+        compile_check(schema)
+
+
+@pytest.mark.parametrize("keyword", ["patternProperties", "contains", "unevaluatedProperties", "multipleOf", "prefixItems"])
 def test_unimplemented_keywords_leave_the_schema_to_jsonschema(keyword):
     with pytest.raises(Unsupported):
         compile_check({"properties": {"a": {keyword: {}}}})

@@ -21,9 +21,10 @@ from compiler.verify.crds import CrdRegistry
 from compiler.verify.kube import KubeValidator
 from compiler.verify.rules import RULES, Violation, check_rules
 from compiler.verify.rules_wiring import image_tag
+from tests.shipped import shipped_envs
 
 ROOT = Path(__file__).resolve().parents[2]
-CASES = [("tier1", "staging"), ("tier1", "prod"), ("tier2", "dev"), ("tier2", "prod"), ("tier3", "prod")]
+CASES = shipped_envs()  # every environment of every profile in profiles/
 GPU, EFA = "nvidia.com/gpu", "vpc.amazonaws.com/efa"
 
 

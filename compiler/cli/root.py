@@ -1,0 +1,127 @@
+"""The typer application every command module registers on, and the error handling they share.
+
+Imported only when a command really runs (``compiler.cli.main`` answers ``mcompile --help`` and
+``--version`` without it): typer and the command modules cost more than the interpreter start.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import wraps
+from typing import Any, Callable
+
+import typer
+from typer.exceptions import TyperException
+
+from ..errors import InputError
+from . import coerce
+
+EXIT_HELP = "Exit codes: 0 ok, 1 check/diff found differences, 2 input or usage error, 3 internal error."
+
+app = typer.Typer(
+    name="mcompile",
+    help="Compile LLM-inference profiles for Amazon EKS into Helm charts, kustomize overlays and GitOps apps.\n\n" + EXIT_HELP,
+    no_args_is_help=True,
+    add_completion=False,  # `mcompile completion bash|zsh|fish` prints the script instead (no shell guessing)
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+coerce.install()  # str/int/bool/Path parameters converted without pydantic (see .coerce)
+
+#: Commands that write out/: only they say "nothing written" when they fail.
+WRITERS = frozenset({"build"})
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"mcompile {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the mcompile version and exit.")) -> None:
+    """Compile LLM-inference profiles for Amazon EKS into Helm charts, kustomize overlays and GitOps apps."""
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn InputError into sorted located messages and exit 2; never show a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InputError as e:
+            from .term import painter
+
+            paint = painter(sys.stderr)
+            for d in e.sorted():
+                typer.echo(paint(str(d), "red"), err=True)
+            n = len(e.sorted())
+            written = ", nothing written" if fn.__name__ in WRITERS else ""
+            typer.echo(f"mcompile: {n} error{'s' if n != 1 else ''}{written}", err=True)
+            raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, TyperException):
+            raise  # usage errors: click prints them and exits 2
+        except BrokenPipeError:  # `mcompile explain … | head`
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
+        except Exception as e:  # last line of defence, reported not hidden
+            if os.environ.get("MCOMPILE_DEBUG"):
+                raise
+            typer.echo(f"mcompile: internal error: {type(e).__name__}: {e} (set MCOMPILE_DEBUG=1 for a traceback)", err=True)
+            raise typer.Exit(3) from None
+
+    return wrapper
+
+
+COMMANDS = ("build", "completion", "crds", "diff", "explain", "plan", "schema_cmd", "validate")
+
+
+def register() -> None:
+    """Import every command module (each registers its command(s) on ``app``)."""
+    import importlib
+
+    for name in COMMANDS:
+        importlib.import_module(f"{__package__}.{name}")
+
+
+def run() -> None:
+    """Parse ``sys.argv`` and run the command (the slow path of :func:`compiler.cli.main`)."""
+    from . import completion
+
+    register()
+    completion.enable()
+    try:
+        app(prog_name="mcompile")
+    except SystemExit as e:
+        sys.exit(e.code)
+
+
+def root_help() -> str:
+    """What typer prints for ``mcompile --help`` at click's 78-column width (the text
+    :func:`compiler.cli.quick_answer` serves from ``help.txt``)."""
+    import typer.main
+    from typer._click import formatting
+
+    from . import HELP_WIDTH
+
+    register()
+    command = typer.main.get_command(app)
+    old, formatting.FORCED_WIDTH = formatting.FORCED_WIDTH, HELP_WIDTH
+    try:
+        with command.make_context("mcompile", [], resilient_parsing=True) as ctx:
+            return command.get_help(ctx) + "\n"
+    finally:
+        formatting.FORCED_WIDTH = old
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write-help"]:  # run as a script: use the package's own module
+    from compiler.cli import HELP_FILE
+    from compiler.cli.root import root_help as _help
+
+    with open(HELP_FILE, "w", encoding="utf-8") as fh:
+        fh.write(_help())

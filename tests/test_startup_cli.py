@@ -1,0 +1,126 @@
+"""Start-up: what each quick command imports (a real check that fails when a heavy module creeps
+back in, not a timing), the ``--help`` text served without typer, and parameter conversion
+without pydantic giving what typer's own conversion gives."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer.main
+from typer import core
+from typer._click.exceptions import ClickException
+
+from compiler.cli import HELP_FILE, quick_answer
+from compiler.cli.coerce import ORIGINAL
+from compiler.cli.root import app, register
+
+#: Libraries only verification, rendering or one rare command needs.
+HEAVY = ("celpy", "lark", "pendulum", "jsonschema", "referencing", "kubernetes_validate", "urllib.request", "http.client",
+         "pydantic", "rich", "ruamel.yaml", "yaml", "compiler.verify", "compiler.build", "compiler.render")
+
+
+def imported(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``mcompile <args>`` as the console script does; return the run and every module it had imported at exit."""
+    code = ("import atexit, json, sys\n"
+            "record = sys.argv[1]\n"
+            "atexit.register(lambda: open(record, 'w').write(json.dumps(sorted(sys.modules))))\n"
+            "sys.argv = ['mcompile', *sys.argv[2:]]\n"
+            "from compiler.cli import main\nmain()\n")
+    record = cwd / ".modules.json"
+    p = subprocess.run([sys.executable, "-c", code, str(record), *args], cwd=cwd, capture_output=True, text=True, check=False,
+                       env={**os.environ, "COLUMNS": "100", **(env or {})}, timeout=120)
+    return p, set(json.loads(record.read_text()))
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY))
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"]])
+def test_help_and_version_import_neither_typer_nor_the_pipeline(args: list[str], tmp_path: Path) -> None:
+    p, modules = imported(args, tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert heavy(modules) == []
+    assert not {m for m in modules if m == "typer" or m.startswith("typer.")}
+    assert p.stdout.startswith("Usage: mcompile" if args == ["--help"] else "mcompile ")
+
+
+@pytest.mark.parametrize("args", [["build", "--help"], ["check", "--help"], ["validate", "--help"], ["completion", "bash"], ["schema", "--help"]])
+def test_command_help_imports_no_heavy_module(args: list[str], tmp_path: Path) -> None:
+    p, modules = imported(args, tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert heavy(modules) == []
+
+
+def test_a_valid_check_imports_neither_pydantic_nor_rich_nor_http_nor_jsonschema(repo: Path, tmp_path: Path) -> None:
+    """``check`` compiles (and so verifies) the profile, but never converts its parameters with
+    pydantic, draws no progress bar in a pipe, never needs urllib (only ``crds pull`` does), and
+    never imports jsonschema: every value of a valid profile passes the compiled checks."""
+    p, modules = imported(["check", str(repo / "profiles" / "tier1.yaml"), "--out", str(tmp_path / "out"), "--jobs", "1"], tmp_path)
+    assert p.returncode == 1, p.stderr  # nothing built there yet: stale
+    assert "compiler.build" in modules  # it did compile
+    assert [m for m in heavy(modules) if m.split(".")[0] in ("pydantic", "rich", "urllib", "http", "jsonschema", "referencing")] == []
+
+
+def test_help_text_is_what_typer_prints(tmp_path: Path) -> None:
+    """help.txt is typer's own --help (regenerate: python -m compiler.cli.root --write-help)."""
+    from compiler.cli.root import root_help
+
+    assert Path(HELP_FILE).read_text(encoding="utf-8") == root_help(), "run: python -m compiler.cli.root --write-help"
+    fast = subprocess.run([sys.executable, "-m", "compiler", "--help"], capture_output=True, text=True, check=True, env={**os.environ, "COLUMNS": "120"})
+    slow = subprocess.run([sys.executable, "-c", "import sys; sys.argv = ['mcompile', '--help']; from compiler.cli.root import run; run()"],
+                          capture_output=True, text=True, check=True, env={**os.environ, "COLUMNS": "120"})
+    assert fast.stdout == slow.stdout == Path(HELP_FILE).read_text(encoding="utf-8")
+
+
+def test_narrow_terminal_and_completion_go_to_typer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    assert quick_answer(["--help"]) is None  # click wraps to the terminal: typer formats it
+    monkeypatch.setenv("COLUMNS", "200")
+    assert quick_answer(["--help"]) == Path(HELP_FILE).read_text(encoding="utf-8")
+    assert quick_answer(["build", "--help"]) is None
+    monkeypatch.setenv("_MCOMPILE_COMPLETE", "complete_bash")
+    assert quick_answer(["--help"]) is None
+
+
+def _parse(command: str, args: list[str]) -> dict[str, object] | str:
+    """The parameters typer hands ``command`` for ``args``, or the usage error it raises."""
+    register()
+    group = typer.main.get_command(app)
+    cmd = group.commands[command]  # type: ignore[attr-defined]
+    try:
+        with cmd.make_context(command, list(args)) as ctx:
+            return dict(ctx.params)
+    except ClickException as e:  # usage errors: compare their text
+        return f"{type(e).__name__}: {e.format_message()}"
+
+
+CASES = [
+    ("build", ["p.yaml"]),
+    ("build", ["a.yaml", "b.yaml", "-f", "o1.yaml", "-f", "o2.yaml", "--set", "x=1", "--set", "y=[a]", "--out", "dist", "--jobs", "3"]),
+    ("build", ["p.yaml", "--jobs", "-1"]),
+    ("build", ["p.yaml", "--jobs", "two"]),
+    ("build", ["p.yaml", "--jobs", "007", "--timings", "--strict", "--kube-version", "1.32", "--allow-kind", "x.io/v1/W"]),
+    ("build", ["p.yaml", "--jobs", " 3"]),
+    ("build", ["p.yaml", "--out", ""]),
+    ("check", []),
+    ("check", ["--format", "json", "--out", "o"]),
+    ("validate", ["p.yaml", "--env", "prod", "--crds", "c1", "--crds", "c2"]),
+    ("plan", ["p.yaml", "-e", "prod", "--format", "markdown"]),
+    ("explain", ["p.yaml", "serving.image", "--set", "a.b=1"]),
+    ("diff", ["--base", "HEAD~1", "--json-file", "r.json"]),
+]
+
+
+@pytest.mark.parametrize(("command", "args"), CASES)
+def test_conversion_without_pydantic_equals_typers_own(command: str, args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    ours = _parse(command, args)
+    assert ORIGINAL, "the converter is not installed: typer changed?"
+    monkeypatch.setattr(core, "build_runtime_param", ORIGINAL[0])
+    assert _parse(command, args) == ours
