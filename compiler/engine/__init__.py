@@ -1,8 +1,8 @@
-"""The engine capability table: per vLLM version, which flags exist, what each KV connector
+"""The engine capability table: per engine (vLLM, SGLang) and version, which flags exist, what each KV connector
 supports (pipeline/data/expert parallel, transport backends and what they need in the image),
 default ports and the ``VLLM_*`` variables mcompile sets. Data lives in ``vllm-<version>.yaml``
-beside this module, each fact with its source; the real-parser test proves the flag lists against
-the pinned vLLM itself.
+beside this module (``sglang-<version>.yaml`` for SGLang), each fact with its source; the
+real-parser tests prove the flag lists against the pinned vLLM and SGLang themselves.
 
 An image is resolved to a table row by its repository and tag (a known image), or by what the
 profile declares (``serving.image.engineVersion`` + ``capabilities``) for any other image. An
@@ -14,10 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import datafile
 
+if TYPE_CHECKING:
+    from ..profile import Serving
+
 _DIR = Path(__file__).resolve().parent
+#: ``serving.engine`` -> display name; the table files are ``<engine>-<version>.yaml``.
+ENGINE_NAMES = {"vllm": "vLLM", "sglang": "SGLang"}
+#: The stock image repository of each engine (for messages that propose one).
+STOCK_IMAGES = {"vllm": "vllm/vllm-openai", "sglang": "lmsysorg/sglang"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,14 @@ class EngineVersion:
     env: tuple[str, ...]
     value_flags: frozenset[str]
     switch_flags: frozenset[str]
+    engine: str = "vllm"
+    #: The KV connector / transfer backend prefill/decode disaggregation renders with.
+    disagg_connector: str = "NixlConnector"
+
+    @property
+    def label(self) -> str:
+        """``vLLM 0.28.0`` / ``SGLang 0.5.23``, for messages."""
+        return f"{ENGINE_NAMES.get(self.engine, self.engine)} {self.version}"
 
     @property
     def flags(self) -> frozenset[str]:
@@ -88,34 +104,47 @@ def _load(path: Path) -> EngineVersion:
         tuple(d["env"]),
         frozenset(d["valueFlags"]),
         frozenset(d["switchFlags"]),
+        str(d.get("engine", "vllm")),
+        str(d.get("disaggregationConnector", "NixlConnector")),
     )
 
 
 @lru_cache(maxsize=1)
-def table() -> dict[str, EngineVersion]:
-    """Every version in the table, by version string (``0.28.0``)."""
-    rows = [_load(p) for p in sorted(_DIR.glob("vllm-*.yaml"))]
-    return {r.version: r for r in rows}
+def _rows() -> dict[tuple[str, str], EngineVersion]:
+    rows = [_load(p) for e in ENGINE_NAMES for p in sorted(_DIR.glob(f"{e}-*.yaml"))]
+    return {(r.engine, r.version): r for r in rows}
 
 
-def versions() -> list[str]:
-    return sorted(table())
+def table(engine: str = "vllm") -> dict[str, EngineVersion]:
+    """Every version of one engine in the table, by version string (``0.28.0``)."""
+    return {v: r for (e, v), r in _rows().items() if e == engine}
 
 
-def pinned() -> EngineVersion:
+def versions(engine: str = "vllm") -> list[str]:
+    return sorted(table(engine), key=lambda v: tuple(int(x) for x in v.split(".")))
+
+
+def pinned(engine: str = "vllm") -> EngineVersion:
     """The version the shipped profiles and the real-parser test use (the newest in the table)."""
-    return table()[versions()[-1]]
+    return table(engine)[versions(engine)[-1]]
 
 
-def resolve(repository: str, tag: str, declared_version: str | None, declared_capabilities: tuple[str, ...]) -> ImageEngine:
+def resolve(repository: str, tag: str, declared_version: str | None, declared_capabilities: tuple[str, ...], engine: str = "vllm") -> ImageEngine:
     """The engine an image runs. A declared version wins (a custom image built on it); else the
-    known image of that repository and tag; else unknown."""
-    for row in table().values():
+    known image of that repository and tag; else unknown. Only rows of ``engine`` are considered."""
+    rows = table(engine)
+    for row in rows.values():
         for img in row.images:
             if img.repository == repository and img.tag == tag:
                 if declared_version and declared_version != row.version:
                     break
                 return ImageEngine(row, frozenset(img.capabilities) | frozenset(declared_capabilities), True)
     if declared_version:
-        return ImageEngine(table().get(declared_version), frozenset(declared_capabilities), False)
+        return ImageEngine(rows.get(declared_version), frozenset(declared_capabilities), False)
     return ImageEngine(None, frozenset(declared_capabilities), False)
+
+
+def of_profile(serving: Serving) -> ImageEngine:
+    """:func:`resolve` for a profile's ``serving`` (its image and engine)."""
+    img = serving.image
+    return resolve(img.repository, img.tag, img.engine_version, img.capabilities, serving.engine)

@@ -135,8 +135,7 @@ def _role_path(role: Role, key: str) -> list[str | int]:
 
 
 def _engine(p: Profile) -> engine_table.EngineVersion | None:
-    img = p.serving.image
-    return engine_table.resolve(img.repository, img.tag, img.engine_version, img.capabilities).engine
+    return engine_table.of_profile(p.serving).engine
 
 
 def _check_topology(ctx: _Ctx, role: Role, gpus_replica: int, gpus_per_node: int) -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from .. import engine as engine_table
 from ..catalog import InstanceType
 from ..profile import Profile
+from . import sglang_checks
 
 Finding = tuple[list[str | int], str]
 
@@ -27,6 +28,8 @@ GENERATED = {"--port": "serving.port", "--max-model-len": "model.maxContext", "-
 def _generated_values(p: Profile, flag: str) -> set[str | None]:
     """The value(s) mcompile generates for ``flag`` across the roles (None: generated without a value,
     or not generated at all when the set is empty)."""
+    if p.serving.engine == "sglang":
+        return sglang_checks.generated_values(p, flag)
     s, m = p.serving, p.model
     single = {"--port": str(s.port), "--max-model-len": str(m.max_context), "--served-model-name": m.served_name}
     if flag in single:
@@ -42,21 +45,22 @@ def _generated_values(p: Profile, flag: str) -> set[str | None]:
 def _extra_args(p: Profile, eng: engine_table.EngineVersion) -> list[Finding]:
     out: list[Finding] = []
     extra = list(p.serving.extra_args)
+    generated = sglang_checks.GENERATED if eng.engine == "sglang" else GENERATED
     for i, a in enumerate(extra):
         if not a.startswith("--"):
             continue
         flag = a.split("=", 1)[0]
         if flag not in eng.flags:
-            out.append((["serving", "extraArgs", i], (f"vLLM {eng.version} has no {flag} (vllm serve exits at start); remove it or use an image "
+            out.append((["serving", "extraArgs", i], (f"{eng.label} has no {flag} (the server exits at start); remove it or use an image "
                                                      "whose version has it")))
             continue
-        if flag not in GENERATED:
+        if flag not in generated:
             continue
         value = a.split("=", 1)[1] if "=" in a else (extra[i + 1] if i + 1 < len(extra) and not extra[i + 1].startswith("--") else None)
         gen = _generated_values(p, flag)
         if gen and gen != {value}:
             out.append((["serving", "extraArgs", i], (f"{flag} {value or ''} contradicts the generated {flag} {', '.join(sorted(v or '' for v in gen))} "
-                                                     f"(from {GENERATED[flag]}); set the profile field instead")))
+                                                     f"(from {generated[flag]}); set the profile field instead")))
     return out
 
 
@@ -65,12 +69,13 @@ def _transport(p: Profile, eng: engine_table.EngineVersion, caps: frozenset[str]
     if not s.disaggregated:
         return []
     out: list[Finding] = []
-    conn = eng.connector("NixlConnector")
+    conn = eng.connector(eng.disagg_connector)
     need = conn.needed(s.nixl_backend) if conn else None
     if need and need not in caps:
+        stock = engine_table.STOCK_IMAGES.get(eng.engine, "")
         out.append((["serving", "image"], (f"NIXL backend {s.nixl_backend} needs {need} (EFA userspace) in the image, and {s.image.repository}:"
-                                          f"{s.image.tag} is not known to carry it (stock vllm/vllm-openai does not); use an EFA-enabled build of "
-                                          f"vLLM {eng.version} and declare serving.image.engineVersion and capabilities: [{need}]")))
+                                          f"{s.image.tag} is not known to carry it (stock {stock} does not); use an EFA-enabled build of "
+                                          f"{eng.label} and declare serving.image.engineVersion and capabilities: [{need}]")))
     if s.nixl_backend == "LIBFABRIC" and not any(pool.efa and any(t.efa for t in launch[pool.name]) for pool in p.capacity.pools):
         out.append((["serving", "disaggregation", "backend"], ("NIXL's LIBFABRIC backend needs EFA, and no pool has efa: true on EFA instance "
                                                               "types; enable EFA on the pool or use backend UCX")))
@@ -138,8 +143,9 @@ def features_used(p: Profile, launch: Mapping[str, Sequence[InstanceType]]) -> s
 def profile_findings(p: Profile, launch: Mapping[str, Sequence[InstanceType]]) -> list[Finding]:
     """Every problem the rendered objects would show, found on the profile."""
     img = p.serving.image
-    found = engine_table.resolve(img.repository, img.tag, img.engine_version, img.capabilities)
-    out: list[Finding] = []
+    found = engine_table.of_profile(p.serving)
+    name, stock = engine_table.ENGINE_NAMES[p.serving.engine], engine_table.STOCK_IMAGES[p.serving.engine]
+    out: list[Finding] = sglang_checks.findings(p, found) if p.serving.engine == "sglang" else []
     if found.engine is None and img.capabilities:
         missing = sorted(features_used(p, launch) - set(img.capabilities))
         if missing:
@@ -149,9 +155,9 @@ def profile_findings(p: Profile, launch: Mapping[str, Sequence[InstanceType]]) -
     elif found.engine is None:
         what = f"declared engineVersion {img.engine_version} is not" if img.engine_version else f"{img.repository}:{img.tag} is not an image"
         out.append((["serving", "image", "engineVersion" if img.engine_version else "tag"],
-                    (f"{what} in the engine capability table (compiler/engine/: vLLM {', '.join(engine_table.versions())}), so its flags cannot be "
-                    f"checked; use vllm/vllm-openai:v{engine_table.versions()[-1]}, set serving.image.engineVersion to the vLLM version the "
-                    "image runs, or declare serving.image.capabilities")))
+                    (f"{what} in the engine capability table (compiler/engine/: {name} {', '.join(engine_table.versions(p.serving.engine))}), so its "
+                    f"flags cannot be checked; use {stock}:v{engine_table.versions(p.serving.engine)[-1]}, set serving.image.engineVersion to the "
+                    f"{name} version the image runs, or declare serving.image.capabilities")))
     else:
         out += _extra_args(p, found.engine) + _transport(p, found.engine, found.capabilities, launch)
     return out + _efa_pools(p, launch) + _formula(p) + _labels(p)

@@ -187,17 +187,20 @@ def hops(p: Profile, plan: Plan) -> list[Hop]:
     if s.kv_cache_aware:
         out.append(Hop("Gateway", f"endpoint picker {s.endpoint_picker} :{s.endpoint_picker_port} (ext-proc)",
                        f"InferencePool {p.name}.endpointPickerRef, Deployment/Service {s.endpoint_picker}", "FailOpen: any ready pod"))
+    eng = "SGLang" if s.engine == "sglang" else "vLLM"
+    # SGLang: the bootstrap server on prefill (8998, compiler/render/sglang.py), KV over NIXL on random ports
+    kv_to = f"prefill bootstrap :8998 + NIXL ({s.nixl_backend})" if s.engine == "sglang" else f"prefill NIXL :{s.side_channel_port} ({s.nixl_backend})"
     if s.disaggregated:
         d, pf = plan.role("decode"), plan.role("prefill")
-        out.append(Hop("Gateway", f"decode leader: routing sidecar :{s.port} -> vLLM :{r.engine_port}",
+        out.append(Hop("Gateway", f"decode leader: routing sidecar :{s.port} -> {eng} :{r.engine_port}",
                        f"InferencePool {p.name} (both roles), LeaderWorkerSet {p.name}-decode", route))
-        out.append(Hop("sidecar", f"prefill leader vLLM :{s.port} (x-prefiller-host-port)",
+        out.append(Hop("sidecar", f"prefill leader {eng} :{s.port} (x-prefiller-host-port)",
                        f"LeaderWorkerSet {p.name}-prefill, disagg-profile-handler", (f"within TTFT SLO {p.workload.ttft_seconds:g}s" if p.workload.ttft_seconds else "within the e2e budget")
                        + f" (prefill est. {pf.ttft_seconds:.2f}s)"))
-        out.append(Hop("decode vLLM", f"prefill NIXL :{s.side_channel_port} ({s.nixl_backend})",
+        out.append(Hop(f"decode {eng}", kv_to,
                        f"NetworkPolicy {p.name}-prefill-nixl/{p.name}-decode-nixl", f"e2e {d.e2e_seconds:.2f}s est."))
     elif s.kv_cache_aware:
-        out.append(Hop("Gateway", f"vLLM pod :{s.port} chosen by the picker", f"InferencePool {p.name}", route))
+        out.append(Hop("Gateway", f"{eng} pod :{s.port} chosen by the picker", f"InferencePool {p.name}", route))
     else:
         out.append(Hop("Gateway", f"Service {entry_service(p)} :{s.port} (round robin)", f"Service {entry_service(p)}", route))
     return out

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from ..engine import Connector, EngineVersion
 from ..profile import Model, Role
 
-#: The connector every disaggregated role renders (see compiler/render/vllm.py).
+#: The connector every disaggregated vLLM role renders (see compiler/render/vllm.py); each table row
+#: names its own (``EngineVersion.disagg_connector``: SGLang's transfer backend ``nixl``).
 CONNECTOR = "NixlConnector"
 
 
@@ -56,11 +57,12 @@ def problems(role: Role, model: Model, engine: EngineVersion, disaggregated: boo
     if role.expert and not is_moe(model):
         out.append(("expert", (f"expert parallel needs a mixture-of-experts model, but {model.id} is dense "
                                "(activeParametersB = parametersB); remove expert")))
-    if role.expert and "--enable-expert-parallel" not in engine.flags:
-        out.append(("expert", f"vLLM {engine.version} has no --enable-expert-parallel"))
-    conn: Connector | None = engine.connector(CONNECTOR) if disaggregated else None
+    ep_flag = "--ep-size" if engine.engine == "sglang" else "--enable-expert-parallel"
+    if role.expert and ep_flag not in engine.flags:
+        out.append(("expert", f"{engine.label} has no {ep_flag}"))
+    conn: Connector | None = engine.connector(engine.disagg_connector) if disaggregated else None
     if conn is not None:
-        v = f"{CONNECTOR} in vLLM {engine.version}"
+        v = f"{engine.disagg_connector} in {engine.label}"
         if role.pipeline > 1 and not conn.pipeline_parallel:
             out.append(("pipeline", (f"{v} does not support pipeline parallel > 1 (the KV handshake only covers PP rank 0; "
                                      "vLLM issues #40674, #52913)")))
@@ -83,9 +85,9 @@ def explain(role: Role, model: Model, gpus_per_pod: int, pods: int, engine: Engi
     if role.pipeline > 1:
         why.append(f"{role.pipeline} pipeline stages")
     if disaggregated and engine is not None:
-        conn = engine.connector(CONNECTOR)
+        conn = engine.connector(engine.disagg_connector)
         if conn is not None:
             sup = [n for n, ok in (("DP", conn.data_parallel), ("EP", conn.expert_parallel), ("PP", conn.pipeline_parallel)) if ok]
             no = [n for n, ok in (("PP", conn.pipeline_parallel),) if not ok]
-            why.append(f"{CONNECTOR} (vLLM {engine.version}) supports {', '.join(sup) or 'TP only'}" + (f", not {', '.join(no)}" if no else ""))
+            why.append(f"{engine.disagg_connector} ({engine.label}) supports {', '.join(sup) or 'TP only'}" + (f", not {', '.join(no)}" if no else ""))
     return f"{lay.describe()} on {where}" + (f": {'; '.join(why)}" if why else "")

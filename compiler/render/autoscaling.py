@@ -1,4 +1,6 @@
-"""KEDA autoscaling: one ScaledObject per serving role, scaled on vLLM queue metrics.
+"""KEDA autoscaling: one ScaledObject per serving role, scaled on the engine's queue metrics
+(vLLM ``num_requests_running``/``num_requests_waiting``, SGLang ``num_running_reqs``/``num_queue_reqs``:
+:func:`compiler.render.metrics.for_engine`).
 
 Each ScaledObject has two Prometheus triggers named ``running`` and ``waiting`` and combines them
 with ``advanced.scalingModifiers`` (default ``running + (waiting * <queueWeight>)``) against the
@@ -21,6 +23,7 @@ from ..errors import Diagnostic, InputError
 from ..exprs import AMP_URL, formula_identifiers
 from ..plan.model import RolePlan
 from .meta import Context, metadata, object_name
+from .metrics import for_engine
 
 KEDA_API = "keda.sh/v1alpha1"
 LWS_API = "leaderworkerset.x-k8s.io/v1"
@@ -28,7 +31,6 @@ COMPONENT = "autoscaling"
 
 #: The trigger names the formula may use, in render order.
 TRIGGERS = ("running", "waiting")
-_METRIC = {"running": "vllm:num_requests_running", "waiting": "vllm:num_requests_waiting"}
 
 #: HPA rejects stabilizationWindowSeconds above one hour (autoscaling/v2 validation).
 HPA_MAX_WINDOW = 3600
@@ -106,8 +108,14 @@ def series_selector(ctx: Context, role: RolePlan) -> str:
     return "{" + ",".join(matchers) + "}"
 
 
+def trigger_metric(ctx: Context, trigger: str) -> str:
+    """The engine's gauge behind a trigger name."""
+    em = for_engine(ctx.profile.serving.engine)
+    return {"running": em.running, "waiting": em.waiting}[trigger]
+
+
 def query(ctx: Context, role: RolePlan, trigger: str) -> str:
-    return f"sum({_METRIC[trigger]}{series_selector(ctx, role)})"
+    return f"sum({trigger_metric(ctx, trigger)}{series_selector(ctx, role)})"
 
 
 def trigger(ctx: Context, role: RolePlan, name: str, auth: str | None) -> dict[str, Any]:

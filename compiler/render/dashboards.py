@@ -29,10 +29,11 @@ from typing import Any
 
 from ..plan import pool_types
 from ..plan.cost import SPOT_PRICE_FACTOR
+from ..plan.model import RolePlan
 from .autoscaling import format_number, is_lws, promql_string, target_name
 from .meta import Context, metadata
 from .metrics import INSTANCE_TYPE_KEY, ksm_label, metric
-from .monitoring import framebuffer_expr, framebuffer_thresholds, kv_cache_metric
+from .monitoring import engine_metrics, framebuffer_expr, framebuffer_thresholds, kv_cache_metric
 from .nodepools import CAPACITY_TYPE_KEY, PROFILE_LABEL
 
 COMPONENT = "dashboards"
@@ -56,6 +57,16 @@ def vllm_sel(ctx: Context, role: str | None = None) -> str:
     if role:
         matchers.append(f"role={promql_string(role)}")
     return "{" + ",".join(matchers) + "}"
+
+
+def serving_pods_sel(ctx: Context, rp: RolePlan) -> str:
+    """The role's series from the pods that serve requests: every pod, except SGLang's LWS workers
+    (rank >= 1 nodes export their schedulers' gauges but are no replica of their own; leader pods
+    are named ``<lws>-<group>``, workers ``<lws>-<group>-<index>``)."""
+    sel = vllm_sel(ctx, rp.role)
+    if ctx.profile.serving.engine == "sglang" and is_lws(rp) and rp.multi_node:
+        sel = sel[:-1] + f",pod=~{promql_string(target_name(ctx, rp) + '-[0-9]+')}}}"
+    return sel
 
 
 def entry_role(ctx: Context) -> str:
@@ -102,12 +113,14 @@ def layout(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def scaling_panels(ctx: Context) -> list[dict[str, Any]]:
     a = ctx.profile.autoscaling
-    waiting, running = metric("vllm:num_requests_waiting"), metric("vllm:num_requests_running")
+    em = engine_metrics(ctx)
+    waiting, running = em.waiting, em.running
     out = []
     for rp in ctx.roles():
         sel = vllm_sel(ctx, rp.role)
+        pods = serving_pods_sel(ctx, rp)
         targets = [(f"sum({waiting}{sel})", "waiting (queue depth)"), (f"sum({running}{sel})", "running"),
-                   (f"count(count by (pod) ({running}{sel}))", "replicas serving")]
+                   (f"count(count by (pod) ({running}{pods}))", "replicas serving")]
         if a.enabled:
             hpa = promql_string(f"keda-hpa-{target_name(ctx, rp)}")
             desired = metric("kube_horizontalpodautoscaler_status_desired_replicas")
@@ -118,7 +131,7 @@ def scaling_panels(ctx: Context) -> list[dict[str, Any]]:
                          "serving = pods Prometheus scrapes, desired = what KEDA asks the HPA for.",
                          targets, right=tuple(chr(ord("A") + i) for i in range(2, len(targets)))))
         if a.enabled and not a.formula:
-            signal = f"(sum({running}{sel}) + sum({waiting}{sel}) * {format_number(a.queue_weight)}) / count(count by (pod) ({running}{sel}))"
+            signal = f"(sum({running}{sel}) + sum({waiting}{sel}) * {format_number(a.queue_weight)}) / count(count by (pod) ({running}{pods}))"
             out.append(panel(f"{rp.role}: scaling signal per replica",
                              f"KEDA's formula running + waiting x {format_number(a.queue_weight)} per replica; above the target "
                              f"({rp.keda_target}) KEDA adds replicas, up to {rp.max_replicas}.",
@@ -133,23 +146,34 @@ def quantiles(bucket: str, sel: str) -> list[tuple[str, str]]:
             for q in QUANTILES]
 
 
+def finished_panel(ctx: Context, sel: str) -> dict[str, Any]:
+    em = engine_metrics(ctx)
+    if em.finished_by:
+        return panel("Finished requests per second", "Requests vLLM finished, by role and finish reason (stop, length, abort, ...).",
+                     [(f"sum by (role, {em.finished_by}) (rate({em.finished}{sel}[$__rate_interval]))", f"{{{{role}}}} {{{{{em.finished_by}}}}}")],
+                     unit="reqps")
+    return panel("Finished requests per second", "Requests SGLang processed, by role (SGLang has no finish-reason label).",
+                 [(f"sum by (role) (rate({em.finished}{sel}[$__rate_interval]))", "{{role}}")], unit="reqps")
+
+
 def latency_panels(ctx: Context) -> list[dict[str, Any]]:
     w = ctx.profile.workload
     sel = vllm_sel(ctx)
+    em = engine_metrics(ctx)
+    engine = "SGLang" if ctx.profile.serving.engine == "sglang" else "vLLM"
+    kv = em.kv_usage if engine == "SGLang" else kv_cache_metric(ctx.profile.serving.image.version)
     out = [
-        panel("End-to-end latency P50 / P95 / P99", f"vLLM request latency from arrival to last token; the red line is the SLO ({format_number(w.e2e_seconds)} s).",
-              quantiles(metric("vllm:e2e_request_latency_seconds_bucket"), sel), unit="s", thresholds=(w.e2e_seconds,)),
+        panel("End-to-end latency P50 / P95 / P99", f"{engine} request latency from arrival to last token; the red line is the SLO ({format_number(w.e2e_seconds)} s).",
+              quantiles(em.e2e_bucket, sel), unit="s", thresholds=(w.e2e_seconds,)),
         panel("Time to first token P50 / P95 / P99",
               "Time to first token" + (f"; the red line is the SLO ({format_number(w.ttft_seconds)} s)." if w.ttft_seconds else "."),
-              quantiles(metric("vllm:time_to_first_token_seconds_bucket"), sel), unit="s", thresholds=(w.ttft_seconds,) if w.ttft_seconds else ()),
+              quantiles(em.ttft_bucket, sel), unit="s", thresholds=(w.ttft_seconds,) if w.ttft_seconds else ()),
         panel("Tokens per second", "Output (generation) and input (prompt) tokens processed per second, by role.",
-              [(f"sum by (role) (rate({metric('vllm:generation_tokens_total')}{sel}[$__rate_interval]))", "{{role}} output"),
-               (f"sum by (role) (rate({metric('vllm:prompt_tokens_total')}{sel}[$__rate_interval]))", "{{role}} prompt")]),
-        panel("Finished requests per second", "Requests vLLM finished, by role and finish reason (stop, length, abort, ...).",
-              [(f"sum by (role, finished_reason) (rate({metric('vllm:request_success_total')}{sel}[$__rate_interval]))", "{{role}} {{finished_reason}}")],
-              unit="reqps"),
-        panel("KV-cache usage", "Share of KV-cache blocks in use per pod. High under normal load by design (vLLM preallocates); "
-              "it is not GPU memory.", [(f"max by (role, pod) ({kv_cache_metric(ctx.profile.serving.image.version)}{sel})", "{{pod}}")],
+              [(f"sum by (role) (rate({em.generation_tokens}{sel}[$__rate_interval]))", "{{role}} output"),
+               (f"sum by (role) (rate({em.prompt_tokens}{sel}[$__rate_interval]))", "{{role}} prompt")]),
+        finished_panel(ctx, sel),
+        panel("KV-cache usage", f"Share of KV-cache blocks in use per pod. High under normal load by design ({engine} preallocates); "
+              "it is not GPU memory.", [(f"max by (role, pod) ({kv}{sel})", "{{pod}}")],
               unit="percentunit"),
     ]
     if ctx.profile.monitoring.dcgm:
@@ -206,11 +230,11 @@ def cost_panels(ctx: Context) -> list[dict[str, Any]]:
         panel("Cost per hour (list price)", f"Nodes x list price: {priced}. The plan expects "
               f"${format_number(round(plan.cost_per_hour, 2))}/h at the target load.", [(cost, "USD/h")], kind="stat", unit="currencyUSD"),
         panel("Cost per request", f"Cost per hour / requests finished per hour by the {entry_role(ctx)} role (last hour).",
-              [(f"({cost}) / (sum(rate({metric('vllm:request_success_total')}{sel}[1h])) * 3600)", "USD/request")],
+              [(f"({cost}) / (sum(rate({engine_metrics(ctx).finished}{sel}[1h])) * 3600)", "USD/request")],
               kind="stat", unit="currencyUSD", decimals=5),
         panel("Cost per 1M output tokens", f"Cost per hour / output tokens per hour (last hour). The plan expects "
               f"${format_number(round(plan.cost_per_million_output_tokens, 2))} at the target load.",
-              [(f"({cost}) / (sum(rate({metric('vllm:generation_tokens_total')}{sel}[1h])) * 3600) * 1000000", "USD per 1M tokens")],
+              [(f"({cost}) / (sum(rate({engine_metrics(ctx).generation_tokens}{sel}[1h])) * 3600) * 1000000", "USD per 1M tokens")],
               kind="stat", unit="currencyUSD", decimals=2),
     ]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan.model import RolePlan
-from . import meta
+from . import meta, sglang
 from .meta import Context
 from .serving import disruption_budget
 from .vllm import (
@@ -108,6 +108,8 @@ def _mp_args(rp: RolePlan, node_rank: str) -> list[str]:
 
 
 def leader_command(ctx: Context, rp: RolePlan) -> tuple[list[str], list[str]]:
+    if sglang.is_sglang(ctx):
+        return sglang.command(ctx, rp, LEADER)
     if ctx.profile.serving.multinode_backend == "ray":
         args = engine_args(ctx, rp) + ["--distributed-executor-backend", "ray"] + extra_args(ctx)
         return ["/bin/bash", "-c", RAY_LEADER_SCRIPT, "vllm-leader"], args
@@ -116,6 +118,8 @@ def leader_command(ctx: Context, rp: RolePlan) -> tuple[list[str], list[str]]:
 
 def worker_command(ctx: Context, rp: RolePlan) -> tuple[list[str], list[str]]:
     """Workers run no API server (``--headless``); with Ray they only join the head's cluster."""
+    if sglang.is_sglang(ctx):
+        return sglang.command(ctx, rp, WORKER)
     if ctx.profile.serving.multinode_backend == "ray":
         return ["/bin/bash", "-c", RAY_WORKER_SCRIPT], []
     return ["vllm", "serve"], engine_args(ctx, rp) + _mp_args(rp, "$(LWS_WORKER_INDEX)") + ["--headless"] + extra_args(ctx)

@@ -7,7 +7,7 @@ series do not carry, fails the build of the test suite (``tests/render/test_metr
 
 Labels are what a query sees: the exporter's own labels plus the target labels the scrape adds.
 
-* vLLM pods are scraped by our PodMonitor (:mod:`.monitoring`): Prometheus Operator adds
+* vLLM and SGLang pods are scraped by our PodMonitor (:mod:`.monitoring`): Prometheus Operator adds
   ``namespace``, ``pod``, ``container``, ``endpoint``, ``job`` (``<namespace>/<podmonitor>``) and
   ``instance``; our relabeling adds ``role`` (the pod's ``app.kubernetes.io/component``).
 * The DCGM exporter is scraped through the GPU Operator's ServiceMonitor with ``honorLabels:
@@ -72,6 +72,14 @@ COST_NODE_LABELS = (INSTANCE_TYPE_KEY, CAPACITY_TYPE_KEY, POOL_LABEL, PROFILE_LA
 #: ``--metric-labels-allowlist`` entry kube-state-metrics needs for the cost dashboard.
 KSM_NODE_LABEL_ALLOWLIST = "nodes=[" + ",".join(COST_NODE_LABELS) + "]"
 
+SGLANG_SCHEDULER_LABELS = frozenset({"model_name", "engine_type", "tp_rank", "pp_rank", "moe_ep_rank", "dp_rank"}) | POD_MONITOR_TARGET
+SGLANG_TOKENIZER_LABELS = frozenset({"model_name", "engine_type"}) | POD_MONITOR_TARGET
+SGLANG_SOURCE = ("SGLang {what} (sglang-0.5.23 wheel sglang/srt/observability/metrics_collector.py:{lines}: labels model_name "
+                 "(served name), engine_type, {extra}); exported with --enable-metrics; scraped by our PodMonitor (leaders and, "
+                 "rank >= 1 nodes: their health server also serves /metrics, utils/common.py:3624-3655)")
+SGLANG_HTTP_SOURCE = ("SGLang HTTP middleware (sglang-0.5.23 wheel sglang/srt/observability/http_request_metrics.py:33-38: "
+                      "labelnames endpoint (route path), status_code, method); with --enable-metrics; scraped by our PodMonitor")
+
 KSM_SOURCE = "kube-state-metrics (kubernetes/kube-state-metrics docs/metrics/{path}); ServiceMonitor of kube-prometheus-stack"
 
 
@@ -90,6 +98,21 @@ def _table() -> dict[str, Metric]:
         ("vllm:request_success_total", "counter", ("finished_reason",)),
     ]
     out = {n: Metric(n, k, VLLM_LABELS | frozenset(extra), VLLM_SOURCE) for n, k, extra in vllm}
+    sched = SGLANG_SOURCE.format(what="SchedulerMetricsCollector", lines="1376-1392 (labels), 365-407", extra="tp_rank, pp_rank, moe_ep_rank, dp_rank")
+    tok = SGLANG_SOURCE.format(what="TokenizerMetricsCollector", lines="1800-1816 (labels), 1856-1865, 1941-1945, 2041-2072", extra="is_streaming")
+    for n, k, labels, src in [
+        ("sglang:num_queue_reqs", "gauge", SGLANG_SCHEDULER_LABELS, sched),
+        ("sglang:num_running_reqs", "gauge", SGLANG_SCHEDULER_LABELS, sched),
+        ("sglang:token_usage", "gauge", SGLANG_SCHEDULER_LABELS, sched),
+        ("sglang:e2e_request_latency_seconds_bucket", "histogram", SGLANG_TOKENIZER_LABELS | {"is_streaming", "le"}, tok),
+        ("sglang:time_to_first_token_seconds_bucket", "histogram", SGLANG_TOKENIZER_LABELS | {"is_streaming", "le"}, tok),
+        ("sglang:generation_tokens_total", "counter", SGLANG_TOKENIZER_LABELS | {"is_streaming"}, tok),
+        ("sglang:prompt_tokens_total", "counter", SGLANG_TOKENIZER_LABELS | {"is_streaming"}, tok),
+        ("sglang:num_requests_total", "counter", SGLANG_TOKENIZER_LABELS | {"is_streaming"}, tok),
+    ]:
+        out[n] = Metric(n, k, frozenset(labels), src)
+    out["sglang:http_responses_total"] = Metric("sglang:http_responses_total", "counter",
+                                                frozenset({"endpoint", "status_code", "method"}) | POD_MONITOR_TARGET, SGLANG_HTTP_SOURCE)
     out["http_requests_total"] = Metric("http_requests_total", "counter", frozenset({"handler", "method", "status"}) | POD_MONITOR_TARGET, HTTP_SOURCE)
     for n in ("DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"):
         out[n] = Metric(n, "gauge", DCGM_LABELS, DCGM_SOURCE)
@@ -108,3 +131,46 @@ METRICS: dict[str, Metric] = _table()
 def metric(name: str) -> str:
     """A metric name from the table (a typo here is a KeyError at import/render time, not an empty panel)."""
     return METRICS[name].name
+
+
+@dataclass(frozen=True)
+class EngineMetrics:
+    """What each engine calls the series our PromQL reads (every name is in the table). Both
+    label the served model ``model_name``; ``finished_by`` is the label that splits finished
+    requests (None: the engine has none); the HTTP counter names its route and status labels."""
+
+    waiting: str
+    running: str
+    kv_usage: str
+    e2e_bucket: str
+    ttft_bucket: str
+    generation_tokens: str
+    prompt_tokens: str
+    finished: str
+    finished_by: str | None
+    http: str
+    http_route: str
+    http_status: str
+
+
+VLLM_METRICS = EngineMetrics("vllm:num_requests_waiting", "vllm:num_requests_running", "vllm:kv_cache_usage_perc",
+                             "vllm:e2e_request_latency_seconds_bucket", "vllm:time_to_first_token_seconds_bucket",
+                             "vllm:generation_tokens_total", "vllm:prompt_tokens_total", "vllm:request_success_total", "finished_reason",
+                             "http_requests_total", "handler", "status")
+#: SGLang: the waiting queue is num_queue_reqs, KV-pool usage token_usage (fraction of KV tokens in
+#: use), finished requests num_requests_total (no finish reason), HTTP responses with status_code.
+SGLANG_METRICS = EngineMetrics("sglang:num_queue_reqs", "sglang:num_running_reqs", "sglang:token_usage",
+                               "sglang:e2e_request_latency_seconds_bucket", "sglang:time_to_first_token_seconds_bucket",
+                               "sglang:generation_tokens_total", "sglang:prompt_tokens_total", "sglang:num_requests_total", None,
+                               "sglang:http_responses_total", "endpoint", "status_code")
+ENGINE_METRICS = {"vllm": VLLM_METRICS, "sglang": SGLANG_METRICS}
+
+
+def for_engine(engine: str) -> EngineMetrics:
+    """The metric names of ``serving.engine`` (each checked against the table at import)."""
+    return ENGINE_METRICS[engine]
+
+
+for _m in ENGINE_METRICS.values():  # a name outside the table fails at import, not as an empty panel
+    for _f in ("waiting", "running", "kv_usage", "e2e_bucket", "ttft_bucket", "generation_tokens", "prompt_tokens", "finished", "http"):
+        metric(getattr(_m, _f))

@@ -36,7 +36,7 @@ from typing import Any
 from ..plan.model import RolePlan
 from .autoscaling import format_number, is_lws, promql_string, target_name
 from .meta import Context, metadata
-from .metrics import metric
+from .metrics import EngineMetrics, for_engine, metric
 from .network import serving_pod_selector
 
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -106,19 +106,25 @@ def vllm_selector(ctx: Context) -> str:
     return "{" + f"namespace={promql_string(ctx.namespace)},model_name={promql_string(ctx.profile.model.served_name)}" + "}"
 
 
+def engine_metrics(ctx: Context) -> EngineMetrics:
+    return for_engine(ctx.profile.serving.engine)
+
+
 def queue_expr(ctx: Context) -> str:
-    return f"sum by (namespace, model_name, role, pod) ({metric('vllm:num_requests_waiting')}{vllm_selector(ctx)})"
+    return f"sum by (namespace, model_name, role, pod) ({engine_metrics(ctx).waiting}{vllm_selector(ctx)})"
 
 
 def latency_expr(ctx: Context) -> str:
     return ("histogram_quantile(0.99, sum by (le, namespace, model_name, role) "
-            f"(rate({metric('vllm:e2e_request_latency_seconds_bucket')}{vllm_selector(ctx)}[5m])))")
+            f"(rate({engine_metrics(ctx).e2e_bucket}{vllm_selector(ctx)}[5m])))")
 
 
 def failure_expr(ctx: Context) -> str:
-    base = f"job={promql_string(job(ctx))},namespace={promql_string(ctx.namespace)},handler=~\"/v1/.+\",handler!=\"/v1/models\""
-    http = metric("http_requests_total")
-    failed = f"sum by (namespace, role) (rate({http}{{{base},status=~\"5..\"}}[5m]))"
+    em = engine_metrics(ctx)
+    route = em.http_route
+    base = f"job={promql_string(job(ctx))},namespace={promql_string(ctx.namespace)},{route}=~\"/v1/.+\",{route}!=\"/v1/models\""
+    http = em.http
+    failed = f"sum by (namespace, role) (rate({http}{{{base},{em.http_status}=~\"5..\"}}[5m]))"
     total = f"sum by (namespace, role) (rate({http}{{{base}}}[5m]))"
     return f"{failed} / {total}"
 
@@ -166,8 +172,15 @@ def latency_threshold(ctx: Context) -> Threshold:
 
 
 def alert_rules(ctx: Context) -> list[dict[str, Any]]:
-    return [*rules_for(QUEUE, queue_expr(ctx)), *rules_for(latency_threshold(ctx), latency_expr(ctx)),
-            *gpu_memory_rules(ctx), *rules_for(FAILURES, failure_expr(ctx))]
+    rules = [*rules_for(QUEUE, queue_expr(ctx)), *rules_for(latency_threshold(ctx), latency_expr(ctx)),
+             *gpu_memory_rules(ctx), *rules_for(FAILURES, failure_expr(ctx))]
+    return [for_sglang(r) for r in rules] if ctx.profile.serving.engine == "sglang" else rules
+
+
+def for_sglang(rule: dict[str, Any]) -> dict[str, Any]:
+    """The same alert table for SGLang pods, named after the engine (``SglangQueueDepthHigh``, ...)."""
+    ann = {k: v.replace("vLLM", "SGLang") for k, v in rule["annotations"].items()}
+    return {**rule, "alert": rule["alert"].replace("Vllm", "Sglang", 1), "annotations": ann}
 
 
 def selector_labels(ctx: Context) -> dict[str, str]:
@@ -176,10 +189,13 @@ def selector_labels(ctx: Context) -> dict[str, str]:
 
 def pod_monitor(ctx: Context) -> dict[str, Any]:
     relabelings = [
-        # LWS workers run headless (no API server): scrape leaders ("0") and Deployment pods only.
+        # vLLM's LWS workers run headless (no API server): scrape leaders ("0") and Deployment pods only.
+        # SGLang's rank >= 1 nodes serve /metrics for their own schedulers: every pod is scraped.
         {"action": "drop", "sourceLabels": [WORKER_INDEX_META], "regex": "[1-9][0-9]*"},
         {"action": "replace", "sourceLabels": [COMPONENT_META], "targetLabel": "role"},
     ]
+    if ctx.profile.serving.engine == "sglang":
+        relabelings = relabelings[1:]
     return {
         "apiVersion": MONITORING_API,
         "kind": "PodMonitor",
@@ -198,7 +214,7 @@ def prometheus_rule(ctx: Context) -> dict[str, Any]:
         "apiVersion": MONITORING_API,
         "kind": "PrometheusRule",
         "metadata": metadata(ctx, ctx.name, COMPONENT, extra_labels=selector_labels(ctx)),
-        "spec": {"groups": [{"name": f"{ctx.name}.vllm", "rules": alert_rules(ctx)}]},
+        "spec": {"groups": [{"name": f"{ctx.name}.{ctx.profile.serving.engine}", "rules": alert_rules(ctx)}]},
     }
 
 

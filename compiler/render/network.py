@@ -154,7 +154,9 @@ def side_channel_ports(ctx: Context, listener: RolePlan) -> dict[str, Any]:
 
 
 def allow_kv_transfer(ctx: Context, listener: RolePlan, peer: RolePlan) -> dict[str, Any]:
-    ports = [{"protocol": "TCP"}] if kv_data_over_ip(ctx) else [side_channel_ports(ctx, listener)]
+    # SGLang's KV managers bind ZMQ sockets on random ports (compiler/render/sglang.py): every TCP port.
+    any_port = kv_data_over_ip(ctx) or ctx.profile.serving.engine == "sglang"
+    ports = [{"protocol": "TCP"}] if any_port else [side_channel_ports(ctx, listener)]
     return policy(ctx, object_name(ctx, listener.role, "nixl"), role_selector(ctx, listener.role),
                   [{"from": [{"podSelector": role_selector(ctx, peer.role)}], "ports": ports}])
 

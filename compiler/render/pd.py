@@ -69,13 +69,21 @@ def sidecar(ctx: Context) -> dict[str, Any]:
         "imagePullPolicy": "IfNotPresent",
         # A native sidecar: starts before vLLM, lives as long as the pod, is stopped after it.
         "restartPolicy": "Always",
-        "args": [f"--port={s.port}", f"--vllm-port={r.engine_port}", "--kv-connector=nixlv2", "--secure-proxy=false", "--zap-encoder=json"],
+        "args": [f"--port={s.port}", f"--vllm-port={r.engine_port}", f"--kv-connector={kv_connector(ctx)}", "--secure-proxy=false",
+                 "--zap-encoder=json"],
         "ports": [{"name": "http", "containerPort": s.port, "protocol": "TCP"}],
         "resources": {"requests": dict(res), "limits": dict(res)},
         "livenessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 10, "failureThreshold": 3},
         "securityContext": {"runAsNonRoot": True, "runAsUser": SIDECAR_UID, "runAsGroup": SIDECAR_UID, "privileged": False,
                             "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
     }
+
+
+def kv_connector(ctx: Context) -> str:
+    """The sidecar's protocol (docs/disaggregation.md "KV Connector"): ``nixlv2`` for vLLM's
+    NixlConnector, ``sglang`` for SGLang's own bootstrap protocol (prefill bootstrap on its
+    default port 8998, the sidecar's SGLANG_BOOTSTRAP_PORT default)."""
+    return "sglang" if ctx.profile.serving.engine == "sglang" else "nixlv2"
 
 
 def _move_engine(c: dict[str, Any], port: int) -> None:

@@ -92,6 +92,17 @@ def scorers(ctx: Context) -> list[tuple[str, int]]:
     return [(t, w) for t, w in pairs if w > 0]
 
 
+def core_metrics_extractor(ctx: Context) -> dict[str, Any]:
+    """The extractor reads queue depth, running requests and KV-cache usage by the engine's metric
+    names, chosen per pod by ``llm-d.ai/engine-type`` (set on SGLang pods by
+    :mod:`.sglang`) and else ``defaultEngine`` (vllm); for SGLang pools the default is sglang too,
+    as the upstream chart renders for ``router.modelServers.type: sglang``
+    (plugins/datalayer/extractor/metrics/README.md: built-in engines vllm, sglang, ...)."""
+    if ctx.profile.serving.engine == "sglang":
+        return {"type": "core-metrics-extractor", "parameters": {"defaultEngine": "sglang"}}
+    return {"type": "core-metrics-extractor"}
+
+
 def plugin_config(ctx: Context) -> dict[str, Any]:
     """The ``EndpointPickerConfig``. Without disaggregation it is the upstream chart's
     ``default-plugins.yaml`` with the profile's weights. With it, the P/D form of
@@ -101,7 +112,7 @@ def plugin_config(ctx: Context) -> dict[str, Any]:
     keeping the prefix-cache scorer (required in both profiles) and picking the best score."""
     plugins: list[dict[str, Any]] = [{"type": t} for t, _ in scorers(ctx)]
     plugins += [{"type": "metrics-data-source", "parameters": {"scheme": "http", "path": "/metrics", "insecureSkipVerify": True}},
-                {"type": "core-metrics-extractor"}]
+                core_metrics_extractor(ctx)]
     weighted = [{"pluginRef": t, "weight": w} for t, w in scorers(ctx)]
     if not ctx.profile.serving.disaggregated:
         return {"apiVersion": CONFIG_API, "kind": "EndpointPickerConfig", "plugins": plugins,

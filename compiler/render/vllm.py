@@ -22,7 +22,7 @@ from typing import Any
 from ..catalog import instance_types
 from ..plan.model import RolePlan
 from ..profile import Model, Role
-from . import cache, dra, gpushare, meta, nodegroups, pd, security
+from . import cache, dra, gpushare, meta, nodegroups, pd, security, sglang
 from .meta import Context
 
 #: Writable scratch: the root filesystem is read-only, so HOME and every cache live here.
@@ -287,7 +287,7 @@ def waivers(ctx: Context, rp: RolePlan) -> list[security.Waiver]:
     out = [security.ROOT_USER, security.HIGH_UID]
     if efa_interfaces(ctx, rp):
         out.append(security.IPC_LOCK)
-    if is_lws_role(ctx, rp) and rp.multi_node:  # a workerTemplate without probes exists
+    if is_lws_role(ctx, rp) and rp.multi_node and not sglang.is_sglang(ctx):  # a workerTemplate without probes exists
         out += [security.WORKER_LIVENESS, security.WORKER_READINESS]
     out += security.image_waivers(s.image)
     if s.secret_env:
@@ -355,6 +355,8 @@ def pod_template(ctx: Context, rp: RolePlan, position: str = SINGLE, command: li
     The vllm/vllm-openai image's ENTRYPOINT is ``["vllm", "serve"]`` (older images used
     ``python3 -m vllm.entrypoints.openai.api_server``); setting the command explicitly makes the
     pod independent of which one an image (or an ECR mirror) ships."""
+    if command is None and sglang.is_sglang(ctx):
+        command, args = sglang.command(ctx, rp, position)  # SGLang's launch line (compiler/render/sglang.py)
     if command is None:
         command = ["vllm", "serve"]
     if args is None:
@@ -377,11 +379,11 @@ def pod_template(ctx: Context, rp: RolePlan, position: str = SINGLE, command: li
     if aff:
         spec["affinity"] = aff
     dra.claim_gpus(ctx, rp, spec)  # DRA: the GPUs come from a ResourceClaimTemplate (compiler/render/dra.py)
-    return pd.decorate(ctx, rp, position, {
+    return pd.decorate(ctx, rp, position, sglang.adapt(ctx, rp, position, {
         "metadata": {
             "labels": meta.labels(ctx, rp.role),
             # Karpenter must not consolidate a node while the model downloads/loads (or serves).
             "annotations": {"karpenter.sh/do-not-disrupt": "true", **nodegroups.pod_annotations(ctx)},
         },
         "spec": spec,
-    })  # P/D: role label, routing sidecar on decode (compiler/render/pd.py)
+    }))  # SGLang's container (compiler/render/sglang.py); P/D: role label, routing sidecar on decode (compiler/render/pd.py)

@@ -26,10 +26,10 @@ LWS_NAME = "leaderworkerset.sigs.k8s.io/name"
 LWS_WORKER_INDEX = "leaderworkerset.sigs.k8s.io/worker-index"
 COMPONENT = COMPONENT_LABEL
 
-_FLAGS = {
-    "tensor": ("--tensor-parallel-size", "-tp"),
-    "pipeline": ("--pipeline-parallel-size", "-pp"),
-    "data": ("--data-parallel-size", "-dp"),
+_FLAGS = {  # vLLM's spellings, then SGLang's (--tp-size is SGLang's whole TP group, attention DP included)
+    "tensor": ("--tensor-parallel-size", "-tp", "--tp-size"),
+    "pipeline": ("--pipeline-parallel-size", "-pp", "--pp-size"),
+    "data": ("--data-parallel-size", "-dp", "--dp-size"),
 }
 
 
@@ -184,7 +184,7 @@ def is_engine(container: dict[str, Any]) -> bool:
         return True
     if any(a == "vllm" and b == "serve" for a, b in pairwise(tokens)):
         return True
-    if any("vllm.entrypoints" in t for t in tokens):
+    if any("vllm.entrypoints" in t or t == "sglang.launch_server" for t in tokens):
         return True
     return not container.get("command") and "vllm" in str(container.get("image", "")) and bool(container.get("args"))
 
@@ -203,7 +203,17 @@ def parallelism(container: dict[str, Any]) -> dict[str, int] | None:
 
 
 def kv_transfer_config(container: dict[str, Any]) -> dict[str, Any] | None:
-    raw = _flag(argv(container), ("--kv-transfer-config",))
+    """vLLM's ``--kv-transfer-config``; for SGLang the same shape read from
+    ``--disaggregation-transfer-backend`` and its NIXL plugin (``SGLANG_DISAGGREGATION_NIXL_BACKEND``,
+    default UCX), so the connector and EFA rules read both engines alike."""
+    tokens = argv(container)
+    backend = _flag(tokens, ("--disaggregation-transfer-backend",))
+    if backend is not None and _flag(tokens, ("--disaggregation-mode",)) not in (None, "null"):
+        env = {str(e.get("name")): e.get("value") for e in container.get("env") or ()}
+        plugins = [str(env.get("SGLANG_DISAGGREGATION_NIXL_BACKEND") or "UCX")] if backend == "nixl" else []
+        return {"kv_connector": backend, "kv_role": _flag(tokens, ("--disaggregation-mode",)),
+                "kv_connector_extra_config": {"backends": plugins} if plugins else {}}
+    raw = _flag(tokens, ("--kv-transfer-config",))
     if raw is None:
         return None
     try:

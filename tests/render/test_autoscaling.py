@@ -197,3 +197,12 @@ def test_amp_needs_a_workspace_url() -> None:
     with pytest.raises(InputError, match="serverAddress"):
         build("tier2", ("autoscaling.prometheus.awsManagedPrometheus=true",))
     assert autoscaling.aws_region("https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1") == "eu-west-1"
+
+
+def test_sglang_triggers_read_sglang_queue_metrics() -> None:
+    from tests.shipped import compile_tier
+
+    for tier in ("tier2-sglang", "tier3-sglang"):
+        for so in (o for o in compile_tier(tier).objects if o["kind"] == "ScaledObject"):
+            q = {t["name"]: t["metadata"]["query"] for t in so["spec"]["triggers"]}
+            assert q["running"].startswith("sum(sglang:num_running_reqs{") and q["waiting"].startswith("sum(sglang:num_queue_reqs{")

@@ -225,3 +225,16 @@ def test_braces_in_a_model_name_inside_dashboards_come_out_literally(tmp_path: P
         for name, cm in cms.items():
             assert [o for o in via_helm.values() if o["metadata"]["name"] == name and o["kind"] == "ConfigMap"] == [cm], (env, name)
             assert [o for o in via_kustomize.values() if o["metadata"]["name"] == name and o["kind"] == "ConfigMap"] == [cm], (env, name)
+
+
+def test_sglang_dashboards_count_leaders_as_replicas() -> None:
+    """SGLang's LWS workers export scheduler gauges too; replicas are counted on leader pods only."""
+    import json as _json
+
+    from tests.shipped import compile_tier
+
+    cm = next(o for o in compile_tier("tier3-sglang").objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("dashboard-scaling"))
+    exprs = [t["expr"] for text in cm["data"].values() for p in _json.loads(text)["panels"] for t in p["targets"]]
+    serving = [e for e in exprs if e.startswith("count(count by (pod)")]
+    assert serving and all('pod=~"deepseek-v3-' in e and '-[0-9]+"' in e for e in serving)
+    assert not any("vllm:" in e for e in exprs)

@@ -27,6 +27,7 @@ VARIANTS = [
     ("tier2", ("monitoring.dcgm=false",)),
     ("tier2", ("autoscaling.formula=running + waiting * 2",)),
     ("tier3", ("autoscaling.enabled=false",)),
+    ("tier2-sglang", ()), ("tier3-sglang", ()),  # SGLang's metric names (compiler/render/metrics.py: SGLANG_METRICS)
 ]
 
 

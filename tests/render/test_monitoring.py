@@ -194,3 +194,23 @@ def test_monitoring_switches() -> None:
     assert [o for o in build("tier2", ("monitoring.enabled=false",)).objects if o["apiVersion"].startswith("monitoring.coreos.com/")] == []
     kinds = [o["kind"] for o in build("tier2", ("monitoring.alerts=false",)).objects if o["apiVersion"].startswith("monitoring.coreos.com/")]
     assert kinds == ["PodMonitor"]
+
+
+def test_sglang_alerts_read_sglang_metrics_and_carry_its_name() -> None:
+    """The same alert table on SGLang's series (sglang-0.5.23 metrics_collector.py, http_request_metrics.py)."""
+    from tests.shipped import compile_tier
+
+    objs = list(compile_tier("tier3-sglang").objects)
+    rule = next(o for o in objs if o["kind"] == "PrometheusRule")
+    [group] = rule["spec"]["groups"]
+    assert group["name"] == "deepseek-v3.sglang"
+    by = {r["alert"]: r["expr"] for r in group["rules"]}
+    assert set(by) == {"SglangQueueDepthHigh", "SglangLatencyP99High", "SglangGpuMemoryHigh", "SglangRequestFailuresHigh"}
+    assert "sglang:num_queue_reqs{" in by["SglangQueueDepthHigh"]
+    assert "sglang:e2e_request_latency_seconds_bucket{" in by["SglangLatencyP99High"]
+    assert 'sglang:http_responses_total{' in by["SglangRequestFailuresHigh"] and 'status_code=~"5.."' in by["SglangRequestFailuresHigh"]
+    assert "DCGM_FI_DEV_FB_USED" in by["SglangGpuMemoryHigh"]
+    assert "vllm:" not in " ".join(by.values())
+    pm = next(o for o in objs if o["kind"] == "PodMonitor")
+    # SGLang's rank >= 1 nodes serve /metrics for their schedulers: no worker drop
+    assert not [r for r in pm["spec"]["podMetricsEndpoints"][0]["relabelings"] if r["action"] == "drop"]

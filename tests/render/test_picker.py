@@ -40,7 +40,7 @@ def upstream(tier: str, *sets: str) -> tuple[dict[str, Any], ...]:
     values = {
         "provider": {"name": "istio"},
         "router": {
-            "modelServers": {"matchLabels": pool_sel},
+            "modelServers": {"matchLabels": pool_sel, "type": c.profile.serving.engine},
             "epp": {"image": {"registry": registry, "repository": repository, "tag": img.tag, "pullPolicy": "IfNotPresent"},
                     "pluginsConfigFile": picker.CONFIG_FILE,
                     "pluginsCustomConfig": {picker.CONFIG_FILE: mine["ConfigMap"]["data"][picker.CONFIG_FILE]},
@@ -97,6 +97,15 @@ def test_plugin_config_without_disaggregation_is_the_upstream_default() -> None:
     """tier2 with the default weights: exactly the chart's default-plugins.yaml."""
     (cm,) = up("tier2", "ConfigMap")
     assert yaml.safe_load(ours("tier2")["ConfigMap"]["data"][picker.CONFIG_FILE]) == yaml.safe_load(cm["data"]["default-plugins.yaml"])
+
+
+def test_plugin_config_for_sglang_is_the_upstream_default_of_an_sglang_pool() -> None:
+    """tier2-sglang: exactly the chart's default-plugins.yaml for router.modelServers.type sglang
+    (core-metrics-extractor with defaultEngine sglang), and the pods carry llm-d.ai/engine-type."""
+    (cm,) = up("tier2-sglang", "ConfigMap")
+    theirs = yaml.safe_load(cm["data"]["default-plugins.yaml"])
+    assert {"type": "core-metrics-extractor", "parameters": {"defaultEngine": "sglang"}} in theirs["plugins"]
+    assert yaml.safe_load(ours("tier2-sglang")["ConfigMap"]["data"][picker.CONFIG_FILE]) == theirs
 
 
 def test_scorer_weights_come_from_the_profile() -> None:

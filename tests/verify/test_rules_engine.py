@@ -194,3 +194,86 @@ def test_the_rule_sees_a_contradiction_in_the_rendered_args() -> None:
         **{**c.profile.serving.__dict__, "extra_args": ("--port", "9000")})})
     [v] = [v for v in check_rules(objs, profile, c.plan) if v.rule == "extra-args-conflict"]
     assert v.profile_path == ("serving", "extraArgs") and "--port 9000" in v.message
+
+
+# --- SGLang (serving.engine: sglang) ------------------------------------------------------------
+
+def mutate_sglang(tier: str, fn: Any, *sets: str) -> list:
+    c = compile_tier(tier, tuple(sets))
+    objs = copy.deepcopy(list(c.objects))
+    for o in objs:
+        for t in _templates(o):
+            for cn in t["spec"]["containers"]:
+                if cn.get("command") == ["python3", "-m", "sglang.launch_server"]:
+                    fn(cn)
+    return [v for v in check_rules(objs, c.profile, c.plan) if v.rule in RULES | {"tp-pp-gpus", "efa-coherence"}]
+
+
+@pytest.mark.parametrize("tier", ["tier2-sglang", "tier3-sglang"])
+def test_shipped_sglang_profiles_pass_the_engine_rules(tier: str) -> None:
+    c = compile_tier(tier)
+    assert not {v.rule for v in check_rules(c.objects, c.profile, c.plan)} & (RULES | {"tp-pp-gpus", "efa-coherence"})
+
+
+@pytest.mark.parametrize("tier", ["tier2-sglang", "tier3-sglang"])
+def test_a_rendered_sglang_flag_the_version_lacks(tier: str) -> None:
+    vs = mutate_sglang(tier, lambda c: c["args"].append("--enable-ep-moe"))
+    assert vs and {v.rule for v in vs} == {"engine-flags"}
+    assert all("`python3 -m sglang.launch_server --enable-ep-moe`, which SGLang 0.5.23 does not have" in v.message for v in vs)
+
+
+def test_a_vllm_flag_on_an_sglang_pod_is_refused() -> None:
+    vs = mutate_sglang("tier2-sglang", lambda c: c["args"].extend(["--max-model-len", "4096"]))
+    assert [v.rule for v in vs] == ["engine-flags"] and "--max-model-len" in vs[0].message
+
+
+def test_a_rendered_sglang_variable_the_version_lacks() -> None:
+    vs = mutate_sglang("tier2-sglang", lambda c: c["env"].append({"name": "SGLANG_NO_SUCH_KNOB", "value": "1"}))
+    assert vs and "SGLANG_NO_SUCH_KNOB" in vs[0].message and "SGLang 0.5.23" in vs[0].message
+
+
+def test_sglang_ranks_must_match_the_replicas_gpus() -> None:
+    """--tp-size is SGLang's whole TP group: 8 on a 16-GPU group leaves half the GPUs idle."""
+    def half(c: dict[str, Any]) -> None:
+        a = c["args"]
+        a[a.index("--tp-size") + 1] = "8"
+    assert "tp-pp-gpus" in {v.rule for v in mutate_sglang("tier3-sglang", half)}
+
+
+def test_ucx_on_efa_is_refused_for_sglang_too() -> None:
+    def ucx(c: dict[str, Any]) -> None:
+        for e in c["env"]:
+            if e["name"] == "SGLANG_DISAGGREGATION_NIXL_BACKEND":
+                e["value"] = "UCX"
+    vs = mutate_sglang("tier3-sglang", ucx)
+    assert any(v.rule == "efa-coherence" and "UCX silently falls back" in v.message for v in vs)
+
+
+def test_the_rule_sees_libfabric_on_an_sglang_image_without_it() -> None:
+    c = compile_tier("tier3-sglang")
+    img = c.profile.serving.image
+    stock = img.__class__("lmsysorg/sglang", "v0.5.23", None, img.pull_policy, None, ())
+    profile = c.profile.__class__(**{**c.profile.__dict__, "serving": c.profile.serving.__class__(**{**c.profile.serving.__dict__, "image": stock})})
+    vs = [v for v in check_rules(c.objects, profile, c.plan) if v.rule == "engine-flags"]
+    assert {v.obj for v in vs} == {"LeaderWorkerSet/deepseek-v3-prefill", "LeaderWorkerSet/deepseek-v3-decode"}
+    assert "needs libfabric" in vs[0].message and "stock lmsysorg/sglang" in vs[0].message
+
+
+def test_the_rule_refuses_a_vllm_image_for_the_sglang_engine() -> None:
+    c = compile_tier("tier2-sglang")
+    img = c.profile.serving.image
+    vllm_img = img.__class__("vllm/vllm-openai", "v0.28.0", None, img.pull_policy, None, ())
+    profile = c.profile.__class__(**{**c.profile.__dict__, "serving": c.profile.serving.__class__(**{**c.profile.serving.__dict__, "image": vllm_img})})
+    [v] = [v for v in check_rules(c.objects, profile, c.plan) if v.rule == "engine-image"]
+    assert v.profile_path == ("serving", "image", "tag") and "SGLang 0.5.23" in v.message and "lmsysorg/sglang:v0.5.23" in v.message
+
+
+def test_sglang_extra_args_conflict_on_the_rendered_args() -> None:
+    c = compile_tier("tier2-sglang", ("serving.extraArgs=[--tp-size, '4']",))
+    objs = copy.deepcopy(list(c.objects))
+    dep = next(o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == "llama-70b-sglang")
+    dep["spec"]["template"]["spec"]["containers"][0]["args"][-1] = "8"
+    profile = c.profile.__class__(**{**c.profile.__dict__, "serving": c.profile.serving.__class__(
+        **{**c.profile.serving.__dict__, "extra_args": ("--tp-size", "8")})})
+    [v] = [v for v in check_rules(objs, profile, c.plan) if v.rule == "extra-args-conflict"]
+    assert "--tp-size 8" in v.message and "--tp-size 4" in v.message
