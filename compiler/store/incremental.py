@@ -59,13 +59,27 @@ def write_changed(out: Path, planned: Sequence[PlannedScope], index: OutIndex | 
         if index is not None and len(clean) == len(planned) and not (prune and index.others(names)):
             index.save()  # stats refreshed by a hash fallback, if any
             return [(s.name, _unchanged(s)) for s in planned]
-        dirty = [(s.name, s.files()) for s in planned if s.name not in clean]  # bytes loaded before anything is written
+        dirty = _load([s for s in planned if s.name not in clean])  # bytes loaded before anything is written
         orphans = _orphans(root, names) if prune else []
         written = dict(write_scopes(root, [*dirty, *((o, []) for o in orphans)], lock=False)) if dirty or orphans else {}
         if index is not None:
             index.record(pairs, [name for name, _ in dirty], exact=prune)
             index.save()
     return [(s.name, written[s.name] if s.name in written else _unchanged(s)) for s in planned] + [(o, written[o]) for o in orphans]
+
+
+def _load(scopes: Sequence[PlannedScope]) -> list[tuple[str, list[OutputFile]]]:
+    """Every scope's bytes; if any cannot be read (a damaged cache entry) the first such error is
+    raised after trying all of them, so one retry of the build recompiles every damaged one."""
+    out, failed = [], None
+    for s in scopes:
+        try:
+            out.append((s.name, s.files()))
+        except Exception as exc:  # noqa: BLE001  (re-raised below, once every scope was tried)
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+    return out
 
 
 def _unchanged(scope: PlannedScope) -> WriteSummary:
@@ -81,6 +95,6 @@ def check_changed(out: Path, planned: Sequence[PlannedScope], index: OutIndex | 
     if index is not None:
         index.save()
     dirty = [s for s in planned if s.name not in clean]
-    results = dict(zip([s.name for s in dirty], check_scopes(root, [(s.name, s.files()) for s in dirty]), strict=True)) if dirty else {}
+    results = dict(zip([s.name for s in dirty], check_scopes(root, _load(dirty)), strict=True)) if dirty else {}
     found = [] if not orphans or (index is not None and len(clean) == len(planned) and not index.others(names)) else _orphans(root, names)
     return [results.get(s.name, CheckResult([], [], [])) for s in planned], found
