@@ -359,13 +359,15 @@ def _commit_swaps(root: Path, plans: Sequence[WritePlan]) -> _Done:
             staged.append((plan, st))
     sync_trees(root, [st.stage for _, st in staged])
     done: _Done = {}
-    for plan, st in staged:
-        if not swap.commit(st):
-            swap.discard(root, st.stage)
+    for plan, st in staged:  # the swaps are made durable together below, not one fsync each
+        if not swap.commit(st, sync=False):
+            swap.discard(root, st.stage, sync=False)
             continue
-        rescued = swap.discard(root, st.stage)
+        rescued = swap.discard(root, st.stage, sync=False)
         moved = {r.path for r in rescued}
         done[plan.scope] = ([p for p in plan.to_delete if p not in moved], list(plan.kept), [r.note for r in rescued])
+    if staged:  # every rename is durable before the manifest that describes the new trees is written
+        sync_dirs(root, {root, root / swap.STAGE_DIR, *(st.stage for _, st in staged)})
     return done
 
 
