@@ -20,20 +20,30 @@ class CodecError(ValueError):
     """The data does not describe a value this codec produces (a corrupt or foreign entry)."""
 
 
+_FIELDS: dict[type, tuple[str, tuple[str, ...]]] = {}
+
+
+def _layout(cls: type) -> tuple[str, tuple[str, ...]]:
+    if cls not in _FIELDS:
+        _FIELDS[cls] = (f"{cls.__module__}:{cls.__qualname__}", tuple(f.name for f in dataclasses.fields(cls)))
+    return _FIELDS[cls]
+
+
 def encode(value: Any) -> Any:
     """JSON-ready form of ``value``: lists mean tuples, ``{"d": [[k, v]...]}`` dicts,
     ``{"s": [...]}`` frozensets, ``{"c": "module:Class", "f": [...]}`` dataclasses."""
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, (tuple, list)):
         return [encode(v) for v in value]
+    cls = type(value)
+    if cls in _FIELDS or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+        name, names = _layout(cls)
+        return {"c": name, "f": [encode(getattr(value, n)) for n in names]}
     if isinstance(value, (set, frozenset)):
         return {"s": sorted((encode(v) for v in value), key=repr)}
     if isinstance(value, dict):
         return {"d": [[encode(k), encode(v)] for k, v in value.items()]}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        cls = type(value)
-        return {"c": f"{cls.__module__}:{cls.__qualname__}", "f": [encode(getattr(value, f.name)) for f in dataclasses.fields(value)]}
     raise CodecError(f"cannot encode a {type(value).__name__}")
 
 
