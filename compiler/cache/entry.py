@@ -28,6 +28,7 @@ __all__ = ["MAGIC", "CorruptEntry", "Entry", "read_entry", "read_section", "writ
 
 MAGIC = b"mcompile-cache-entry/v1\n"
 _MAX_HEADER = 64 * 1024 * 1024
+_FIRST_READ = 32 * 1024  # most headers fit: a no-op build reads little beyond them
 
 
 class CorruptEntry(ValueError):
@@ -68,7 +69,7 @@ def read_entry(path: Path) -> Entry | None:
     except OSError as exc:
         raise CorruptEntry(f"cannot open: {exc.strerror}") from None
     with fh:
-        head = fh.read(65536)
+        head = fh.read(_FIRST_READ)
         if not head.startswith(MAGIC):
             raise CorruptEntry("not a cache entry (bad magic)")
         line_end = head.find(b"\n", len(MAGIC))
