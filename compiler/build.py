@@ -11,6 +11,7 @@ writing unless the whole set compiled and verified.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import sys
@@ -78,6 +79,11 @@ class Outcome:
     unchecked: frozenset[tuple[str, str]] = frozenset()
     times: Timings = field(default_factory=Timings)
     warnings: tuple[Diagnostic, ...] = ()  # the planner's, per environment
+    # With the build cache (compiler/cache/): (path, sha256) of every file, the digest of the
+    # fleet inputs, and the entry an unchanged profile came from (files and landings read on demand).
+    digests: tuple[tuple[str, str], ...] = ()
+    fleet_digest: str = ""
+    entry: Any = None
 
 
 def plan_warnings(compiled: Sequence[Compiled]) -> list[Diagnostic]:
@@ -98,6 +104,22 @@ def source_name(profile: Path, out: Path) -> str:
 def target_for(profile: Path, out: Path, overrides: tuple[Path, ...], sets: tuple[str, ...]) -> Target:
     display = source_name(profile, out)
     return Target(Request(profile, display, None, overrides, sets), display)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` (1 <= K <= N): this run builds shard K of N. ValueError otherwise."""
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise ValueError(f"{text!r}: expected K/N with 1 <= K <= N, e.g. 2/8")
+    return int(k), int(n)
+
+
+def shard_of(display: str, shards: int) -> int:
+    """The shard (1..N) a profile belongs to: a hash of its path as used (``profiles/x.yaml``,
+    relative to the directory holding out/), so it stays put when profiles are added, removed or
+    reordered, and every machine of a CI matrix computes the same assignment."""
+    digest = hashlib.sha256(display.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % shards + 1
 
 
 def _timed(times: Timings, stage: str, fn: Callable[[], Any]) -> Any:
@@ -142,13 +164,16 @@ def build_one(target: Target, verifier: Verifier) -> Outcome:
 
 # --- running many profiles -------------------------------------------------------------------
 
-_JOB: tuple[Sequence[Target], Verifier] | None = None  # what forked workers build (inherited)
+#: A step run on each new outcome where it was built (in the worker): the build cache stores it there.
+Finish = Callable[[int, Outcome], Outcome]
+_JOB: tuple[Sequence[Target], Verifier, Finish | None] | None = None  # what forked workers build (inherited)
 
 
 def _work(index: int) -> Outcome:
     assert _JOB is not None, "worker started without a job"
-    targets, verifier = _JOB
-    return build_one(targets[index], verifier)
+    targets, verifier, finish = _JOB
+    outcome = build_one(targets[index], verifier)
+    return finish(index, outcome) if finish is not None else outcome
 
 
 def default_jobs() -> int:
@@ -176,28 +201,32 @@ def effective_jobs(jobs: int | None, n: int) -> int:
 
 
 def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1,
-              progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
+              progress: Callable[[int, int], None] | None = None, finish: Finish | None = None) -> list[Outcome]:
     """Every profile's :class:`Outcome`, in the order of ``targets``.
 
     ``jobs`` worker processes (None or 0: one per CPU; 1: in this process). The first profile is
     always built here, so its schemas, CRDs and CEL programs are loaded once and inherited by
-    every forked worker instead of being loaded again by each.
+    every forked worker instead of being loaded again by each. ``finish(index, outcome)`` runs
+    on each outcome in the process that built it.
     """
     global _JOB
     workers = effective_jobs(jobs, len(targets))
     tick = progress or (lambda done, total: None)  # (profiles built, profiles)
+    _JOB = (targets, verifier, finish)
     if workers <= 1 or len(targets) <= 1:
         outcomes = []
-        for t in targets:
-            outcomes.append(build_one(t, verifier))
-            tick(len(outcomes), len(targets))
+        try:
+            for i in range(len(targets)):
+                outcomes.append(_work(i))
+                tick(len(outcomes), len(targets))
+        finally:
+            _JOB = None
     else:
-        outcomes = [build_one(targets[0], verifier)]
-        tick(1, len(targets))
         rest = range(1, len(targets))
         chunk = max(1, min(8, len(rest) // (workers * 4)))
-        _JOB = (targets, verifier)
         try:
+            outcomes = [_work(0)]
+            tick(1, len(targets))
             with multiprocessing.get_context("fork").Pool(min(workers, len(rest))) as pool:
                 for o in pool.imap(_work, rest, chunksize=chunk):
                     outcomes.append(o)
@@ -209,9 +238,8 @@ def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 
     return outcomes
 
 
-def check_outcomes(outcomes: Sequence[Outcome], verifier: Verifier, times: Timings | None = None) -> list[tuple[str, list[OutputFile]]]:
-    """(scope, files) per profile and for the platform (the fleet stage); raises one InputError
-    with every problem of every profile and cluster."""
+def profile_errors(outcomes: Sequence[Outcome]) -> list[Diagnostic]:
+    """Every profile's errors, and two profiles of one name (each owns ``out/<name>/``)."""
     errors: list[Diagnostic] = []
     owners: dict[str, str] = {}
     for o in outcomes:
@@ -221,6 +249,13 @@ def check_outcomes(outcomes: Sequence[Outcome], verifier: Verifier, times: Timin
         if o.name in owners:
             errors.append(Diagnostic(Source(o.display, 1, 1, "profile"), "$.metadata.name", f"profile name {o.name!r} is also used by {owners[o.name]}: each profile owns out/{o.name}/"))
         owners[o.name] = o.display
+    return errors
+
+
+def check_outcomes(outcomes: Sequence[Outcome], verifier: Verifier, times: Timings | None = None) -> list[tuple[str, list[OutputFile]]]:
+    """(scope, files) per profile and for the platform (the fleet stage); raises one InputError
+    with every problem of every profile and cluster."""
+    errors = profile_errors(outcomes)
     start = time.perf_counter()
     landings = [x for o in outcomes if o.name is not None for x in o.landings]
     hub = [(o.name, o.source, key, where) for o in outcomes if o.name is not None for key, where in o.hub]

@@ -277,11 +277,13 @@ def _argv(case: Case, *, build: bool = False) -> list[str]:
 
 def _tree(root: Path) -> dict[str, str]:
     """Every entry under ``root``: file bytes (hashed), symlink targets, directories. The writer's
-    empty lock file (``.mcompile/lock``, taken before it checks anything) is not output."""
+    empty lock file (``.mcompile/lock``, taken before it checks anything) is not output, nor is
+    the build cache (``.mcompile-cache/``: profiles that compiled are cached even when the output
+    directory then refuses the write)."""
     out = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
-        if rel.endswith((".mcompile", ".mcompile/lock")):
+        if rel.endswith((".mcompile", ".mcompile/lock")) or rel.split("/")[0] == ".mcompile-cache":
             continue
         if p.is_symlink():
             out[rel] = "-> " + os.readlink(p)

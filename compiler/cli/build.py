@@ -20,9 +20,54 @@ from .term import painter, progress
 Jobs = typer.Option(0, "--jobs", "-j", min=0, help="Profiles built in parallel worker processes (0: one per CPU; 1: in this process). Output is identical for every value.")
 Strict = typer.Option(False, "--strict", help="Treat the capacity planner's warnings as errors (exit 2); CI uses it.")
 if TYPE_CHECKING:
-    from ..build import Target
+    from ..build import Target, Timings
 
-ShowTimings = typer.Option(False, "--timings", help="Print the seconds spent per stage (resolve, plan+render, verify, emit, write) on stderr.")
+ShowTimings = typer.Option(False, "--timings", help="Print the seconds spent per stage (resolve, plan+render, verify, emit, write) and the cache hits on stderr.")
+CacheDir = typer.Option(None, "--cache-dir", help="Build cache directory (default: $MCOMPILE_CACHE_DIR, else .mcompile-cache/ beside the output directory).")
+NoCache = typer.Option(False, "--no-cache", help="Compile every profile, read and write no cache (same output as with it). $MCOMPILE_NO_CACHE=1 does the same.")
+Shard = typer.Option(None, "--shard", metavar="K/N", help="Only the profiles of shard K of N (stable: a hash of each profile's path). "
+                     "No platform, no pruning: finish with one unsharded run over the shards' merged caches (README, CI).")
+
+
+def _shard(value: Optional[str]) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    from ..build import parse_shard
+
+    try:
+        return parse_shard(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="'--shard'") from None
+
+
+def _open_cache(out: Path, cache_dir: Optional[Path], no_cache: bool, crds, kube_version: str, allow_kind):
+    """The build cache, or None when disabled."""
+    import os
+
+    from ..cache.key import toolchain_digest
+    from ..cache.store import NO_CACHE_ENV, BuildCache, default_cache_dir
+
+    if no_cache or os.environ.get(NO_CACHE_ENV):
+        return None
+    return BuildCache(default_cache_dir(out, cache_dir), toolchain_digest(tuple(crds or ()), kube_version, tuple(allow_kind or ())))
+
+
+def _compile(targets: list[Target], verifier, cache, jobs: int, times: Timings | None, label: str, strict: bool, fleet: bool, then):
+    """Compile (the cached chain) and hand the result to ``then``; a cache entry found damaged
+    on the way is removed and the whole step runs again (that profile is then compiled)."""
+    from ..cache.entry import CorruptEntry
+    from ..cache.run import run_cached
+
+    for attempt in range(3):
+        warnings: list[Diagnostic] = []
+        try:
+            with progress(label) as step:
+                staged = run_cached(targets, verifier, cache, jobs, times, step if len(targets) > 1 else None, strict, warnings, fleet)
+            return staged, warnings, then(staged)
+        except CorruptEntry:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _default_profiles() -> list[Path]:
@@ -46,59 +91,79 @@ def _out_error(out: Path, problems: list[str]) -> InputError:
 @handle_errors
 def build(profiles: List[Path] = Profiles, override: Optional[List[Path]] = Override, set_: Optional[List[str]] = Set, out: Path = Out,
           crds: Optional[List[Path]] = Crds, kube_version: str = KubeVersion, allow_kind: Optional[List[str]] = AllowKind,
-          jobs: int = Jobs, timings: bool = ShowTimings, strict: bool = Strict) -> None:
+          jobs: int = Jobs, timings: bool = ShowTimings, strict: bool = Strict, cache_dir: Optional[Path] = CacheDir,
+          no_cache: bool = NoCache, shard: Optional[str] = Shard) -> None:
     """Compile profiles into out/ (every environment: the chart and GitOps apps span them all). Nothing is written unless every profile compiles and verifies."""
-    from ..build import Timings, build_files, effective_jobs, write_files
+    from ..build import Timings, effective_jobs, shard_of
+    from ..store.incremental import index_for, write_changed
     from ..store.writer import OutputLocked, WritePlanError, summary_line
 
     start, times = time.perf_counter(), Timings()
+    part = _shard(shard)
     targets = _targets(profiles, override, set_, out)
+    if part is not None:
+        targets = [t for t in targets if shard_of(t.display, part[1]) == part[0]]
     verifier = verifier_from(crds, kube_version, allow_kind)
-    warnings: list[Diagnostic] = []
-    with progress("build: compiling profiles") as step:
-        planned = build_files(targets, verifier, jobs, times, step if len(targets) > 1 else None, strict, warnings)  # raises InputError with every problem of every profile
+    cache = _open_cache(out, cache_dir, no_cache, crds, kube_version, allow_kind)
+
+    def write(staged):
+        begin = time.perf_counter()
+        try:  # every scope is planned and checked before any file is written, under one lock
+            return write_changed(out, staged.scopes, index_for(cache.root if cache else None, out), prune=part is None)
+        except WritePlanError as e:
+            raise _out_error(out, e.problems) from None
+        except OutputLocked as e:
+            raise _out_error(out, [str(e)]) from None
+        except OSError as e:  # the output directory cannot be created or written: a usage problem, not a bug
+            where = f" ({e.filename})" if e.filename else ""
+            raise _out_error(out, [f"cannot write the output directory: {e.strerror or e}{where}; choose a writable --out"]) from None
+        finally:
+            times.write += time.perf_counter() - begin
+
+    staged, warnings, summaries = _compile(targets, verifier, cache, jobs, times, "build: compiling profiles", strict, part is None, write)
     for w in sorted(warnings, key=str):
         typer.echo(str(w), err=True)
     if verifier.note():
         typer.echo(f"mcompile: {verifier.note()}", err=True)
-    built = {scope for scope, _ in planned}
-    try:  # every scope is planned and checked before any file is written, under one lock
-        summaries = write_files(out, planned, times)
-        for scope, summary in summaries:
-            pruned = "" if scope in built else "pruned (not part of this build: its profile was removed or not given), "
-            typer.echo(f"{scope}: {pruned}{summary_line(summary)}")
-        for note in sorted({n for _, s in summaries for n in s.notes}):
-            typer.echo(f"mcompile: {note}", err=True)  # files left in place or rescued, never deleted
-        if leftovers := sorted({t for _, s in summaries for t in s.removed_temp}):
-            typer.echo(f"mcompile: removed {len(leftovers)} temp file(s) an interrupted build left", err=True)
-    except WritePlanError as e:
-        raise _out_error(out, e.problems) from None
-    except OutputLocked as e:
-        raise _out_error(out, [str(e)]) from None
-    except OSError as e:  # the output directory cannot be created or written: a usage problem, not a bug
-        where = f" ({e.filename})" if e.filename else ""
-        raise _out_error(out, [f"cannot write the output directory: {e.strerror or e}{where}; choose a writable --out"]) from None
+    built = {s.name for s in staged.scopes}
+    for scope, summary in summaries:
+        pruned = "" if scope in built else "pruned (not part of this build: its profile was removed or not given), "
+        typer.echo(f"{scope}: {pruned}{summary_line(summary)}")
+    for note in sorted({n for _, s in summaries for n in s.notes}):
+        typer.echo(f"mcompile: {note}", err=True)  # files left in place or rescued, never deleted
+    if leftovers := sorted({t for _, s in summaries for t in s.removed_temp}):
+        typer.echo(f"mcompile: removed {len(leftovers)} temp file(s) an interrupted build left", err=True)
+    if part is not None:
+        typer.echo(f"mcompile: shard {part[0]}/{part[1]}: {len(targets)} of {len(profiles)} profiles; the platform and pruning are left to the unsharded run", err=True)
     if timings:
         typer.echo(f"mcompile: {times.line(time.perf_counter() - start, effective_jobs(jobs, len(targets)))}", err=True)
+        typer.echo(f"mcompile: {cache.stats.line() if cache else 'cache: off'}", err=True)
 
 
 @app.command()
 @handle_errors
 def check(profiles: Optional[List[Path]] = typer.Argument(None, help="Profiles (default: profiles/*.yaml).", autocompletion=profile_paths), out: Path = Out,
           crds: Optional[List[Path]] = Crds, kube_version: str = KubeVersion, allow_kind: Optional[List[str]] = AllowKind,
-          jobs: int = Jobs, format: str = typer.Option("text", "--format", help="text, or json (one document on stdout).", callback=check_format)) -> None:
+          jobs: int = Jobs, format: str = typer.Option("text", "--format", help="text, or json (one document on stdout).", callback=check_format),
+          cache_dir: Optional[Path] = CacheDir, no_cache: bool = NoCache, shard: Optional[str] = Shard) -> None:
     """Exit 1 if out/ is stale for these profiles (lists missing, changed and extra owned files with a short diff, and the command that fixes it)."""
-    from ..build import build_files, orphans
-    from ..store.check import check_scopes
+    from ..build import shard_of
+    from ..store.incremental import check_changed, index_for
     from ..store.writer import WritePlanError
 
-    given = profiles or _default_profiles()
-    targets = _targets(given, None, None, out)
+    every = profiles or _default_profiles()
+    part = _shard(shard)
+    targets = _targets(every, None, None, out)
+    given = list(every)
+    if part is not None:
+        given = [p for p, t in zip(every, targets, strict=True) if shard_of(t.display, part[1]) == part[0]]
+        targets = [t for t in targets if shard_of(t.display, part[1]) == part[0]]
     try:
-        with progress("check: compiling profiles") as step:
-            planned = build_files(targets, verifier_from(crds, kube_version, allow_kind), jobs, None, step if len(targets) > 1 else None)
-        results = check_scopes(out, planned)
-        orphaned = orphans(out, planned)
+        verifier = verifier_from(crds, kube_version, allow_kind)
+        cache = _open_cache(out, cache_dir, no_cache, crds, kube_version, allow_kind)
+        staged, _, (results, orphaned) = _compile(targets, verifier, cache, jobs, None, "check: compiling profiles", False, part is None,
+                                                  lambda st: check_changed(out, st.scopes, index_for(cache.root if cache else None, out), orphans=part is None))
+        planned = [(s.name, s.digests) for s in staged.scopes]
     except WritePlanError as e:
         raise _out_error(out, e.problems) from None
     except InputError as e:
@@ -109,7 +174,7 @@ def check(profiles: Optional[List[Path]] = typer.Argument(None, help="Profiles (
     stale = [scope for (scope, _), r in zip(planned, results, strict=True) if not r.ok] + orphaned
     # The fleet is built as a whole (the platform is computed from every profile, and output of a
     # profile not given is pruned): the fix is always the build of every profile checked.
-    fix = _fix_command(given, out)
+    fix = _fix_command(every, out)
     if format == "json":
         jsonout.emit({"ok": not stale, "stale": bool(stale), "command": fix if stale else None, "orphaned": orphaned, "profiles": [
             {"scope": scope, "profile": by_scope.get(scope), "ok": r.ok, "files": len(files), "missing": list(r.missing),

@@ -194,15 +194,17 @@ def _carry_dir(src: Path, dest: Path, rel: str, skip: set[str], mode: int) -> No
         os.chmod(dest, mode)  # last: a read-only directory is filled before it is closed
 
 
-def commit(staged: Staged) -> bool:
-    """Swap the staged tree into place; False (nothing changed) if the filesystem refuses."""
+def commit(staged: Staged, sync: bool = True) -> bool:
+    """Swap the staged tree into place; False (nothing changed) if the filesystem refuses.
+    ``sync=False``: the caller makes the rename durable (one flush for many swaps)."""
     live, tree = staged.root / staged.top, staged.stage / "tree"
     try:
         _rename2(tree, live, _RENAME_EXCHANGE if os.path.lexists(live) else _RENAME_NOREPLACE)
     except OSError:
         return False
-    fsync_dir(staged.root)
-    fsync_dir(staged.stage)
+    if sync:
+        fsync_dir(staged.root)
+        fsync_dir(staged.stage)
     return True
 
 
@@ -217,7 +219,7 @@ def recover(root: Path) -> list[Rescued]:
     return rescued
 
 
-def discard(root: Path, where: Path) -> list[Rescued]:
+def discard(root: Path, where: Path, sync: bool = True) -> list[Rescued]:
     """Remove a stage (a staged tree never committed, or the old tree after a commit); entries
     that are neither live (same inode at the same path) nor in the journal are rescued."""
     journal = _read_journal(where / "journal.json")
@@ -234,7 +236,8 @@ def discard(root: Path, where: Path) -> list[Rescued]:
                 os.rmdir(where / name)
     with suppress(OSError):
         os.rmdir(where)
-    fsync_dir(where.parent)
+    if sync:
+        fsync_dir(where.parent)
     return rescued
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +55,7 @@ __all__ = [
     "WritePlanError",
     "WriteSummary",
     "apply",
+    "locked",
     "plan_writes",
     "preflight",
     "summary_line",
@@ -296,15 +297,22 @@ def write_outputs(
 
 
 def write_scopes(
-    out_dir: Path, scoped: Sequence[tuple[str, Sequence[OutputFile]]], *, manifest_name: str = MANIFEST_NAME, force: bool = False
+    out_dir: Path, scoped: Sequence[tuple[str, Sequence[OutputFile]]], *, manifest_name: str = MANIFEST_NAME, force: bool = False,
+    lock: bool = True,
 ) -> list[tuple[str, WriteSummary]]:
     """:func:`write_outputs` for several scopes under one lock hold: every scope is planned (and
     every problem of every scope raised) before anything is written; the manifest is read once
-    and written once, last. The result is the same as writing the scopes one after another."""
+    and written once, last. The result is the same as writing the scopes one after another.
+    ``lock=False``: the caller holds :func:`locked` already."""
     root = Path(out_dir).resolve()
-    with _locked(root):
+    with _locked(root) if lock else nullcontext():
         plans = _plan_many(root, scoped, manifest_name, force)
         return [(p.scope, s) for p, s in zip(plans, _apply_locked(plans), strict=True)]
+
+
+def locked(out_dir: Path) -> AbstractContextManager[None]:
+    """Hold the output directory's write lock (raises :class:`OutputLocked` if another has it)."""
+    return _locked(Path(out_dir).resolve())
 
 
 def _apply_locked(plans: Sequence[WritePlan]) -> list[WriteSummary]:
@@ -351,13 +359,15 @@ def _commit_swaps(root: Path, plans: Sequence[WritePlan]) -> _Done:
             staged.append((plan, st))
     sync_trees(root, [st.stage for _, st in staged])
     done: _Done = {}
-    for plan, st in staged:
-        if not swap.commit(st):
-            swap.discard(root, st.stage)
+    for plan, st in staged:  # the swaps are made durable together below, not one fsync each
+        if not swap.commit(st, sync=False):
+            swap.discard(root, st.stage, sync=False)
             continue
-        rescued = swap.discard(root, st.stage)
+        rescued = swap.discard(root, st.stage, sync=False)
         moved = {r.path for r in rescued}
         done[plan.scope] = ([p for p in plan.to_delete if p not in moved], list(plan.kept), [r.note for r in rescued])
+    if staged:  # every rename is durable before the manifest that describes the new trees is written
+        sync_dirs(root, {root, root / swap.STAGE_DIR, *(st.stage for _, st in staged)})
     return done
 
 

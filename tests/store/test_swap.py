@@ -242,11 +242,11 @@ def test_file_replaced_during_the_build_is_rescued_never_deleted(out: Path, monk
     (out / "p/README.md").write_text("v1 of the notes")
     real_commit = swap.commit
 
-    def edit_then_commit(staged):  # someone saves README.md (a new inode) after staging
+    def edit_then_commit(staged, sync=True):  # someone saves README.md (a new inode) after staging
         tmp = out / "p/.README.md.swp"
         tmp.write_text("v2 of the notes")
         os.replace(tmp, out / "p/README.md")
-        return real_commit(staged)
+        return real_commit(staged, sync)
 
     monkeypatch.setattr(swap, "commit", edit_then_commit)
     summary = write_outputs(out, _files(**V2), scope="p")

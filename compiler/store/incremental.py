@@ -1,0 +1,100 @@
+"""Write or check only the scopes that changed: the output index (``index.py``) tells which scopes
+of ``out/`` already hold what the build planned, so their bytes are never loaded, compared or
+handed to the writer; the writer plans and commits the rest (and prunes orphans) as always.
+
+Without an index (``--no-cache``) every scope goes to the writer, exactly as before. The result
+lines are the writer's: a clean scope reports its files as unchanged, as the writer would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from ..types import OutputFile
+from .check import CheckResult, check_scopes
+from .index import OutIndex
+from .manifest import MANIFEST_NAME, read_manifest
+from .writer import WriteSummary, locked, write_scopes
+
+__all__ = ["PlannedScope", "check_changed", "index_for", "write_changed"]
+
+
+class PlannedScope(Protocol):
+    name: str
+    digests: dict[str, str]
+
+    def files(self) -> list[OutputFile]: ...
+
+
+def index_for(cache_root: Path | None, out: Path) -> OutIndex | None:
+    """The index of output directory ``out`` kept under ``cache_root`` (None: no cache)."""
+    if cache_root is None:
+        return None
+    root = Path(out).resolve()
+    name = hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return OutIndex.load(cache_root / "v1" / "index" / f"{name}.json", root)
+
+
+def _orphans(root: Path, planned: Iterable[str]) -> list[str]:
+    scopes, _, _ = read_manifest(root, MANIFEST_NAME)
+    built = set(planned)
+    return sorted(s for s in scopes if s not in built)
+
+
+def _clean(index: OutIndex | None, planned: Sequence[PlannedScope]) -> set[str]:
+    return index.clean([(s.name, s.digests) for s in planned]) if index is not None else set()
+
+
+def write_changed(out: Path, planned: Sequence[PlannedScope], index: OutIndex | None, prune: bool = True) -> list[tuple[str, WriteSummary]]:
+    """Write the scopes that differ from disk (and, with ``prune``, delete orphaned scopes' files)
+    under the output lock; ``(scope, summary)`` for every planned scope, then the orphans."""
+    root = Path(out).resolve()
+    names = [s.name for s in planned]
+    pairs: list[tuple[str, Mapping[str, str]]] = [(s.name, s.digests) for s in planned]
+    with locked(root):
+        clean = _clean(index, planned)
+        if index is not None and len(clean) == len(planned) and not (prune and index.others(names)):
+            index.save()  # stats refreshed by a hash fallback, if any
+            return [(s.name, _unchanged(s)) for s in planned]
+        dirty = _load([s for s in planned if s.name not in clean])  # bytes loaded before anything is written
+        orphans = _orphans(root, names) if prune else []
+        written = dict(write_scopes(root, [*dirty, *((o, []) for o in orphans)], lock=False)) if dirty or orphans else {}
+        if index is not None:
+            index.record(pairs, [name for name, _ in dirty], exact=prune)
+            index.save()
+    return [(s.name, written[s.name] if s.name in written else _unchanged(s)) for s in planned] + [(o, written[o]) for o in orphans]
+
+
+def _load(scopes: Sequence[PlannedScope]) -> list[tuple[str, list[OutputFile]]]:
+    """Every scope's bytes; if any cannot be read (a damaged cache entry) the first such error is
+    raised after trying all of them, so one retry of the build recompiles every damaged one."""
+    out, failed = [], None
+    for s in scopes:
+        try:
+            out.append((s.name, s.files()))
+        except Exception as exc:  # noqa: BLE001  (re-raised below, once every scope was tried)
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+    return out
+
+
+def _unchanged(scope: PlannedScope) -> WriteSummary:
+    return WriteSummary(written=[], deleted=[], unchanged=sorted(scope.digests), kept=[])
+
+
+def check_changed(out: Path, planned: Sequence[PlannedScope], index: OutIndex | None, orphans: bool = True) -> tuple[list[CheckResult], list[str]]:
+    """``check_scopes`` for the scopes the index cannot vouch for (clean ones are up to date),
+    and the orphaned scopes (``orphans=False``: not looked for, a shard)."""
+    root = Path(out).resolve()
+    names = [s.name for s in planned]
+    clean = _clean(index, planned)
+    if index is not None:
+        index.save()
+    dirty = [s for s in planned if s.name not in clean]
+    results = dict(zip([s.name for s in dirty], check_scopes(root, _load(dirty)), strict=True)) if dirty else {}
+    found = [] if not orphans or (index is not None and len(clean) == len(planned) and not index.others(names)) else _orphans(root, names)
+    return [results.get(s.name, CheckResult([], [], [])) for s in planned], found
