@@ -40,6 +40,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan.model import RolePlan
+from . import gpushare
 from .meta import Context
 
 ENGINE = "sglang"
@@ -89,8 +90,9 @@ def engine_args(ctx: Context, rp: RolePlan) -> list[str]:
             "--host", "0.0.0.0", "--port", str(s.port)]  # SGLang binds 127.0.0.1 by default: unreachable from other pods
     args += parallel_args(rp)
     args += ["--context-length", str(m.max_context), "--max-running-requests", str(rp.max_num_seqs),
-             # SGLang's share of GPU memory for weights + KV pool (vLLM's gpu-memory-utilization).
-             "--mem-fraction-static", f"{s.gpu_memory_utilization:g}"]
+             # SGLang's share of GPU memory for weights + KV pool (vLLM's gpu-memory-utilization),
+             # split N ways on a time-sliced GPU like vLLM's (compiler/render/gpushare.py).
+             "--mem-fraction-static", f"{gpushare.memory_utilization(ctx):g}"]
     if not s.prefix_caching:
         args.append("--disable-radix-cache")  # the radix (prefix) cache is on by default
     if s.kv_cache_dtype == "fp8":

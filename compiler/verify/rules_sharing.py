@@ -84,10 +84,10 @@ def gpu_sharing(inp: RuleInput) -> list[Violation]:
             if n <= 1 or MIG_CONFIG_LABEL in np.labels:
                 continue
             for c in engine_containers(pod):
-                raw = flag(c, "--gpu-memory-utilization")
+                raw = flag(c, "--gpu-memory-utilization") or flag(c, "--mem-fraction-static")  # vLLM's, SGLang's
                 share = float(raw) if raw and raw.replace(".", "", 1).isdigit() else VLLM_DEFAULT_UTILIZATION
                 if share * n > 1:
-                    out.append(Violation("gpu-sharing", pod.ref, f"{pod.position} pods run vLLM with --gpu-memory-utilization {share:g} on NodePool "
+                    out.append(Violation("gpu-sharing", pod.ref, f"{pod.position} pods run engines that each take {share:g} of the GPU's memory on NodePool "
                                          f"{np.name}, whose GPUs are time-sliced {n} ways: {n} engines would claim {share * n:.0%} of one GPU's "
                                          f"memory; use at most {1 / n:.3f}", ("serving", "gpuMemoryUtilization")))
     return out

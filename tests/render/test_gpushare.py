@@ -80,3 +80,14 @@ def test_whole_gpu_tiers_are_unchanged() -> None:
         assert of_kind(objs, "NodeOverlay") == []
         for pool in of_kind(objs, "NodePool"):
             assert not {"nvidia.com/mig.config", "nvidia.com/device-plugin.config"} & set(pool["spec"]["template"]["metadata"]["labels"])
+
+
+SGLANG = ("serving.engine=sglang", "serving.image.repository=lmsysorg/sglang", "serving.image.tag=v0.5.23",
+          "model.source=hf://meta-llama/Llama-3.1-8B-Instruct")
+
+
+def test_time_slicing_splits_sglang_memory_like_vllm() -> None:
+    objs = compile_tier(SHIPPED, (*SGLANG, "serving.gpuSharing={mode: timeSlicing, replicas: 4}")).objects
+    c = serving_container(objs)
+    assert "--gpu-memory-utilization" not in c["args"]
+    assert float(flag(c, "--mem-fraction-static")) * 4 <= 0.9  # four SGLang engines on one GPU stay within 90 %

@@ -91,3 +91,14 @@ def test_pool_gpu_limits_count_slices() -> None:
     assert run(objs) == []
     so["spec"]["maxReplicaCount"] = 25
     assert [v.rule for v in run(objs)] == ["pool-gpu-limits"]
+
+
+def test_time_sliced_sglang_engines_at_full_memory_would_run_out() -> None:
+    sets = (*TIME_SLICED, "serving.engine=sglang", "serving.image.repository=lmsysorg/sglang", "serving.image.tag=v0.5.23",
+            "model.source=hf://meta-llama/Llama-3.1-8B-Instruct")
+    objs = objects(sets)
+    assert run(objs, sets) == []
+    args = serving(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
+    args[args.index("--mem-fraction-static") + 1] = "0.85"
+    found = run(objs, sets)
+    assert [v.rule for v in found] == ["gpu-sharing"] and "4 engines" in found[0].message
