@@ -311,13 +311,34 @@ def _assert_rejected(case: Case, code: int, stdout: str, stderr: str) -> None:
     assert all(re.match(LOCATED, line) for line in lines[:-1]), lines
 
 
+def rejected_untouched(case: Case, root: Path, *, build: bool = False) -> None:
+    """Set ``case`` up in ``root``, run it (as ``build`` when asked): exit 2 with its located
+    messages, and nothing under ``root`` changed. The other *_bad_inputs modules use it too."""
+    _setup(case, root)
+    before = _tree(root)
+    r = mcompile(*_argv(case, build=build), cwd=root)
+    _assert_rejected(case, r.code, r.stdout, r.stderr)
+    assert _tree(root) == before
+
+
+def built_project(root: Path, text: str) -> Path:
+    """``root`` with ``text`` as the profile and its out/ built (a module fixture's body)."""
+    (root / P).write_text(text)
+    r = mcompile("build", P, cwd=root)
+    assert r.code == 0, r.stderr
+    return root
+
+
+def copy_of(built: Path, tmp_path: Path) -> Path:
+    """A copy of a built project for one case to work on."""
+    root = tmp_path / "proj"
+    shutil.copytree(built, root, symlinks=True)
+    return root
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input(case: Case, tmp_path: Path) -> None:
-    _setup(case, tmp_path)
-    before = _tree(tmp_path)
-    r = mcompile(*_argv(case), cwd=tmp_path)
-    _assert_rejected(case, r.code, r.stdout, r.stderr)
-    assert _tree(tmp_path) == before
+    rejected_untouched(case, tmp_path)
 
 
 @pytest.fixture(scope="module")

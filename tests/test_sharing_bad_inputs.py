@@ -5,13 +5,12 @@ as tests/test_bad_inputs.py (cases carry their whole profile), with a BASE that 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from .clirun import mcompile
-from .test_bad_inputs import Case, P, _argv, _assert_rejected, _setup, _tree
+from .test_bad_inputs import Case, P, built_project, copy_of, rejected_untouched
 
 BASE = """\
 apiVersion: mcompile.io/v1alpha1
@@ -143,31 +142,17 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_sharing_input(case: Case, tmp_path: Path) -> None:
-    _setup(case, tmp_path)
-    before = _tree(tmp_path)
-    r = mcompile(*_argv(case), cwd=tmp_path)
-    _assert_rejected(case, r.code, r.stdout, r.stderr)
-    assert _tree(tmp_path) == before
+    rejected_untouched(case, tmp_path)
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("built")
-    (root / P).write_text(BASE)
-    r = mcompile("build", P, cwd=root)
-    assert r.code == 0, r.stderr
-    return root
+    return built_project(tmp_path_factory.mktemp("built"), BASE)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_sharing_input_leaves_a_built_out_dir_untouched(case: Case, built: Path, tmp_path: Path) -> None:
-    root = tmp_path / "proj"
-    shutil.copytree(built, root, symlinks=True)
-    _setup(case, root)
-    before = _tree(root)
-    r = mcompile(*_argv(case, build=True), cwd=root)
-    _assert_rejected(case, r.code, r.stdout, r.stderr)
-    assert _tree(root) == before
+    rejected_untouched(case, copy_of(built, tmp_path), build=True)
 
 
 def test_shared_base_is_accepted(tmp_path: Path) -> None:
