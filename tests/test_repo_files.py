@@ -112,3 +112,15 @@ def test_workflow_reports_the_diff_when_check_fails() -> None:
     assert check["run"].rstrip().splitlines()[-1].startswith("exit 0")  # the check's result waits for the diff
     assert diff["if"].startswith("always()") and "--json-file" in diff["run"]
     assert "always()" in last["if"] and 'exit "${CHECK_RC:-1}"' in last["run"]
+
+
+def test_readme_counts_the_rules_and_lists_every_shipped_profile() -> None:
+    import re
+
+    from compiler.verify.rules import RULES
+
+    readme = (REPO / "README.md").read_text()
+    (count,) = re.findall(r"then (\d+) semantic rules across objects", readme)
+    assert int(count) == len(RULES)
+    for profile in sorted((REPO / "profiles").glob("*.yaml")):
+        assert f"| `profiles/{profile.name}` |" in readme, f"{profile.name} is missing from the README's profile table"
