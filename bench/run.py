@@ -185,6 +185,7 @@ def bench_tiers(repos: list[Path], work: Path, runs: int, jobs_flag: list[str]) 
             for i, repo in enumerate(repos):
                 project = projects[i]
                 shutil.rmtree(project / "out", ignore_errors=True)
+                shutil.rmtree(project / ".mcompile-cache", ignore_errors=True)  # cold: no build cache from the run before
                 run = must(run_cli(repo, ["build", f"profiles/{tier}.yaml", "--out", "out", *jobs_flag], project), f"build {tier}")
                 samples[i]["build"].append(run.wall)
                 samples[i]["cpu"].append(run.cpu)
