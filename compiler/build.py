@@ -292,6 +292,13 @@ def run(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1, tim
     Raises one InputError with every problem of every profile and cluster; nothing is written.
     The planner's warnings are appended to ``warnings``; with ``strict`` they are errors."""
     outcomes = build_all(targets, verifier, jobs, progress)
+    account(outcomes, times, strict, warnings)
+    return Built(outcomes, check_outcomes(outcomes, verifier, times))
+
+
+def account(outcomes: Sequence[Any], times: Timings | None, strict: bool, warnings: list[Diagnostic] | None) -> None:
+    """Add the profiles' stage times to ``times`` and their planner warnings to ``warnings``;
+    with ``strict`` the warnings are errors (raised with every profile's errors)."""
     if times is not None:
         for o in outcomes:
             times.add(o.times)
@@ -300,7 +307,6 @@ def run(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1, tim
         raise InputError([*(d for o in outcomes for d in o.errors), *found])
     if warnings is not None:
         warnings.extend(found)
-    return Built(outcomes, check_outcomes(outcomes, verifier, times))
 
 
 def build_files(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1, times: Timings | None = None,

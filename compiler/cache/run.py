@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..build import Outcome, Target, Timings, build_all, check_outcomes, profile_errors
+from ..build import Outcome, Target, Timings, account, build_all, check_outcomes, profile_errors
 from ..errors import Diagnostic, InputError
 from ..fleet.stage import PLATFORM_SCOPE
 from ..types import OutputFile
@@ -161,14 +161,7 @@ def run_cached(targets: Sequence[Target], verifier: Verifier, cache: BuildCache 
     """``build.run`` with the cache (``cache`` None: nothing read or stored). ``fleet=False``
     (a shard of a sharded build) leaves out the platform, which needs every profile."""
     outcomes = _profiles(targets, verifier, cache, jobs, progress)
-    if times is not None:
-        for o in outcomes:
-            times.add(o.times)
-    found = [w for o in outcomes for w in o.warnings]
-    if strict and found:
-        raise InputError([*(d for o in outcomes for d in o.errors), *found])
-    if warnings is not None:
-        warnings.extend(found)
+    account(outcomes, times, strict, warnings)
     if not fleet and (errors := profile_errors(outcomes)):
         raise InputError(errors)
     scopes: list[Any] = []
