@@ -18,21 +18,11 @@ from .load import Layer, load_file
 from .merge import Merged, merge_layers
 from .schema import Schema
 from .setflags import new_items, parse_set
+from .types import Request  # a stage type (compiler/types.py), also imported from here
 from .validate import integral, validate_layer, validate_merged
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 DEFAULT_ENV = "default"
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the user asked for: one profile, one environment, extra layers."""
-
-    profile: Path
-    display: str  # how the profile is named in messages ("profiles/tier2.yaml")
-    env: str | None = None
-    overrides: tuple[Path, ...] = ()
-    sets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
