@@ -36,7 +36,10 @@ def user_cache_dir() -> Path | None:
     ``compiler.verify.crd_cel.cache_dir``), not created here; None with ``MCOMPILE_NO_CACHE``."""
     if os.environ.get("MCOMPILE_NO_CACHE"):
         return None
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    except (RuntimeError, KeyError):  # no home directory to be found: no memo
+        return None
     return Path(base) / "mcompile"
 
 

@@ -147,3 +147,11 @@ def test_an_installed_library_version_change_is_seen(user_cache, tmp_path, monke
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: jsonschema\nVersion: 98.0\n")
     dist.rename(site / "jsonschema-98.0.dist-info")
     assert "jsonschema==98.0" in library_versions()[1]
+
+
+def test_no_home_directory_means_no_memo(monkeypatch) -> None:
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("MCOMPILE_NO_CACHE", raising=False)
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: (_ for _ in ()).throw(RuntimeError("no home"))))
+    assert memo.user_cache_dir() is None
+    assert memo.memoized("x", memo.Fingerprint(), lambda: "computed") == "computed"
