@@ -15,7 +15,11 @@ def installed_version() -> str:
 
 def __getattr__(name: str) -> str:
     """``compiler.__version__``: :func:`installed_version`, looked up on first use, so shell
-    completion and other quick commands do not pay for the metadata scan."""
+    completion and other quick commands do not pay for the metadata scan; memoized in the user
+    cache with the libraries' versions (``cache.key.library_versions``), so ``mcompile --version``
+    and a build's cache key pay for it once per install, not once per run."""
     if name != "__version__":
         raise AttributeError(name)
-    return installed_version()
+    from .cache.key import library_versions
+
+    return library_versions()[0]

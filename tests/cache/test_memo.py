@@ -155,3 +155,10 @@ def test_no_home_directory_means_no_memo(monkeypatch) -> None:
     monkeypatch.setattr(Path, "home", classmethod(lambda cls: (_ for _ in ()).throw(RuntimeError("no home"))))
     assert memo.user_cache_dir() is None
     assert memo.memoized("x", memo.Fingerprint(), lambda: "computed") == "computed"
+
+
+def test_the_version_is_the_installed_distributions(user_cache) -> None:
+    import compiler
+
+    assert compiler.__version__ == compiler.installed_version() == library_versions()[0]
+    assert list(user_cache.glob("*.json"))  # memoized with the libraries' versions
