@@ -5,7 +5,7 @@ Kept apart from the rule modules so each of them can import these without import
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..plan.model import Plan
@@ -34,6 +34,9 @@ class RuleInput:
     objects: tuple[dict[str, Any], ...]
     profile: Profile
     plan: Plan
+    #: kind -> (render position, object) of that kind, built on first use by :func:`objects_of`
+    #: (two dozen rules ask for a few kinds each: one pass over the objects instead of hundreds)
+    by_kind: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
 def ref(obj: dict[str, Any]) -> str:
@@ -53,4 +56,12 @@ def namespace_of(obj: dict[str, Any]) -> str:
 
 def objects_of(inp: RuleInput, *kinds: str) -> list[dict[str, Any]]:
     """The objects of the given kinds, in render order (rules stay deterministic)."""
-    return [o for o in inp.objects if isinstance(o, dict) and o.get("kind") in kinds]
+    index = inp.by_kind
+    if not index:
+        for i, o in enumerate(inp.objects):
+            if isinstance(o, dict) and isinstance(o.get("kind"), str):
+                index.setdefault(o["kind"], []).append((i, o))
+        index[""] = []  # built (an empty render too)
+    if len(kinds) == 1:
+        return [o for _, o in index.get(kinds[0], ())]
+    return [o for _, o in sorted((e for k in dict.fromkeys(kinds) for e in index.get(k, ())), key=lambda e: e[0])]

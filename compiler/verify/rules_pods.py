@@ -168,12 +168,13 @@ def flag(container: dict[str, Any], *names: str) -> str | None:
 def _flag(tokens: list[str], names: tuple[str, ...]) -> str | None:
     """The value of the last occurrence of a flag (argparse: the last one wins)."""
     found = None
+    prefixes = tuple(n + "=" for n in names)  # no flag name holds "=": a token is one form or the other
     for i, tok in enumerate(tokens):
-        if tok in names and i + 1 < len(tokens):
-            found = tokens[i + 1]
-        for n in names:
-            if tok.startswith(n + "="):
-                found = tok.split("=", 1)[1]
+        if tok in names:
+            if i + 1 < len(tokens):
+                found = tokens[i + 1]
+        elif tok.startswith(prefixes):
+            found = tok.split("=", 1)[1]
     return found
 
 
