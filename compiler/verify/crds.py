@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from compiler.verify import crd_cel
-from compiler.verify.accept import Check, Unsupported, compile_check
+from compiler.verify import crd_cel, schema_cache
+from compiler.verify.accept import Check, Unsupported, check_source, compile_source, load_check, load_module
+from compiler.verify.crd_defaults import defaults_source
 from compiler.verify.crd_schema import (
     RuleNode,
     apply_defaults,
@@ -44,6 +45,8 @@ from compiler.verify.crd_schema import (
     duplicate_map_keys,
     iter_rule_nodes,
     root_json_schema,
+    rule_tree_data,
+    rule_tree_from_data,
 )
 from compiler.verify.findings import Finding, format_path, object_identity
 
@@ -61,6 +64,7 @@ class _CrdDef:
     kind: str
     source: Path
     schemas: dict[str, dict[str, Any]]  # served version -> openAPIV3Schema
+    digest: str = ""  # sha256 of the source file's text ("": not known, nothing cached)
 
 
 @dataclass
@@ -68,11 +72,22 @@ class _Compiled:
     """Everything needed to validate one (group, version, kind)."""
 
     api_version: str
-    schema: dict[str, Any]  # the strict JSON Schema (jsonschema's validator is built from it on first need)
+    kind: str
     root: dict[str, Any]
     rules: RuleNode | None
     accepts: Check | None = None  # compiled fast check (compiler.verify.accept), None: jsonschema only
+    #: Applies the schema's defaults (compiler.verify.crd_defaults); None: the schema has none;
+    #: False: copy_json + apply_defaults (a default that is not plain JSON).
+    defaults: Any = None
+    _schema: dict[str, Any] | None = field(default=None, repr=False)
     _validator: Any = field(default=None, repr=False)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The strict JSON Schema, translated on first need (a value refused by ``accepts``)."""
+        if self._schema is None:
+            self._schema = root_json_schema(self.root, self.api_version, self.kind)
+        return self._schema
 
     @property
     def validator(self) -> jsonschema.Draft202012Validator:
@@ -81,6 +96,17 @@ class _Compiled:
 
             self._validator = jsonschema.Draft202012Validator(self.schema)
         return self._validator
+
+    def prepare(self, obj: dict[str, Any]) -> Any:
+        """``obj`` with the schema's defaults applied, as the API server stores it on create
+        (shares unchanged parts with ``obj``: read-only)."""
+        if self.defaults is None:
+            return obj
+        if self.defaults is False:
+            value = copy_json(obj)
+            apply_defaults(value, self.root)
+            return value
+        return self.defaults(obj)
 
 
 @dataclass
@@ -130,14 +156,14 @@ def _iter_yaml_files(path: Path) -> Iterator[Path]:
         raise FileNotFoundError(f"CRD path not found: {path}")
 
 
-def _documents(text: str) -> list[Any]:
+def _documents(text: str, digest: str | None = None) -> list[Any]:
     """The YAML documents of a CRD file, through a JSON copy in the user cache keyed by the
     text's sha256: CRDs are large (LeaderWorkerSet: 650 kB, 0.25 s to parse as YAML, 7 ms as
     JSON) and the same on every run. Only data that JSON represents exactly is cached."""
     where = crd_cel.cache_dir()
     if where is None:
         return list(yaml.load_all(text, Loader=_Loader))
-    path = where / "parsed-crds" / f"{hashlib.sha256(text.encode()).hexdigest()}.json"
+    path = where / "parsed-crds" / f"{digest or hashlib.sha256(text.encode()).hexdigest()}.json"
     try:
         return json.loads(path.read_bytes())
     except (OSError, ValueError):
@@ -165,7 +191,7 @@ def _crd_documents(docs: Sequence[Any]) -> Iterator[dict[str, Any]]:
             yield from _crd_documents(doc.get("items") or [])
 
 
-def _crd_def(doc: dict[str, Any], source: Path) -> _CrdDef | None:
+def _crd_def(doc: dict[str, Any], source: Path, digest: str = "") -> _CrdDef | None:
     spec = doc.get("spec") or {}
     group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
     if not isinstance(group, str) or not isinstance(kind, str):
@@ -178,7 +204,7 @@ def _crd_def(doc: dict[str, Any], source: Path) -> _CrdDef | None:
             continue
         schema = (version.get("schema") or {}).get("openAPIV3Schema") or legacy
         schemas[str(version["name"])] = schema or {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    return _CrdDef(group, kind, source, schemas)
+    return _CrdDef(group, kind, source, schemas, digest)
 
 
 class CrdRegistry:
@@ -219,12 +245,14 @@ class CrdRegistry:
         source = self._files[index]
         if source.parsed:
             return
+        text = source.read()
+        digest = hashlib.sha256(text.encode()).hexdigest()
         try:
-            docs = _documents(source.read())
+            docs = _documents(text, digest)
         except yaml.YAMLError as exc:
             raise ValueError(f"cannot parse CRD file {source.path}: {exc}") from exc
         for position, doc in enumerate(_crd_documents(docs)):
-            crd = _crd_def(doc, source.path)
+            crd = _crd_def(doc, source.path, digest)
             if crd is None:
                 continue
             key, rank = (crd.group, crd.kind), index * 100_000 + position
@@ -277,18 +305,12 @@ class CrdRegistry:
         if root is None:
             served = ", ".join(sorted(crd.schemas)) or "none"
             return f"{kind} version {version} is not served by the CRD (served: {served})"
-        schema = root_json_schema(root, api_version, kind)
-        try:
-            accepts: Check | None = compile_check(schema)
-        except Unsupported:
-            accepts = None
-        compiled = _Compiled(
-            api_version,
-            schema,
-            root,
-            build_rule_tree(root, crd_cel.DeferredRule),  # each rule compiled when first reached
-            accepts,
-        )
+        compiled = _Compiled(api_version, kind, root, None)
+        if crd.digest:  # generated once, then kept in the user cache (schema_cache)
+            parts = ("crd", crd.digest, group, kind, version)
+            schema_cache.cached(parts, lambda: _generate(compiled), lambda data: _load(compiled, data))
+        else:
+            _load(compiled, _generate(compiled))
         self._compiled[(group, version, kind)] = compiled
         return compiled
 
@@ -313,8 +335,7 @@ class CrdRegistry:
         compiled = self._compile(api_version, kind)
         if isinstance(compiled, str):
             return [Finding("", compiled, kind, name)], []
-        value = copy_json(obj)
-        apply_defaults(value, compiled.root)
+        value = compiled.prepare(obj)
         findings: list[Finding] = []
         if compiled.accepts is None or not compiled.accepts(value):  # valid values skip jsonschema
             findings = [f for err in compiled.validator.iter_errors(value) for f in _schema_findings(err, kind, name)]
@@ -405,6 +426,30 @@ class CrdRegistry:
                     rule = crd_cel.compiled(entry)
                     out.append(CelRuleStatus(api_version, kind, path, rule.rule, rule.status, rule.reason))
         return out
+
+
+def _generate(compiled: _Compiled) -> tuple[Any, Any, Any]:
+    """What :func:`_load` makes a :class:`_Compiled` of: the code of its fast check (None:
+    unsupported), of its defaults (None: none; False: unsupported) and its rule tree's data."""
+    try:
+        check: Any = compile_source(check_source(compiled.schema))
+    except Unsupported:
+        check = None
+    try:
+        source = defaults_source(compiled.root)
+        defaults: Any = None if source is None else compile_source(source)
+    except Unsupported:
+        defaults = False
+    return check, defaults, rule_tree_data(build_rule_tree(compiled.root, lambda rule: rule))
+
+
+def _load(compiled: _Compiled, data: tuple[Any, Any, Any]) -> None:
+    check, defaults, rules = data
+    compiled.accepts = None if check is None else load_check(check)
+    compiled.defaults = defaults if defaults is None or defaults is False else load_module(defaults)["defaults"]
+    if compiled.defaults and not callable(compiled.defaults):
+        raise TypeError("not a compiled defaults function")
+    compiled.rules = rule_tree_from_data(rules, crd_cel.DeferredRule)  # each rule compiled when first reached
 
 
 class _ValueText:
