@@ -119,11 +119,22 @@ def _enum(v: Any, members: list[Any]) -> bool:
     return False
 
 
+def _lazy_search(name: str, pattern: str, namespace: dict[str, Any]) -> Callable[[str], Any]:
+    """``re.compile(pattern).search``, compiled on first call (then bound as global ``name`` of
+    the generated module: a schema declares many more patterns than one build reaches)."""
+
+    def first(value: str) -> Any:
+        search = namespace[name] = re.compile(pattern).search
+        return search(value)
+
+    return first
+
+
 def _namespace() -> dict[str, Any]:
     """The globals a generated module runs with."""
     return {
         "__builtins__": builtins, "equal": equal, "uniq": uniq, "_Number": numbers.Number,
-        "_re": re, "_enum": _enum, "_true": _true, "_false": _false,
+        "_lazy_search": _lazy_search, "_enum": _enum, "_true": _true, "_false": _false,
     }
 
 
@@ -226,6 +237,7 @@ class _Generator:
         self.resolve = resolve
         self.bodies: dict[str, str] = {}  # function body -> name
         self.consts: dict[str, str] = {}  # expression -> name (built once, at load)
+        self.patterns: dict[str, str] = {}  # regular expression -> name (compiled on first use)
         self.by_id: dict[int, str] = {}
         self.keep: list[Any] = []  # schemas memoized by id stay alive
         self.refs: dict[str, str] = {}
@@ -237,6 +249,7 @@ class _Generator:
         out = [f"def {name}(v):\n{body}\n    return True\n" for body, name in self.bodies.items()]
         out += self.aliases
         out += [f"{name} = {expr}" for expr, name in self.consts.items()]
+        out += [f"{name} = _lazy_search({name!r}, {pattern!r}, globals())" for pattern, name in self.patterns.items()]
         return "\n".join([*out, f"check = {root}", ""])
 
     def const(self, expr: str) -> str:
@@ -302,7 +315,8 @@ class _Generator:
             pattern = schema["pattern"]
             try:
                 re.compile(pattern)
-                strings.append(f"{self.const(f'_re.compile({pattern!r}).search')}(v) is None")
+                name = self.patterns.setdefault(pattern, f"P{len(self.patterns)}")
+                strings.append(f"{name}(v) is None")
             except (re.error, TypeError):  # jsonschema raises on such a value: let it decide
                 self.inexact += isinstance(pattern, str)
                 strings = ["True"]

@@ -109,11 +109,18 @@ class _Compiled:
         return self.defaults(obj)
 
 
+#: Every value written after ``group:`` / ``kind:`` (quoted or not) in a text. The value is read
+#: by a lookahead, not consumed, so a ``group:`` ending it (``apigroup: x``) is found too.
+_MENTIONS = {key: re.compile(rf"""{key}["']?\s*:\s*["']?(?=([\w.-]+))""") for key in ("group", "kind")}
+_TOKEN = re.compile(r"[\w.-]+")
+
+
 @dataclass
 class _SourceFile:
     path: Path
     parsed: bool = False
     text: str | None = field(default=None, repr=False)
+    mentions: dict[str, frozenset[str]] | None = field(default=None, repr=False)
 
     def read(self) -> str:
         if self.text is None:
@@ -121,12 +128,19 @@ class _SourceFile:
         return self.text
 
     def may_define(self, group: str, kind: str) -> bool:
-        """Cheap superset test: does the text mention both ``group:`` and ``kind:``?"""
-        text = self.read()
+        """Cheap superset test: does the text mention both ``group:`` and ``kind:``, each value
+        followed by neither a word character, ``.`` nor ``-``? The values so written are
+        collected once per file; a value of other characters is searched for directly."""
+        if self.mentions is None:
+            text = self.read()
+            self.mentions = {key: frozenset(pattern.findall(text)) for key, pattern in _MENTIONS.items()}
         return all(
-            re.search(rf"""{key}["']?\s*:\s*["']?{re.escape(value)}["']?(?![\w.-])""", text)
+            value in self.mentions[key] if _TOKEN.fullmatch(value) else self._mentions(key, value)
             for key, value in (("group", group), ("kind", kind))
         )
+
+    def _mentions(self, key: str, value: str) -> bool:
+        return re.search(rf"""{key}["']?\s*:\s*["']?{re.escape(value)}["']?(?![\w.-])""", self.read()) is not None
 
 
 @dataclass(frozen=True)

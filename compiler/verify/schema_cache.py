@@ -40,7 +40,12 @@ def cache_dir() -> Path | None:
     (``~/.cache/mcompile``); None when it cannot be written or ``MCOMPILE_NO_CACHE`` is set."""
     if os.environ.get("MCOMPILE_NO_CACHE"):
         return None
-    where = Path(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")) / "mcompile"
+    return _writable(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"))
+
+
+@cache
+def _writable(base: str) -> Path | None:
+    where = Path(base) / "mcompile"
     try:
         where.mkdir(parents=True, exist_ok=True)
     except OSError:
