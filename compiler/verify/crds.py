@@ -27,7 +27,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,8 +63,19 @@ class _CrdDef:
     group: str
     kind: str
     source: Path
-    schemas: dict[str, dict[str, Any]]  # served version -> openAPIV3Schema
+    versions: tuple[str, ...]  # served, in the CRD's order
     digest: str = ""  # sha256 of the source file's text ("": not known, nothing cached)
+    load: Callable[[], dict[str, dict[str, Any]]] | None = field(default=None, repr=False)
+    _schemas: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
+
+    @property
+    def schemas(self) -> dict[str, dict[str, Any]]:
+        """Served version -> ``openAPIV3Schema``, read from the file on first need (a build whose
+        checks all come from the user cache never parses the CRD itself)."""
+        if self._schemas is None:
+            assert self.load is not None
+            self._schemas = self.load()
+        return self._schemas
 
 
 @dataclass
@@ -73,14 +84,21 @@ class _Compiled:
 
     api_version: str
     kind: str
-    root: dict[str, Any]
-    rules: RuleNode | None
+    load_root: Callable[[], dict[str, Any]] = field(repr=False)  # the served version's openAPIV3Schema
+    rules: RuleNode | None = None
     accepts: Check | None = None  # compiled fast check (compiler.verify.accept), None: jsonschema only
     #: Applies the schema's defaults (compiler.verify.crd_defaults); None: the schema has none;
     #: False: copy_json + apply_defaults (a default that is not plain JSON).
     defaults: Any = None
     _schema: dict[str, Any] | None = field(default=None, repr=False)
     _validator: Any = field(default=None, repr=False)
+    _root: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def root(self) -> dict[str, Any]:
+        if self._root is None:
+            self._root = self.load_root()
+        return self._root
 
     @property
     def schema(self) -> dict[str, Any]:
@@ -195,6 +213,26 @@ def _documents(text: str, digest: str | None = None) -> list[Any]:
     return docs
 
 
+def _parse_text(path: Path, text: str, digest: str) -> dict[int, _CrdDef]:
+    """The CRDs of one file by position (YAML errors as ValueError naming the file)."""
+    try:
+        docs = _documents(text, digest)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"cannot parse CRD file {path}: {exc}") from exc
+    return {position: crd for position, doc in enumerate(_crd_documents(docs)) if (crd := _crd_def(doc, path, digest)) is not None}
+
+
+def _index_entries(data: Any) -> list[tuple[int, str, str, list[str]]]:
+    """A file's cached CRD index, checked for shape (else it counts as a damaged entry)."""
+    out = []
+    for position, group, kind, versions in data:
+        if not (type(position) is int and isinstance(group, str) and isinstance(kind, str)
+                and isinstance(versions, list) and all(isinstance(v, str) for v in versions)):
+            raise TypeError("not a CRD index")
+        out.append((position, group, kind, versions))
+    return out
+
+
 def _crd_documents(docs: Sequence[Any]) -> Iterator[dict[str, Any]]:
     for doc in docs:
         if not isinstance(doc, dict):
@@ -218,7 +256,7 @@ def _crd_def(doc: dict[str, Any], source: Path, digest: str = "") -> _CrdDef | N
             continue
         schema = (version.get("schema") or {}).get("openAPIV3Schema") or legacy
         schemas[str(version["name"])] = schema or {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    return _CrdDef(group, kind, source, schemas, digest)
+    return _CrdDef(group, kind, source, tuple(schemas), digest, _schemas=schemas)
 
 
 class CrdRegistry:
@@ -261,14 +299,28 @@ class CrdRegistry:
             return
         text = source.read()
         digest = hashlib.sha256(text.encode()).hexdigest()
-        try:
-            docs = _documents(text, digest)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"cannot parse CRD file {source.path}: {exc}") from exc
-        for position, doc in enumerate(_crd_documents(docs)):
-            crd = _crd_def(doc, source.path, digest)
-            if crd is None:
-                continue
+        parsed: dict[int, _CrdDef] = {}
+
+        def index_file() -> list[Any]:
+            """(position, group, kind, served versions) of each CRD in the file."""
+            parsed.update(_parse_text(source.path, text, digest))
+            return [[position, crd.group, crd.kind, list(crd.versions)] for position, crd in parsed.items()]
+
+        def schemas_at(position: int) -> Callable[[], dict[str, dict[str, Any]]]:
+            def load() -> dict[str, dict[str, Any]]:
+                if not parsed:  # the index came from the user cache: parse the file now
+                    again = source.path.read_text(encoding="utf-8")
+                    if hashlib.sha256(again.encode()).hexdigest() != digest:
+                        raise ValueError(f"CRD file {source.path} changed while it was being read")
+                    parsed.update(_parse_text(source.path, again, digest))
+                return parsed[position].schemas
+
+            return load
+
+        # the index is kept in the user cache (keyed by the file's digest) with the compiled checks
+        entries = schema_cache.cached(("crd-index", digest), index_file, _index_entries)
+        for position, group, kind, versions in entries:
+            crd = parsed.get(position) or _CrdDef(group, kind, source.path, tuple(versions), digest, schemas_at(position))
             key, rank = (crd.group, crd.kind), index * 100_000 + position
             if key not in self._defs or self._defs[key][0] > rank:
                 self._defs[key] = (rank, crd)
@@ -294,13 +346,13 @@ class CrdRegistry:
     def kinds(self) -> set[tuple[str, str]]:
         """Every served ``(apiVersion, kind)`` (parses all files)."""
         self._load_all()
-        return {(f"{d.group}/{v}", d.kind) for _, d in self._defs.values() for v in d.schemas}
+        return {(f"{d.group}/{v}", d.kind) for _, d in self._defs.values() for v in d.versions}
 
     def has(self, api_version: str, kind: str) -> bool:
         """True if a CRD serves ``kind`` at ``api_version``."""
         group, version = _split_api_version(api_version)
         crd = self._lookup(group, kind) if group else None
-        return crd is not None and version in crd.schemas
+        return crd is not None and version in crd.versions
 
     def source_of(self, api_version: str, kind: str) -> Path | None:
         """The CRD file that defines ``kind`` in ``api_version``'s group."""
@@ -315,11 +367,10 @@ class CrdRegistry:
         crd = self._lookup(group, kind) if group else None
         if crd is None:
             return f"no CRD found for {kind} in API group {group or '(core)'}"
-        root = crd.schemas.get(version)
-        if root is None:
-            served = ", ".join(sorted(crd.schemas)) or "none"
+        if version not in crd.versions:
+            served = ", ".join(sorted(crd.versions)) or "none"
             return f"{kind} version {version} is not served by the CRD (served: {served})"
-        compiled = _Compiled(api_version, kind, root, None)
+        compiled = _Compiled(api_version, kind, lambda: crd.schemas[version])
         if crd.digest:  # generated once, then kept in the user cache (schema_cache)
             parts = ("crd", crd.digest, group, kind, version)
             schema_cache.cached(parts, lambda: _generate(compiled), lambda data: _load(compiled, data))

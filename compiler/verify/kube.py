@@ -125,7 +125,11 @@ def _definitions_file(schema_dir: Path) -> dict[str, Any]:
 
 @cache
 def _definitions_digest(schema_dir: Path) -> str:
-    return schema_cache.file_digest(schema_dir / "_definitions.json")
+    """Identifies ``_definitions.json`` in a cache key without reading its 1.4 MB: its path, size,
+    modification time and inode (installing another kubernetes-validate changes them)."""
+    path = schema_dir / "_definitions.json"
+    st = path.stat()
+    return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
 
 
 def _definitions(schema_dir: Path) -> dict[str, Any]:

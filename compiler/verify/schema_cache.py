@@ -100,5 +100,3 @@ def cached(parts: Sequence[str], build: Callable[[], Any], load: Callable[[Any],
     return result
 
 
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -54,12 +54,13 @@ def test_a_new_registry_reads_its_checks_from_the_cache(crd_dir, user_cache, mon
     bad["spec"]["replicas"] = "three"
     first = CrdRegistry.load([lws])
     assert first.validate(leaderworkerset()) == [] and messages(first.validate(bad))
-    assert len(calls) == 1 and len(list(user_cache.glob("*.bin"))) == 1
+    assert len(calls) == 1 and len(list(user_cache.glob("*.bin"))) == 2  # the file's CRD index and the kind's check
     second = CrdRegistry.load([lws])  # as in the next run
     assert second.validate(leaderworkerset()) == []
     compiled = second._compile("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet")
     assert not isinstance(compiled, str) and compiled.accepts is not None and compiled.rules is not None
     assert compiled._schema is None  # the JSON Schema is translated for jsonschema only when it is needed
+    assert compiled._root is None  # and the CRD file is not even parsed while every value passes
     assert messages(second.validate(bad)) == messages(first.validate(bad)) and compiled._schema is not None
     assert len(calls) == 1  # nothing generated again
 
@@ -74,7 +75,7 @@ def test_a_changed_crd_file_is_a_new_key(crd_dir, user_cache, monkeypatch, tmp_p
     assert "maxLength: 63" in text
     copy.write_text(text.replace("maxLength: 63", "maxLength: 2"))  # e.g. a CRD upgrade tightens a field
     refused = CrdRegistry.load([copy]).validate(nodepool())
-    assert len(calls) == 2 and len(list(user_cache.glob("*.bin"))) == 2
+    assert len(calls) == 2 and len(list(user_cache.glob("*.bin"))) == 4
     assert any("too long" in m for m in messages(refused)), messages(refused)
 
 
@@ -82,19 +83,21 @@ def test_a_damaged_entry_is_ignored_and_rewritten(crd_dir, user_cache, monkeypat
     calls = _generated(monkeypatch)
     path = _crd_file(crd_dir, "karpenter.sh_nodepools.yaml")
     CrdRegistry.load([path]).validate(nodepool())
-    [entry] = user_cache.glob("*.bin")
-    good = entry.read_bytes()
-    for damaged in (good[:-10], good[:40] + bytes([good[40] ^ 1]) + good[41:], b"", good[:32] + b"junk"):
-        entry.write_bytes(damaged)
-        registry = CrdRegistry.load([path])
-        obj = nodepool()
-        assert registry.validate(obj) == []
-        obj["spec"]["weight"] = 1000
-        assert messages(registry.validate(obj)) == ["1000 is greater than the maximum of 100"]
-        raw = entry.read_bytes()  # rewritten whole
-        assert len(raw) > 32 and hashlib.sha256(raw[32:]).digest() == raw[:32]
-    assert len(calls) == 5
-    assert CrdRegistry.load([path]).validate(nodepool()) == [] and len(calls) == 5  # the rewritten entry is read
+    entries = sorted(user_cache.glob("*.bin"))
+    assert len(entries) == 2  # the file's CRD index, the kind's check
+    for entry in entries:
+        good = entry.read_bytes()
+        for damaged in (good[:-10], good[:40] + bytes([good[40] ^ 1]) + good[41:], b"", good[:32] + b"junk"):
+            entry.write_bytes(damaged)
+            registry = CrdRegistry.load([path])
+            obj = nodepool()
+            assert registry.validate(obj) == []
+            obj["spec"]["weight"] = 1000
+            assert messages(registry.validate(obj)) == ["1000 is greater than the maximum of 100"]
+            raw = entry.read_bytes()  # rewritten whole
+            assert len(raw) > 32 and hashlib.sha256(raw[32:]).digest() == raw[:32]
+    assert len(calls) == 5  # the check generated once, and again for each damaged check entry
+    assert CrdRegistry.load([path]).validate(nodepool()) == [] and len(calls) == 5  # the rewritten entries are read
 
 
 def test_an_entry_that_does_not_load_counts_as_damaged(user_cache, monkeypatch):
@@ -157,3 +160,19 @@ def test_nothing_is_written_when_the_cache_is_off(crd_dir, user_cache, monkeypat
     for _ in range(2):
         assert CrdRegistry.load([path]).validate(nodepool()) == []
     assert len(calls) == 2 and not user_cache.exists()
+
+
+def test_the_cached_crd_index_answers_like_the_files(crd_dir, user_cache, monkeypatch):
+    """Kinds, served versions and refusals from a registry whose file index comes from the cache."""
+    monkeypatch.setenv("MCOMPILE_NO_CACHE", "1")
+    plain = CrdRegistry.load([crd_dir])
+    expected = plain.kinds()
+    monkeypatch.delenv("MCOMPILE_NO_CACHE")
+    CrdRegistry.load([crd_dir]).kinds()  # writes the index of every file
+    cached = CrdRegistry.load([crd_dir])
+    assert cached.kinds() == expected and len(expected) > 20
+    assert cached.parsed_files == plain.parsed_files
+    bad = nodepool()
+    bad["apiVersion"] = "karpenter.sh/v0"
+    assert messages(cached.validate(bad)) == messages(plain.validate(bad))
+    assert messages(cached.validate(bad))[0].startswith("NodePool version v0 is not served by the CRD (served: v1")
