@@ -25,140 +25,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from compiler.verify import crd_cel, schema_cache
-from compiler.verify.accept import Check, Unsupported, check_source, compile_source, load_check, load_module
-from compiler.verify.crd_defaults import defaults_source
-from compiler.verify.crd_schema import (
-    RuleNode,
-    apply_defaults,
-    build_rule_tree,
-    copy_json,
-    duplicate_map_keys,
-    iter_rule_nodes,
-    root_json_schema,
-    rule_tree_data,
-    rule_tree_from_data,
+from compiler.verify.crd_compiled import _Compiled, _generate, _load
+from compiler.verify.crd_files import (  # noqa: F401  (_documents, _SourceFile: tests reach them here)
+    _CrdDef,
+    _documents,
+    _index_entries,
+    _iter_yaml_files,
+    _parse_text,
+    _SourceFile,
 )
+from compiler.verify.crd_schema import RuleNode, duplicate_map_keys, iter_rule_nodes
 from compiler.verify.findings import Finding, format_path, object_identity
 
 if TYPE_CHECKING:  # imported when a value fails its compiled check (or a schema has none)
     import jsonschema
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@dataclass
-class _CrdDef:
-    """One CustomResourceDefinition: its served versions' schemas and where it came from."""
-
-    group: str
-    kind: str
-    source: Path
-    versions: tuple[str, ...]  # served, in the CRD's order
-    digest: str = ""  # sha256 of the source file's text ("": not known, nothing cached)
-    load: Callable[[], dict[str, dict[str, Any]]] | None = field(default=None, repr=False)
-    _schemas: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
-
-    @property
-    def schemas(self) -> dict[str, dict[str, Any]]:
-        """Served version -> ``openAPIV3Schema``, read from the file on first need (a build whose
-        checks all come from the user cache never parses the CRD itself)."""
-        if self._schemas is None:
-            assert self.load is not None
-            self._schemas = self.load()
-        return self._schemas
-
-
-@dataclass
-class _Compiled:
-    """Everything needed to validate one (group, version, kind)."""
-
-    api_version: str
-    kind: str
-    load_root: Callable[[], dict[str, Any]] = field(repr=False)  # the served version's openAPIV3Schema
-    rules: RuleNode | None = None
-    accepts: Check | None = None  # compiled fast check (compiler.verify.accept), None: jsonschema only
-    #: Applies the schema's defaults (compiler.verify.crd_defaults); None: the schema has none;
-    #: False: copy_json + apply_defaults (a default that is not plain JSON).
-    defaults: Any = None
-    _schema: dict[str, Any] | None = field(default=None, repr=False)
-    _validator: Any = field(default=None, repr=False)
-    _root: dict[str, Any] | None = field(default=None, repr=False)
-
-    @property
-    def root(self) -> dict[str, Any]:
-        if self._root is None:
-            self._root = self.load_root()
-        return self._root
-
-    @property
-    def schema(self) -> dict[str, Any]:
-        """The strict JSON Schema, translated on first need (a value refused by ``accepts``)."""
-        if self._schema is None:
-            self._schema = root_json_schema(self.root, self.api_version, self.kind)
-        return self._schema
-
-    @property
-    def validator(self) -> jsonschema.Draft202012Validator:
-        if self._validator is None:
-            import jsonschema
-
-            self._validator = jsonschema.Draft202012Validator(self.schema)
-        return self._validator
-
-    def prepare(self, obj: dict[str, Any]) -> Any:
-        """``obj`` with the schema's defaults applied, as the API server stores it on create
-        (shares unchanged parts with ``obj``: read-only)."""
-        if self.defaults is None:
-            return obj
-        if self.defaults is False:
-            value = copy_json(obj)
-            apply_defaults(value, self.root)
-            return value
-        return self.defaults(obj)
-
-
-#: Every value written after ``group:`` / ``kind:`` (quoted or not) in a text. The value is read
-#: by a lookahead, not consumed, so a ``group:`` ending it (``apigroup: x``) is found too.
-_MENTIONS = {key: re.compile(rf"""{key}["']?\s*:\s*["']?(?=([\w.-]+))""") for key in ("group", "kind")}
-_TOKEN = re.compile(r"[\w.-]+")
-
-
-@dataclass
-class _SourceFile:
-    path: Path
-    parsed: bool = False
-    text: str | None = field(default=None, repr=False)
-    mentions: dict[str, frozenset[str]] | None = field(default=None, repr=False)
-
-    def read(self) -> str:
-        if self.text is None:
-            self.text = self.path.read_text(encoding="utf-8")
-        return self.text
-
-    def may_define(self, group: str, kind: str) -> bool:
-        """Cheap superset test: does the text mention both ``group:`` and ``kind:``, each value
-        followed by neither a word character, ``.`` nor ``-``? The values so written are
-        collected once per file; a value of other characters is searched for directly."""
-        if self.mentions is None:
-            text = self.read()
-            self.mentions = {key: frozenset(pattern.findall(text)) for key, pattern in _MENTIONS.items()}
-        return all(
-            value in self.mentions[key] if _TOKEN.fullmatch(value) else self._mentions(key, value)
-            for key, value in (("group", group), ("kind", kind))
-        )
-
-    def _mentions(self, key: str, value: str) -> bool:
-        return re.search(rf"""{key}["']?\s*:\s*["']?{re.escape(value)}["']?(?![\w.-])""", self.read()) is not None
 
 
 @dataclass(frozen=True)
@@ -176,87 +63,6 @@ class CelRuleStatus:
 def _split_api_version(api_version: str) -> tuple[str, str]:
     group, _, version = api_version.rpartition("/")
     return group, version
-
-
-def _iter_yaml_files(path: Path) -> Iterator[Path]:
-    if path.is_dir():
-        found = [p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
-        yield from sorted(found, key=lambda p: p.relative_to(path).parts)
-    elif path.is_file():
-        yield path
-    else:
-        raise FileNotFoundError(f"CRD path not found: {path}")
-
-
-def _documents(text: str, digest: str | None = None) -> list[Any]:
-    """The YAML documents of a CRD file, through a JSON copy in the user cache keyed by the
-    text's sha256: CRDs are large (LeaderWorkerSet: 650 kB, 0.25 s to parse as YAML, 7 ms as
-    JSON) and the same on every run. Only data that JSON represents exactly is cached."""
-    where = crd_cel.cache_dir()
-    if where is None:
-        return list(yaml.load_all(text, Loader=_Loader))
-    path = where / "parsed-crds" / f"{digest or hashlib.sha256(text.encode()).hexdigest()}.json"
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        pass
-    docs = list(yaml.load_all(text, Loader=_Loader))
-    try:
-        data = json.dumps(docs, ensure_ascii=False, allow_nan=False)
-        if json.loads(data) == docs:  # e.g. int keys or timestamps would not survive: not cached
-            path.parent.mkdir(exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(data, encoding="utf-8")
-            os.replace(tmp, path)
-    except (TypeError, ValueError, OSError):
-        pass
-    return docs
-
-
-def _parse_text(path: Path, text: str, digest: str) -> dict[int, _CrdDef]:
-    """The CRDs of one file by position (YAML errors as ValueError naming the file)."""
-    try:
-        docs = _documents(text, digest)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"cannot parse CRD file {path}: {exc}") from exc
-    return {position: crd for position, doc in enumerate(_crd_documents(docs)) if (crd := _crd_def(doc, path, digest)) is not None}
-
-
-def _index_entries(data: Any) -> list[tuple[int, str, str, list[str]]]:
-    """A file's cached CRD index, checked for shape (else it counts as a damaged entry)."""
-    out = []
-    for position, group, kind, versions in data:
-        if not (type(position) is int and isinstance(group, str) and isinstance(kind, str)
-                and isinstance(versions, list) and all(isinstance(v, str) for v in versions)):
-            raise TypeError("not a CRD index")
-        out.append((position, group, kind, versions))
-    return out
-
-
-def _crd_documents(docs: Sequence[Any]) -> Iterator[dict[str, Any]]:
-    for doc in docs:
-        if not isinstance(doc, dict):
-            continue
-        if doc.get("kind") == "CustomResourceDefinition":
-            yield doc
-        elif doc.get("kind") in ("List", "CustomResourceDefinitionList"):
-            yield from _crd_documents(doc.get("items") or [])
-
-
-def _crd_def(doc: dict[str, Any], source: Path, digest: str = "") -> _CrdDef | None:
-    spec = doc.get("spec") or {}
-    group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
-    if not isinstance(group, str) or not isinstance(kind, str):
-        return None
-    legacy = (spec.get("validation") or {}).get("openAPIV3Schema")  # apiextensions v1beta1
-    schemas: dict[str, dict[str, Any]] = {}
-    versions = spec.get("versions") or ([{"name": spec["version"]}] if spec.get("version") else [])
-    for version in versions:
-        if version.get("served", True) is False:
-            continue
-        schema = (version.get("schema") or {}).get("openAPIV3Schema") or legacy
-        schemas[str(version["name"])] = schema or {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    return _CrdDef(group, kind, source, tuple(schemas), digest, _schemas=schemas)
 
 
 class CrdRegistry:
@@ -491,30 +297,6 @@ class CrdRegistry:
                     rule = crd_cel.compiled(entry)
                     out.append(CelRuleStatus(api_version, kind, path, rule.rule, rule.status, rule.reason))
         return out
-
-
-def _generate(compiled: _Compiled) -> tuple[Any, Any, Any]:
-    """What :func:`_load` makes a :class:`_Compiled` of: the code of its fast check (None:
-    unsupported), of its defaults (None: none; False: unsupported) and its rule tree's data."""
-    try:
-        check: Any = compile_source(check_source(compiled.schema))
-    except Unsupported:
-        check = None
-    try:
-        source = defaults_source(compiled.root)
-        defaults: Any = None if source is None else compile_source(source)
-    except Unsupported:
-        defaults = False
-    return check, defaults, rule_tree_data(build_rule_tree(compiled.root, lambda rule: rule))
-
-
-def _load(compiled: _Compiled, data: tuple[Any, Any, Any]) -> None:
-    check, defaults, rules = data
-    compiled.accepts = None if check is None else load_check(check)
-    compiled.defaults = defaults if defaults is None or defaults is False else load_module(defaults)["defaults"]
-    if compiled.defaults and not callable(compiled.defaults):
-        raise TypeError("not a compiled defaults function")
-    compiled.rules = rule_tree_from_data(rules, crd_cel.DeferredRule)  # each rule compiled when first reached
 
 
 class _ValueText:

@@ -31,7 +31,7 @@ T = TypeVar("T")
 
 _FORMAT = "schema-checks/v1"
 #: The modules whose code decides what a cached entry holds.
-_GENERATORS = ("accept.py", "crd_schema.py", "crd_defaults.py", "schema_cache.py", "crds.py", "kube.py")
+_GENERATORS = ("accept.py", "crd_schema.py", "crd_defaults.py", "crd_compiled.py", "crd_files.py", "schema_cache.py", "crds.py", "kube.py")
 
 
 def cache_dir() -> Path | None:

@@ -38,7 +38,7 @@ def _generated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return real(schema, resolve)
 
     monkeypatch.setattr(accept, "check_source", counting)
-    monkeypatch.setattr("compiler.verify.crds.check_source", counting)
+    monkeypatch.setattr("compiler.verify.crd_compiled.check_source", counting)
     monkeypatch.setattr("compiler.verify.kube.check_source", counting)
     return calls
 
