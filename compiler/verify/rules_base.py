@@ -5,7 +5,8 @@ Kept apart from the rule modules so each of them can import these without import
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ..plan.model import Plan
@@ -34,9 +35,21 @@ class RuleInput:
     objects: tuple[dict[str, Any], ...]
     profile: Profile
     plan: Plan
-    #: kind -> (render position, object) of that kind, built on first use by :func:`objects_of`
-    #: (two dozen rules ask for a few kinds each: one pass over the objects instead of hundreds)
-    by_kind: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    @cached_property
+    def by_kind(self) -> dict[str, list[int]]:
+        """Positions of the objects of each kind (every rule asks for a few kinds)."""
+        out: dict[str, list[int]] = {}
+        for index, obj in enumerate(self.objects):
+            kind = obj.get("kind") if isinstance(obj, dict) else None
+            if isinstance(kind, str):
+                out.setdefault(kind, []).append(index)
+        return out
+
+    @cached_property
+    def memo(self) -> dict[str, Any]:
+        """What rules derive from this input and share (e.g. the NodePool views), by name."""
+        return {}
 
 
 def ref(obj: dict[str, Any]) -> str:
@@ -57,11 +70,6 @@ def namespace_of(obj: dict[str, Any]) -> str:
 def objects_of(inp: RuleInput, *kinds: str) -> list[dict[str, Any]]:
     """The objects of the given kinds, in render order (rules stay deterministic)."""
     index = inp.by_kind
-    if not index:
-        for i, o in enumerate(inp.objects):
-            if isinstance(o, dict) and isinstance(o.get("kind"), str):
-                index.setdefault(o["kind"], []).append((i, o))
-        index[""] = []  # built (an empty render too)
     if len(kinds) == 1:
-        return [o for _, o in index.get(kinds[0], ())]
-    return [o for _, o in sorted((e for k in dict.fromkeys(kinds) for e in index.get(k, ())), key=lambda e: e[0])]
+        return [inp.objects[i] for i in index.get(kinds[0], ())]
+    return [inp.objects[i] for i in sorted(i for kind in set(kinds) for i in index.get(kind, ()))]
