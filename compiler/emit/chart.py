@@ -83,17 +83,15 @@ def _ns_pattern(ns: str) -> re.Pattern[str]:
                       rf'|(?<=\.){n}(?=\.svc\b)')
 
 
-def _namespaced(node: Any, ns: str, path: tuple[str | int, ...], kind: str, rx: re.Pattern[str]) -> Any:
-    if isinstance(node, dict):
-        return {k: _namespaced(v, ns, path + (k,), kind, rx) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_namespaced(v, ns, path + (i,), kind, rx) for i, v in enumerate(node)]
-    if not isinstance(node, str):
+def _leaf_namespace(node: str, ns: str, key: Any, parent: Any, depth: int, kind: str, rx: re.Pattern[str]) -> str | _Namespace:
+    """A string of the template at a path ending ``parent, key`` (``depth`` segments long): itself,
+    or the namespace node it is (the whole string) or embeds."""
+    if ns not in node:  # every way of being or embedding the namespace spells it
         return node
     whole = node == ns and (
-        path[-1:] in (("namespace",), ("kubernetes.io/metadata.name",))
-        or (len(path) >= 2 and path[-2] == "matchNames")
-        or (kind == "Namespace" and path == ("metadata", "name")))
+        key in ("namespace", "kubernetes.io/metadata.name")
+        or (depth >= 2 and parent == "matchNames")
+        or (kind == "Namespace" and depth == 2 and parent == "metadata" and key == "name"))
     if whole:
         return _Namespace(("", ""))
     parts = rx.split(node)
@@ -115,20 +113,28 @@ def _action(node: ValueRef | _Namespace, chart: str) -> str:
 
 def template_text(template: Any, header: str, guard: str | None, chart: str = "chart", namespace: str | None = None) -> str:
     nodes: list[ValueRef | _Namespace] = []
-    if namespace:
-        template = _namespaced(template, namespace, (), template.get("kind", "") if isinstance(template, dict) else "", _ns_pattern(namespace))
+    kind = template.get("kind", "") if isinstance(template, dict) else ""
+    rx = _ns_pattern(namespace) if namespace else None
 
-    def swap(node: Any) -> Any:
+    def swap(node: Any, key: Any, parent: Any, depth: int) -> Any:
+        """One pass: the namespace found (when the chart has one), then every value and
+        namespace node replaced by a token, in document order."""
+        if isinstance(node, str):
+            if rx is None:
+                return node
+            node = _leaf_namespace(node, namespace or "", key, parent, depth, kind, rx)
+            if isinstance(node, str):
+                return node
         if isinstance(node, (ValueRef, _Namespace)):
             nodes.append(node)
             return _TOKEN.format(len(nodes) - 1)
         if isinstance(node, dict):
-            return {k: swap(v) for k, v in node.items()}
+            return {k: swap(v, k, key, depth + 1) for k, v in node.items()}
         if isinstance(node, list):
-            return [swap(v) for v in node]
+            return [swap(v, i, key, depth + 1) for i, v in enumerate(node)]
         return node
 
-    text = escape_helm(dump_document(swap(template), header=header))
+    text = escape_helm(dump_document(swap(template, None, None, 0), header=header))
     for i, ref in enumerate(nodes):
         text = text.replace(_TOKEN.format(i), _action(ref, chart), 1)
     if guard:

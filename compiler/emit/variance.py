@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ..render.meta import ENV_LABEL, VERSION_LABEL, version_label
@@ -98,6 +99,7 @@ class Analysis:
     origins: dict[tuple[str, ...], tuple[str, str]] = field(default_factory=dict)  # value path -> (kind, object path)
 
 
+@lru_cache(maxsize=1 << 12)
 def _camel(text: str) -> str:
     """``EC2NodeClass-gpu`` -> ``ec2NodeClassGpu``; ``mcompile.io/environment`` -> ``mcompileIoEnvironment``."""
     parts = [p for p in re.split(r"[^A-Za-z0-9]+", text) if p]
@@ -124,8 +126,13 @@ def _alias(obj: dict[str, Any], profile_name: str, taken: set[str]) -> str:
 def _path_text(path: Sequence[str | int]) -> str:
     out = ""
     for p in path:
-        out += f"[{p}]" if isinstance(p, int) or "." in str(p) or "/" in str(p) else (("." if out else "") + str(p))
+        out = _path_child(out, p)
     return out
+
+
+def _path_child(text: str, p: str | int) -> str:
+    """:func:`_path_text` of a path one segment longer than the one ``text`` spells."""
+    return text + (f"[{p}]" if isinstance(p, int) or "." in str(p) or "/" in str(p) else (("." if text else "") + str(p)))
 
 
 def _named(items: Sequence[Any]) -> bool:
@@ -140,7 +147,7 @@ class _Walker:
         self.origins: dict[tuple[str, ...], tuple[str, str]] = {}
         self.shared = shared  # chart-wide values (image) every object must agree on
 
-    def chart_wide(self, path: list, nodes: list[Any]) -> ValueRef | None:
+    def chart_wide(self, path: list, nodes: list[Any], text: str) -> ValueRef | None:
         """The serving image and its pull policy, and the version label, read chart-wide values."""
         if len(path) < 3 or path[-3] not in ("containers", "initContainers") or path[-1] not in IMAGE_FIELDS:
             if path and path[-1] == VERSION_LABEL and path[-2:-1] == ["labels"] and ("image", "tag") in self.shared:
@@ -163,14 +170,10 @@ class _Walker:
         for vp, by_env in found.items():
             self.shared.setdefault(vp, {}).update(by_env)
         self.values.update(found)
-        self.origins.update({vp: (self.kind, _path_text(path)) for vp in found})
+        self.origins.update({vp: (self.kind, text) for vp in found})
         return ValueRef(("image", "pullPolicy")) if path[-1] == "imagePullPolicy" else ValueRef(("image",), helper="image")
 
-    def is_knob(self, path: list) -> bool:
-        text = _path_text(path)
-        return any(rx.fullmatch(text) for rx in self.knobs)
-
-    def value(self, path: list, nodes: list[Any]) -> ValueRef:
+    def value(self, path: list, nodes: list[Any], text: str) -> ValueRef:
         if path and path[-1] == ENV_LABEL:
             vp: tuple[str, ...] = ("environment",)
         else:
@@ -181,23 +184,33 @@ class _Walker:
         while vp in self.values and self.values[vp] != by_env:  # two nodes compressed to one name
             vp, n = (*base[:-1], f"{base[-1]}{n}"), n + 1
         self.values[vp] = by_env
-        self.origins[vp] = (self.kind, _path_text(path))
+        self.origins[vp] = (self.kind, text)
         return ValueRef(vp)
 
-    def walk(self, nodes: list[Any], path: list) -> Any:
+    def walk(self, nodes: list[Any], path: list, text: str = "") -> Any:
+        """The template of ``nodes`` (one per environment) at ``path`` (``text``: its
+        :func:`_path_text`, grown one segment per level instead of respelled per node)."""
         first = nodes[0]
-        if (wide := self.chart_wide(path, nodes)) is not None:
+        last = path[-1] if path else None
+        if last in _WIDE_LAST and (wide := self.chart_wide(path, nodes, text)) is not None:
             return wide
-        if self.is_knob(path) or (path and path[-1] == ENV_LABEL):
-            return self.value(path, nodes)
-        if all(isinstance(n, dict) for n in nodes) and all(n.keys() == first.keys() for n in nodes):
-            return {k: self.walk([n[k] for n in nodes], path + [k]) for k in first}
-        if all(isinstance(n, list) for n in nodes) and len({len(n) for n in nodes}) == 1 and first and _named(first) \
+        if last == ENV_LABEL or (self.knobs and any(rx.fullmatch(text) for rx in self.knobs)):
+            return self.value(path, nodes, text)
+        if isinstance(first, dict):
+            keys = first.keys()
+            if all(isinstance(n, dict) and n.keys() == keys for n in nodes):
+                return {k: self.walk([n[k] for n in nodes], path + [k], _path_child(text, k)) for k in first}
+        elif all(isinstance(n, list) for n in nodes) and len({len(n) for n in nodes}) == 1 and first and _named(first) \
                 and all([i["name"] for i in n] == [i["name"] for i in first] for n in nodes):
-            return [self.walk([n[i] for n in nodes], path + [first[i]["name"]]) for i in range(len(first))]
+            names = [i["name"] for i in first]
+            return [self.walk([n[i] for n in nodes], path + [name], _path_child(text, name)) for i, name in enumerate(names)]
         if all(n == first for n in nodes):
             return first
-        return self.value(path, nodes)
+        return self.value(path, nodes, text)
+
+
+#: The last path segments :meth:`_Walker.chart_wide` can turn into a chart-wide value.
+_WIDE_LAST = frozenset({*IMAGE_FIELDS, VERSION_LABEL})
 
 
 def analyse(objects_by_env: Mapping[str, Sequence[dict[str, Any]]], profile_name: str) -> Analysis:
