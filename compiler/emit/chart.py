@@ -79,8 +79,11 @@ def _ns_pattern(ns: str) -> re.Pattern[str]:
     (``<namespace>/<name>``) and in-cluster DNS names (``<svc>.<namespace>.svc``), also inside
     JSON text (dashboards), where the quotes are escaped."""
     n = re.escape(ns)
-    return re.compile(rf'(?<=namespace="){n}(?=")|(?<=namespace=\\"){n}(?=\\")|(?<=job="){n}(?=/)|(?<=job=\\"){n}(?=/)'
-                      rf'|(?<=\.){n}(?=\.svc\b)')
+    # The namespace first, then what is around it (lookbehinds that include it): the same matches
+    # as "(?<=namespace=")ns(?=")|...", but the regex engine scans for the literal (100x faster
+    # on a dashboard's JSON).
+    return re.compile(rf'{n}(?:(?<=namespace="{n})(?=")|(?<=namespace=\\"{n})(?=\\")|(?<=job="{n})(?=/)|(?<=job=\\"{n})(?=/)'
+                      rf'|(?<=\.{n})(?=\.svc\b))')
 
 
 def _leaf_namespace(node: str, ns: str, key: Any, parent: Any, depth: int, kind: str, rx: re.Pattern[str]) -> str | _Namespace:

@@ -194,12 +194,12 @@ class _Walker:
         last = path[-1] if path else None
         if last in _WIDE_LAST and (wide := self.chart_wide(path, nodes, text)) is not None:
             return wide
-        if last == ENV_LABEL or (self.knobs and any(rx.fullmatch(text) for rx in self.knobs)):
+        if last == ENV_LABEL or (self.knobs and _is_knob(self.kind, text)):
             return self.value(path, nodes, text)
         if isinstance(first, dict):
             keys = first.keys()
             if all(isinstance(n, dict) and n.keys() == keys for n in nodes):
-                return {k: self.walk([n[k] for n in nodes], path + [k], _path_child(text, k)) for k in first}
+                return self.walk_mapping(nodes, path, text)
         elif all(isinstance(n, list) for n in nodes) and len({len(n) for n in nodes}) == 1 and first and _named(first) \
                 and all([i["name"] for i in n] == [i["name"] for i in first] for n in nodes):
             names = [i["name"] for i in first]
@@ -208,9 +208,37 @@ class _Walker:
             return first
         return self.value(path, nodes, text)
 
+    def walk_mapping(self, nodes: list[dict[str, Any]], path: list, text: str) -> dict[str, Any]:
+        """:meth:`walk` of mappings with the same keys. A scalar field the environments agree on
+        is the field itself (what :meth:`walk` would return for it, without the call) unless it
+        could be a value anyway: a knob of this kind, or a chart-wide/environment field."""
+        out: dict[str, Any] = {}
+        knobs = bool(self.knobs)
+        for k, first in nodes[0].items():
+            column = [n[k] for n in nodes]
+            if type(first) in _SCALARS and k not in _SPECIAL_LAST and all(n == first for n in column):
+                if not knobs:
+                    out[k] = first
+                    continue
+                child = _path_child(text, k)
+                out[k] = self.walk(column, path + [k], child) if _is_knob(self.kind, child) else first
+            else:
+                out[k] = self.walk(column, path + [k], _path_child(text, k))
+        return out
+
+
+@lru_cache(maxsize=1 << 14)
+def _is_knob(kind: str, text: str) -> bool:
+    """True when the field at object path ``text`` is one of ``kind``'s ``KNOBS`` (paths repeat
+    across objects and profiles: each is matched once)."""
+    return any(re.fullmatch(rx, text) for k, rx in KNOBS if k == kind)
+
 
 #: The last path segments :meth:`_Walker.chart_wide` can turn into a chart-wide value.
 _WIDE_LAST = frozenset({*IMAGE_FIELDS, VERSION_LABEL})
+#: ... or :meth:`_Walker.walk` into a value whatever the environments say.
+_SPECIAL_LAST = _WIDE_LAST | {ENV_LABEL}
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def analyse(objects_by_env: Mapping[str, Sequence[dict[str, Any]]], profile_name: str) -> Analysis:
