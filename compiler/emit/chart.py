@@ -26,6 +26,7 @@ from typing import Any
 from ..profile import Profile
 from ..render.identity import chart_notes
 from .chart_values import values_schema, values_yaml
+from .jsonout import dumps_indented
 from .variance import Analysis, ValueRef, overrides
 from .yamlout import dump_document
 
@@ -160,7 +161,7 @@ def chart_files(profile: Profile, analysis: Analysis, header: str, version: str 
     files["values.yaml"] = values_yaml(base, schema, header, f"defaults = environment {analysis.base_env}")
     for env in analysis.envs:
         files[f"values-{env}.yaml"] = _values_file(overrides(base, analysis.values[env]), header, f"environment {env} (over values.yaml)")
-    files["values.schema.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    files["values.schema.json"] = dumps_indented(schema) + "\n"
     files["templates/_helpers.tpl"] = escape_helm(f"{{{{/* {header} */}}}}\n") + _HELPERS.format(name=profile.name)
     files["templates/NOTES.txt"] = _notes(profile, analysis)
     files["README.md"] = _readme(profile, analysis, header, schema)
