@@ -16,6 +16,7 @@ each value came from, so the chart's values schema can carry the profile schema'
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -130,8 +131,10 @@ def _path_text(path: Sequence[str | int]) -> str:
     return out
 
 
+@lru_cache(maxsize=1 << 15, typed=True)  # (typed: True and 1 spell differently)
 def _path_child(text: str, p: str | int) -> str:
-    """:func:`_path_text` of a path one segment longer than the one ``text`` spells."""
+    """:func:`_path_text` of a path one segment longer than the one ``text`` spells (paths
+    repeat across objects and profiles: each is spelled once)."""
     return text + (f"[{p}]" if isinstance(p, int) or "." in str(p) or "/" in str(p) else (("." if text else "") + str(p)))
 
 
@@ -214,16 +217,23 @@ class _Walker:
         could be a value anyway: a knob of this kind, or a chart-wide/environment field."""
         out: dict[str, Any] = {}
         knobs = bool(self.knobs)
+        rest = nodes[1:]
         for k, first in nodes[0].items():
-            column = [n[k] for n in nodes]
-            if type(first) in _SCALARS and k not in _SPECIAL_LAST and all(n == first for n in column):
-                if not knobs:
-                    out[k] = first
-                    continue
-                child = _path_child(text, k)
-                out[k] = self.walk(column, path + [k], child) if _is_knob(self.kind, child) else first
-            else:
-                out[k] = self.walk(column, path + [k], _path_child(text, k))
+            if type(first) in _SCALARS and k not in _SPECIAL_LAST:
+                # all(n == first for n in column), without the column (first == first: not NaN)
+                same = type(first) is not float or not math.isnan(first)
+                for n in rest:
+                    if not n[k] == first:  # noqa: SIM201 (the == the definition uses)
+                        same = False
+                        break
+                if same:
+                    if not knobs:
+                        out[k] = first
+                        continue
+                    if not _is_knob(self.kind, _path_child(text, k)):
+                        out[k] = first
+                        continue
+            out[k] = self.walk([n[k] for n in nodes], path + [k], _path_child(text, k))
         return out
 
 
