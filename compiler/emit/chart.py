@@ -19,7 +19,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,8 @@ from .jsonout import dumps_indented
 from .variance import Analysis, ValueRef, overrides
 from .yamlout import dump_document
 
+#: Scalars a template walk returns unchanged.
+_UNCHANGED = frozenset({int, float, bool, type(None)})
 _BRACES = re.compile(r"\{\{|\}\}")
 _TOKEN = "MCVALUE{}X"
 CHART_LABEL = "helm.sh/chart"
@@ -120,23 +122,35 @@ def template_text(template: Any, header: str, guard: str | None, chart: str = "c
     kind = template.get("kind", "") if isinstance(template, dict) else ""
     rx = _ns_pattern(namespace) if namespace else None
 
+    ns = namespace or ""
+
     def swap(node: Any, key: Any, parent: Any, depth: int) -> Any:
         """One pass: the namespace found (when the chart has one), then every value and
         namespace node replaced by a token, in document order."""
         if isinstance(node, str):
             if rx is None:
                 return node
-            node = _leaf_namespace(node, namespace or "", key, parent, depth, kind, rx)
+            node = _leaf_namespace(node, ns, key, parent, depth, kind, rx)
             if isinstance(node, str):
                 return node
         if isinstance(node, (ValueRef, _Namespace)):
             nodes.append(node)
             return _TOKEN.format(len(nodes) - 1)
         if isinstance(node, dict):
-            return {k: swap(v, k, key, depth + 1) for k, v in node.items()}
+            return swap_items(node.items(), {}, key, depth + 1)
         if isinstance(node, list):
-            return [swap(v, i, key, depth + 1) for i, v in enumerate(node)]
+            return list(swap_items(enumerate(node), {}, key, depth + 1).values())
         return node
+
+    def swap_items(items: Iterable[tuple[Any, Any]], out: dict[Any, Any], key: Any, depth: int) -> dict[Any, Any]:
+        """:func:`swap` of a container's items (a list's by index): what :func:`swap` would
+        return unchanged (numbers, strings without the namespace) is taken without the call."""
+        for k, v in items:
+            if type(v) in _UNCHANGED or (type(v) is str and (rx is None or ns not in v)):
+                out[k] = v
+            else:
+                out[k] = swap(v, k, key, depth)
+        return out
 
     text = escape_helm(dump_document(swap(template, None, None, 0), header=header))
     for i, ref in enumerate(nodes):
