@@ -34,7 +34,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-__all__ = ["dump_document", "dump_documents", "load_documents", "needs_quotes", "order_keys"]
+__all__ = ["document_lines", "dump_document", "dump_documents", "load_documents", "needs_quotes", "order_keys"]
 
 INDENT = 2
 _MAX_SIMPLE_KEY = 1000  # YAML readers refuse implicit keys longer than 1024 characters
@@ -380,7 +380,7 @@ def dump_documents(docs: Sequence[Any], header: str | None = None) -> str:
     ``header`` becomes ``# ...`` comment lines before the first document. An empty ``docs`` gives
     just the header (or ``""``).
     """
-    if isinstance(docs, (str, bytes, Mapping)) or not isinstance(docs, Sequence):
+    if type(docs) is not list and (isinstance(docs, (str, bytes, Mapping)) or not isinstance(docs, Sequence)):
         raise TypeError("dump_documents() takes a sequence of documents; use dump_document() for one")
     lines = _header_lines(header) if header is not None else []
     for i, doc in enumerate(docs):
@@ -393,6 +393,11 @@ def dump_documents(docs: Sequence[Any], header: str | None = None) -> str:
 def dump_document(doc: Any, header: str | None = None) -> str:
     """Serialise a single document; same style as :func:`dump_documents`."""
     return dump_documents([doc], header=header)
+
+
+def document_lines(doc: Any) -> list[str]:
+    """The lines of ``dump_document(doc)`` without their newlines (no header)."""
+    return list(_document(doc))
 
 
 def load_documents(text: str) -> list[Any]:
