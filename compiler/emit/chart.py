@@ -20,20 +20,24 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ..profile import Profile
 from ..render.identity import chart_notes
+from .chart_template import TOKEN, TOKEN_PREFIX, template_lines
+from .chart_template import Namespace as _Namespace
+from .chart_template import leaf_namespace as _leaf_namespace
+from .chart_template import ns_pattern as _ns_pattern
 from .chart_values import values_schema, values_yaml
 from .jsonout import dumps_indented
 from .variance import Analysis, ValueRef, overrides
-from .yamlout import dump_document
+from .yamlout import dump_document, join_document
 
 #: Scalars a template walk returns unchanged.
 _UNCHANGED = frozenset({int, float, bool, type(None)})
 _BRACES = re.compile(r"\{\{|\}\}")
-_TOKEN = "MCVALUE{}X"
+_TOKEN = TOKEN
+_TOKENS = re.compile(TOKEN_PREFIX + r"([0-9]+)X")
 CHART_LABEL = "helm.sh/chart"
 #: Bumped when the chart layout changes in a way objects do not show (part of the version hash).
 CHART_FORMAT = "2"
@@ -69,41 +73,6 @@ def with_chart_label(objects: Sequence[dict[str, Any]], name: str, version: str)
     return out
 
 
-@dataclass(frozen=True)
-class _Namespace:
-    """A node of the template that is (or embeds) the namespace: ``pieces`` alternate literal
-    text and the namespace, starting with literal text."""
-
-    pieces: tuple[str, ...]
-
-
-def _ns_pattern(ns: str) -> re.Pattern[str]:
-    """Where a namespace is embedded in text we generate: PromQL matchers, Prometheus job names
-    (``<namespace>/<name>``) and in-cluster DNS names (``<svc>.<namespace>.svc``), also inside
-    JSON text (dashboards), where the quotes are escaped."""
-    n = re.escape(ns)
-    # The namespace first, then what is around it (lookbehinds that include it): the same matches
-    # as "(?<=namespace=")ns(?=")|...", but the regex engine scans for the literal (100x faster
-    # on a dashboard's JSON).
-    return re.compile(rf'{n}(?:(?<=namespace="{n})(?=")|(?<=namespace=\\"{n})(?=\\")|(?<=job="{n})(?=/)|(?<=job=\\"{n})(?=/)'
-                      rf'|(?<=\.{n})(?=\.svc\b))')
-
-
-def _leaf_namespace(node: str, ns: str, key: Any, parent: Any, depth: int, kind: str, rx: re.Pattern[str]) -> str | _Namespace:
-    """A string of the template at a path ending ``parent, key`` (``depth`` segments long): itself,
-    or the namespace node it is (the whole string) or embeds."""
-    if ns not in node:  # every way of being or embedding the namespace spells it
-        return node
-    whole = node == ns and (
-        key in ("namespace", "kubernetes.io/metadata.name")
-        or (depth >= 2 and parent == "matchNames")
-        or (kind == "Namespace" and depth == 2 and parent == "metadata" and key == "name"))
-    if whole:
-        return _Namespace(("", ""))
-    parts = rx.split(node)
-    return _Namespace(tuple(parts)) if len(parts) > 1 else node
-
-
 def _action(node: ValueRef | _Namespace, chart: str) -> str:
     if isinstance(node, _Namespace):
         if node.pieces == ("", ""):
@@ -118,6 +87,36 @@ def _action(node: ValueRef | _Namespace, chart: str) -> str:
 
 
 def template_text(template: Any, header: str, guard: str | None, chart: str = "chart", namespace: str | None = None) -> str:
+    """A template file: the canonical YAML of ``template`` with its value nodes (and, with
+    ``namespace``, the namespace wherever it is or is embedded) as Helm actions."""
+    text = _one_walk(template, header, chart, namespace) if type(template) is dict else None
+    if text is None:
+        text = _two_passes(template, header, chart, namespace)
+    if guard:
+        lines = text.splitlines(keepends=True)
+        head = [ln for ln in lines if ln.startswith("#")]
+        body = lines[len(head):]
+        text = "".join(head) + "{{- if .Values." + guard + ".enabled }}\n" + "".join(body) + "{{- end }}\n"
+    return text
+
+
+def _one_walk(template: dict[str, Any], header: str, chart: str, namespace: str | None) -> str | None:
+    """The template text through :func:`chart_template.template_lines`; ``None`` where it may
+    differ from :func:`_two_passes` (see that module)."""
+    written = template_lines(template, namespace)
+    if written is None:
+        return None
+    lines, nodes = written
+    actions = [_action(n, chart) for n in nodes]
+    text = escape_helm(join_document(lines, header))
+    if text.count(TOKEN_PREFIX) != len(nodes) or any(TOKEN_PREFIX in a for a in actions):
+        return None
+    return _TOKENS.sub(lambda m: actions[int(m.group(1))], text)
+
+
+def _two_passes(template: Any, header: str, chart: str, namespace: str | None) -> str:
+    """The reference: a copy of the template with every node as a token (numbered in document
+    order), dumped, then each token replaced by its node's action."""
     nodes: list[ValueRef | _Namespace] = []
     kind = template.get("kind", "") if isinstance(template, dict) else ""
     rx = _ns_pattern(namespace) if namespace else None
@@ -155,11 +154,6 @@ def template_text(template: Any, header: str, guard: str | None, chart: str = "c
     text = escape_helm(dump_document(swap(template, None, None, 0), header=header))
     for i, ref in enumerate(nodes):
         text = text.replace(_TOKEN.format(i), _action(ref, chart), 1)
-    if guard:
-        lines = text.splitlines(keepends=True)
-        head = [ln for ln in lines if ln.startswith("#")]
-        body = lines[len(head):]
-        text = "".join(head) + "{{- if .Values." + guard + ".enabled }}\n" + "".join(body) + "{{- end }}\n"
     return text
 
 

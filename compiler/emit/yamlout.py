@@ -34,7 +34,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-__all__ = ["document_lines", "dump_document", "dump_documents", "load_documents", "needs_quotes", "order_keys"]
+__all__ = ["document_lines", "dump_document", "dump_documents", "join_document", "load_documents", "needs_quotes", "order_keys"]
 
 INDENT = 2
 _MAX_SIMPLE_KEY = 1000  # YAML readers refuse implicit keys longer than 1024 characters
@@ -370,8 +370,17 @@ def _key_text(key: str) -> str:
     return _scalar(key, 0, key=True)[0]
 
 
-def _header_lines(header: str) -> list[str]:
-    return [("# " + line).rstrip() for line in header.splitlines()] or ["#"]
+@lru_cache(maxsize=256)
+def _header_lines(header: str) -> tuple[str, ...]:
+    """(Headers repeat for every file of a profile: split once.)"""
+    return tuple(("# " + line).rstrip() for line in header.splitlines()) or ("#",)
+
+
+def join_document(lines: list[str], header: str | None = None) -> str:
+    """``dump_document`` of the document whose :func:`document_lines` are ``lines``."""
+    if header is not None:
+        lines = [*_header_lines(header), *lines]
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def dump_documents(docs: Sequence[Any], header: str | None = None) -> str:
@@ -382,7 +391,7 @@ def dump_documents(docs: Sequence[Any], header: str | None = None) -> str:
     """
     if type(docs) is not list and (isinstance(docs, (str, bytes, Mapping)) or not isinstance(docs, Sequence)):
         raise TypeError("dump_documents() takes a sequence of documents; use dump_document() for one")
-    lines = _header_lines(header) if header is not None else []
+    lines = list(_header_lines(header)) if header is not None else []
     for i, doc in enumerate(docs):
         if i:
             lines.append("---")

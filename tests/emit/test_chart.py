@@ -5,18 +5,14 @@ are there and NOTES say what was installed."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from compiler.build import build_files, target_for
-from compiler.emit.chart import _ns_pattern
 from compiler.store.writer import write_outputs
 from compiler.toolchain import run_tool
 from compiler.verify import make_verifier
@@ -223,30 +219,3 @@ def test_notes_say_what_was_installed(charts: Path) -> None:
     assert "http://llama-70b-bifrost.team-a.svc:8080/v1" in notes and "inference-llama" not in notes
     assert "{{" not in notes
 
-
-_NS_FRAGMENTS = ['namespace="', 'namespace=\\"', 'job="', 'job=\\"', ".", ".svc", ".svcx", '"', '\\"', "/", "x", " ", "-", "llm", "llm-a", "l", "m"]
-
-
-def _ns_definition(ns: str) -> re.Pattern[str]:
-    n = re.escape(ns)
-    return re.compile(rf'(?<=namespace="){n}(?=")|(?<=namespace=\\"){n}(?=\\")|(?<=job="){n}(?=/)|(?<=job=\\"){n}(?=/)'
-                      rf'|(?<=\.){n}(?=\.svc\b)')
-
-
-def test_namespace_pattern_matches_where_the_lookbehind_spelling_does() -> None:
-    """The namespace regex leads with the literal (fast); it must split text exactly where the
-    plain lookbehind form (the definition) does: every text of up to four fragments."""
-    fast, definition = _ns_pattern("llm"), _ns_definition("llm")
-    for n in range(1, 5):
-        for fragments in itertools.product(_NS_FRAGMENTS, repeat=n):
-            text = "".join(fragments)
-            assert fast.split(text) == definition.split(text), text
-    assert fast.split('up{namespace="llm"} x.llm.svc job="llm/x" namespace="llm-a"') == \
-        ['up{namespace="', '"} x.', '.svc job="', '/x" namespace="llm-a"']
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.sampled_from(["llm", "llm-a", "a.b"]), st.lists(st.sampled_from(_NS_FRAGMENTS + ["a.b", "a"]), max_size=16))
-def test_namespace_pattern_on_longer_texts(ns: str, fragments: list[str]) -> None:
-    text = "".join(fragments)
-    assert _ns_pattern(ns).split(text) == _ns_definition(ns).split(text)
