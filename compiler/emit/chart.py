@@ -20,6 +20,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 from ..profile import Profile
@@ -80,7 +81,7 @@ def _action(node: ValueRef | _Namespace, chart: str) -> str:
         # A YAML double-quoted scalar (JSON string syntax): literal text escaped for Helm as
         # everywhere else, the namespace (a DNS label: nothing to escape) printed in between.
         ns = f'{{{{ include "{chart}.namespace" . }}}}'
-        return '"' + ns.join(escape_helm(json.dumps(p, ensure_ascii=False)[1:-1]) for p in node.pieces) + '"'
+        return '"' + ns.join(escape_helm(encode_basestring(p)[1:-1]) for p in node.pieces) + '"'
     if node.helper:
         return f'{{{{ include "{chart}.{node.helper}" . | toJson }}}}'
     return "{{ toJson .Values." + ".".join(node.path) + " }}"
@@ -275,5 +276,6 @@ def _leafy(key: str) -> bool:
 
 
 def _short(v: Any) -> str:
-    s = json.dumps(v, sort_keys=True).replace("|", "\\|")
+    # (a string: what json.dumps writes for it, without building an encoder per call)
+    s = (encode_basestring_ascii(v) if type(v) is str else json.dumps(v, sort_keys=True)).replace("|", "\\|")
     return s if len(s) <= 48 else s[:45] + "..."
