@@ -382,7 +382,7 @@ class CrdRegistry:
         is_list = isinstance(value, list)
         for index, item in enumerate(value):
             single: Any = [item] if is_list else {item: value[item]}  # type: ignore[index]
-            key = (id(rule), "element", text.element(index) if is_list else _json(item))
+            key = (id(rule), "element", text.part(index) if is_list else _json(item))
             outcome = self._outcomes.get(key)
             if outcome is None:
                 outcome = crd_cel.evaluate(rule, single)
@@ -410,42 +410,35 @@ class CrdRegistry:
 
 class _ValueText:
     """Canonical JSON of one rule node's value, of field subsets and of list elements, each part
-    computed at most once however many rules read it: a map's text is put together from its
-    fields' texts, a list's from its elements' (the same string ``_json`` gives)."""
+    computed at most once however many rules read it (the same strings ``_json`` gives)."""
 
     def __init__(self, value: Any) -> None:
         self.value = value
         self._whole: str | None = None
         self._parts: dict[Any, str] = {}
+        self._str_keys = type(value) is dict and all(type(k) is str for k in value)
 
     @property
     def whole(self) -> str:
         if self._whole is None:
-            value = self.value
-            if type(value) is dict and all(type(k) is str for k in value):
-                self._whole = "{" + ",".join(f"{_json(k)}:{self._field(k)}" for k in value) + "}"
-            elif type(value) is list:
-                self._whole = "[" + ",".join(self.element(i) for i in range(len(value))) + "]"
+            if self._str_keys:
+                self._whole = self.of_fields(tuple(self.value))
+            elif type(self.value) is list:
+                self._whole = "[" + ",".join(self.part(i) for i in range(len(self.value))) + "]"
             else:
-                self._whole = _json(value)
+                self._whole = _json(self.value)
         return self._whole
 
-    def _field(self, key: str) -> str:
-        text = self._parts.get(key)
-        if text is None:
-            text = self._parts[key] = _json(self.value[key])
-        return text
-
-    def element(self, index: int) -> str:
-        text = self._parts.get(index)
-        if text is None:
-            text = self._parts[index] = _json(self.value[index])
-        return text
+    def part(self, key: Any) -> str:
+        """The text of one field (a map) or element (a list)."""
+        if key not in self._parts:
+            self._parts[key] = _json(self.value[key])
+        return self._parts[key]
 
     def of_fields(self, names: tuple[str, ...]) -> str:
-        if not all(type(k) is str for k in self.value):
+        if not self._str_keys:
             return _json({k: v for k, v in self.value.items() if k in names})
-        return "{" + ",".join(f"{_json(k)}:{self._field(k)}" for k in self.value if k in names) + "}"
+        return "{" + ",".join(f"{_json(k)}:{self.part(k)}" for k in self.value if k in names) + "}"
 
 
 def _json(value: Any) -> str:
