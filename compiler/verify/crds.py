@@ -250,7 +250,7 @@ class CrdRegistry:
             return crd_cel.evaluate(rule, value)
 
     def _memoized(self, rule: crd_cel.CelRule, value: Any, text: _ValueText) -> crd_cel.CelOutcome:
-        if rule.per_element and value and type(value) in (list, dict) and self._each_passes(rule, value):
+        if rule.per_element and value and type(value) in (list, dict) and self._each_passes(rule, value, text):
             return crd_cel.CelOutcome(True, "")
         narrow = None
         if rule.self_fields is not None and isinstance(value, dict):
@@ -265,15 +265,16 @@ class CrdRegistry:
             self._outcomes[narrow] = outcome
         return outcome
 
-    def _each_passes(self, rule: crd_cel.CelRule, value: list[Any] | dict[str, Any]) -> bool:
+    def _each_passes(self, rule: crd_cel.CelRule, value: list[Any] | dict[str, Any], text: _ValueText) -> bool:
         """True if ``self.all(v, body)`` passes for every element on its own, each element's
         outcome memoized (so a list that differs in one item costs one evaluation). ``all`` is
         true iff its body is true for every element, so this is the rule's verdict; on any
         miss the caller evaluates the whole value, for CEL's exact message and error rules.
         The body reads nothing but ``v``: for a map, ``v`` is a key and the values are moot."""
-        for item in value:
-            single: Any = [item] if isinstance(value, list) else {item: value[item]}
-            key = (id(rule), "element", _json(item))
+        is_list = isinstance(value, list)
+        for index, item in enumerate(value):
+            single: Any = [item] if is_list else {item: value[item]}  # type: ignore[index]
+            key = (id(rule), "element", text.part(index) if is_list else _json(item))
             outcome = self._outcomes.get(key)
             if outcome is None:
                 outcome = crd_cel.evaluate(rule, single)
@@ -300,20 +301,36 @@ class CrdRegistry:
 
 
 class _ValueText:
-    """Canonical JSON of one rule node's value (and of field subsets), computed at most once."""
+    """Canonical JSON of one rule node's value, of field subsets and of list elements, each part
+    computed at most once however many rules read it (the same strings ``_json`` gives)."""
 
     def __init__(self, value: Any) -> None:
         self.value = value
         self._whole: str | None = None
+        self._parts: dict[Any, str] = {}
+        self._str_keys = type(value) is dict and all(type(k) is str for k in value)
 
     @property
     def whole(self) -> str:
         if self._whole is None:
-            self._whole = _json(self.value)
+            if self._str_keys:
+                self._whole = self.of_fields(tuple(self.value))
+            elif type(self.value) is list:
+                self._whole = "[" + ",".join(self.part(i) for i in range(len(self.value))) + "]"
+            else:
+                self._whole = _json(self.value)
         return self._whole
 
+    def part(self, key: Any) -> str:
+        """The text of one field (a map) or element (a list)."""
+        if key not in self._parts:
+            self._parts[key] = _json(self.value[key])
+        return self._parts[key]
+
     def of_fields(self, names: tuple[str, ...]) -> str:
-        return _json({k: v for k, v in self.value.items() if k in names})
+        if not self._str_keys:
+            return _json({k: v for k, v in self.value.items() if k in names})
+        return "{" + ",".join(f"{_json(k)}:{self.part(k)}" for k in self.value if k in names) + "}"
 
 
 def _json(value: Any) -> str:
