@@ -19,6 +19,7 @@ from compiler.toolchain import run_tool
 from compiler.verify.kube import KubeValidator
 from tests.conftest import REPO
 from tests.render.test_vllm import compiled, ctx_of, matches, objects, one
+from tests.shipped import shipped_envs
 
 UPSTREAM = REPO.parent / "shared" / "upstream"
 CHART = UPSTREAM / "charts" / "llm-d-router-gateway"
@@ -165,3 +166,12 @@ def test_hardened_non_root_pod_and_pinned_image() -> None:
 def test_nothing_without_kv_cache_aware_routing() -> None:
     assert ours("tier1") == {}
     assert ours("tier2", "serving.routing.kvCacheAware=false") == {}
+
+
+@pytest.mark.parametrize(("stem", "env"), shipped_envs())
+def test_the_config_text_is_what_the_pure_python_emitter_writes(stem: str, env: str) -> None:
+    """The picker's config is written with libyaml's emitter: for every shipped profile and
+    environment it is byte for byte what PyYAML's pure-Python emitter writes."""
+    config = picker.plugin_config(ctx_of(compiled(stem, env=env)))
+    assert picker.DUMPER is yaml.CSafeDumper  # the fast emitter is really the one in use
+    assert picker.config_text(config) == picker.config_text(config, yaml.SafeDumper)
