@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .plan import plan as make_plan
-from .profile import from_resolved
+from .profile_read import from_resolved
 from .render import render
 from .render.gitops import render_gitops
 from .render.meta import Context

@@ -2,7 +2,7 @@
 and ``network.clientNamespaces`` (see :mod:`compiler.profile` for the rest).
 
 Kept in its own module so the serving/capacity view and the path view evolve independently;
-:func:`compiler.profile.from_resolved` calls :func:`from_values` once.
+:func:`compiler.profile_read.from_resolved` calls :func:`from_values` once.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from compiler.pipeline import compile_env
-from compiler.profile import from_resolved
+from compiler.profile_read import from_resolved
 from compiler.resolve import Request, resolve
 
 TIER2 = """\
