@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .manifest import MANIFEST_NAME
 from .paths import parent_problem
+from .prestage import PREFIX
 from .swap import STAGE_DIR
 
 __all__ = ["INDEX_FORMAT", "OutIndex", "scope_digest"]
@@ -85,7 +86,7 @@ class OutIndex:
 
     def _stage_pending(self) -> bool:
         try:
-            return bool(os.listdir(self.root / STAGE_DIR))
+            return any(not name.startswith(PREFIX) for name in os.listdir(self.root / STAGE_DIR))  # a build's own prestage is no commit
         except OSError:
             return False
 

@@ -34,18 +34,21 @@ only when they became empty through our own deletes. Files are written with mode
 
 from __future__ import annotations
 
-import fcntl
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..types import OutputFile
 from . import swap
 from .durable import atomic_write, fsync_dir, prune_empty_dirs, remove_stray_temps, sync_dirs, sync_trees, write_files
+from .lock import OutputLocked, hold
 from .manifest import GITIGNORE, GITIGNORE_NAME, LOCK_NAME, MANIFEST_NAME, STATE_DIR, read_manifest, render_manifest
 from .paths import ABSENT, ParentCache, fingerprint, parent_problem, read_state, sha, syntax_problems
+from .prestage import StagedFile, active, digest_of, remove_stale, same_bytes, staged_tree
+
+Planned = OutputFile | StagedFile
 
 __all__ = [
     "MANIFEST_NAME",
@@ -73,10 +76,6 @@ class WritePlanError(Exception):
         super().__init__("refusing to write outputs:\n  " + "\n  ".join(self.problems))
 
 
-class OutputLocked(Exception):
-    """Another process holds the output directory's lock."""
-
-
 @dataclass(frozen=True)
 class WritePlan:
     """What :func:`apply` will do; every path is relative to ``out_dir`` and sorted."""
@@ -84,7 +83,7 @@ class WritePlan:
     out_dir: Path
     scope: str
     manifest_name: str
-    to_write: tuple[OutputFile, ...]
+    to_write: tuple[Planned, ...]  # OutputFile, or StagedFile: bytes a worker staged (prestage.py)
     unchanged: tuple[str, ...]
     to_delete: tuple[str, ...]
     kept: tuple[str, ...]
@@ -195,7 +194,7 @@ def _plan_many(
         part, more = _plan_scope(root, files, scope, scopes.get(scope, {}), owners, parents, force, manifest_name)
         problems += more
         parts.append(part)
-        new_scopes[scope] = {f.path: sha(f.content) for f in files}
+        new_scopes[scope] = {f.path: digest_of(f) for f in files}
     if problems:
         raise WritePlanError(problems)
     manifest = render_manifest(new_scopes)
@@ -211,17 +210,18 @@ def _plan_many(
 
 
 def _plan_scope(
-    root: Path, files: Sequence[OutputFile], scope: str, previous: Mapping[str, str], owners: Mapping[str, str],
+    root: Path, files: Sequence[Planned], scope: str, previous: Mapping[str, str], owners: Mapping[str, str],
     parents: ParentCache, force: bool, manifest_name: str,
 ) -> tuple[dict, list[str]]:
     """The WritePlan fields of one scope, and its problems."""
     problems: list[str] = []
     planned = {f.path for f in files}
-    to_write: list[OutputFile] = []
+    to_write: list[Planned] = []
     unchanged: list[str] = []
     to_delete: list[str] = []
     kept: dict[str, str] = {}  # path -> why it is left in place
     expected: dict[str, str] = {}
+    gone: dict[str, bool] = {}  # top-level name -> absent (then so is every path under it: one lstat)
     for f in sorted(files, key=lambda f: f.path):
         if syntax_problems(f.path):
             continue
@@ -232,13 +232,17 @@ def _plan_scope(
         if bad := parents.problem(f.path):
             problems.append(f"{f.path}: {bad}")
             continue
-        kind, data = read_state(root / f.path)
+        top = f.path.split("/", 1)[0]
+        absent = top != f.path and gone.setdefault(top, not os.path.lexists(root / top))
+        kind, data = (ABSENT, None) if absent else read_state(root / f.path)
         if kind in ("directory", "special file"):
             problems.append(f"{f.path}: exists as a {kind}")
-        elif data == f.content:
+        elif data is not None and same_bytes(f, data):
             unchanged.append(f.path)
         elif kind != ABSENT and owner is None and not force:
             problems.append(f"{f.path}: would overwrite unowned file (not in {manifest_name}; use force)")
+        elif isinstance(f, StagedFile) and f.source is None:  # it was on disk when the worker looked
+            problems.append(f"{f.path}: changed on disk while mcompile was building; run again")
         else:
             to_write.append(f)
         expected[f.path] = f"sha256:{sha(data)}" if data is not None else kind
@@ -259,24 +263,9 @@ def _plan_scope(
     return fields_, problems
 
 
-@contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    """Hold the exclusive, non-blocking ``flock`` on ``root/.mcompile/lock``."""
-    (root / STATE_DIR).mkdir(parents=True, exist_ok=True)
-    lock = root / LOCK_NAME
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise OutputLocked(
-            f"{root} is being written by another mcompile process (lock {lock} is held); "
-            "wait for it to finish, then run again"
-        ) from None
-    try:
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
+def _locked(root: Path) -> AbstractContextManager[None]:
+    """Hold the exclusive, non-blocking ``flock`` on ``root/.mcompile/lock`` (``lock.py``)."""
+    return hold(root)
 
 
 def apply(plan: WritePlan) -> WriteSummary:
@@ -321,7 +310,9 @@ def _apply_locked(plans: Sequence[WritePlan]) -> list[WriteSummary]:
     possible, else file by file), then replace the manifest, last."""
     root, last = plans[0].out_dir, plans[-1]
     recovered = swap.recover(root)
-    removed_temp = remove_stray_temps(root, skip=[swap.RESCUE_DIR])
+    pre = active(root)
+    remove_stale(root, keep=pre.base if pre else None)
+    removed_temp = remove_stray_temps(root, skip=[swap.RESCUE_DIR, *([pre.base.relative_to(root).as_posix()] if pre else [])])
     _verify_fresh(plans)
     busy = [p for p in plans if p.to_write or p.to_delete]
     eligible = [p for p in busy if p.swap_top]
@@ -329,6 +320,8 @@ def _apply_locked(plans: Sequence[WritePlan]) -> list[WriteSummary]:
     done.update(_commit_per_file(root, [p for p in busy if p.scope not in done]))
     if fingerprint(root, GITIGNORE_NAME) == ABSENT:  # the user's edits to it are theirs
         write_files(root, [OutputFile(GITIGNORE_NAME, GITIGNORE)], durable=False)  # not worth an fsync
+    if pre is not None:
+        pre.clear()  # what was staged is committed: nothing of it may outlive the manifest
     manifest_path = root / last.manifest_name
     if fingerprint(root, last.manifest_name) != f"sha256:{sha(last.manifest)}":
         atomic_write(manifest_path, last.manifest)
@@ -350,15 +343,22 @@ def _commit_swaps(root: Path, plans: Sequence[WritePlan]) -> _Done:
     """Stage every scope's next directory, make all of them durable at once, swap each into
     place and discard the old trees. Scopes that cannot be staged or swapped are left out of the
     result (the caller commits them file by file)."""
-    staged = []
+    staged, fresh = [], []
     for plan in plans:
-        new = {f.path: f.content for f in plan.to_write}
         assert plan.swap_top is not None, "only swap-eligible plans are staged"
-        st = swap.stage(root, plan.swap_top, new, plan.to_delete, plan.expected)
+        whole = staged_tree(plan.to_write) if not plan.unchanged and not plan.to_delete else None
+        if whole is not None and not os.path.lexists(root / plan.swap_top):
+            fresh.append((plan, whole))  # a new directory a worker staged whole: renamed into place
+            continue
+        st = swap.stage(root, plan.swap_top, plan.to_write, plan.to_delete, plan.expected)
         if st is not None:
             staged.append((plan, st))
-    sync_trees(root, [st.stage for _, st in staged])
+    sync_trees(root, [st.stage for _, st in staged] + [whole for _, whole in fresh])
     done: _Done = {}
+    for plan, whole in fresh:
+        assert plan.swap_top is not None
+        if swap.place(whole, root / plan.swap_top):
+            done[plan.scope] = ([], list(plan.kept), [])
     for plan, st in staged:  # the swaps are made durable together below, not one fsync each
         if not swap.commit(st, sync=False):
             swap.discard(root, st.stage, sync=False)
@@ -366,8 +366,8 @@ def _commit_swaps(root: Path, plans: Sequence[WritePlan]) -> _Done:
         rescued = swap.discard(root, st.stage, sync=False)
         moved = {r.path for r in rescued}
         done[plan.scope] = ([p for p in plan.to_delete if p not in moved], list(plan.kept), [r.note for r in rescued])
-    if staged:  # every rename is durable before the manifest that describes the new trees is written
-        sync_dirs(root, {root, root / swap.STAGE_DIR, *(st.stage for _, st in staged)})
+    if staged or fresh:  # every rename is durable before the manifest that describes the new trees is written
+        sync_dirs(root, {root, root / swap.STAGE_DIR, *(st.stage for _, st in staged), *(w.parent for _, w in fresh)})
     return done
 
 
@@ -400,8 +400,12 @@ def _verify_fresh(plans: Sequence[WritePlan]) -> None:
     if read_state(root / plans[0].manifest_name)[1] != plans[0].base_manifest:
         problems.append(f"{plans[0].manifest_name}: changed since the plan was made; plan again")
     parents = ParentCache(root)
+    gone: dict[str, bool] = {}  # top-level name -> absent (then so is every path under it: one lstat)
     for plan in plans:
         for path, seen in plan.expected.items():
+            top = path.split("/", 1)[0]
+            if seen == ABSENT and top != path and gone.setdefault(top, not os.path.lexists(root / top)):
+                continue
             if parents.problem(path) or fingerprint(root, path) != seen:
                 problems.append(f"{path}: changed on disk since the plan was made; plan again")
     if problems:
