@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -62,11 +63,27 @@ def write_changed(out: Path, planned: Sequence[PlannedScope], index: OutIndex | 
             return [(s.name, _unchanged(s)) for s in planned]
         dirty = _load([s for s in planned if s.name not in clean], active(root))  # staged, or bytes loaded before anything is written
         orphans = _orphans(root, names) if prune else []
-        written = dict(write_scopes(root, [*dirty, *((o, []) for o in orphans)], lock=False)) if dirty or orphans else {}
+        written = _write(root, [*dirty, *((o, []) for o in orphans)], index) if dirty or orphans else {}
         if index is not None:
             index.record(pairs, [name for name, _ in dirty], exact=prune)
             index.save()
     return [(s.name, written[s.name] if s.name in written else _unchanged(s)) for s in planned] + [(o, written[o]) for o in orphans]
+
+
+def _write(root: Path, scoped: list[tuple[str, list[Any]]], index: OutIndex | None) -> dict[str, WriteSummary]:
+    """The writer; with an index, the whole tree is swept for an interrupted write's temp files
+    only when one may have happened: a mark beside the index exists while a write runs."""
+    if index is None:
+        return dict(write_scopes(root, scoped, lock=False))
+    busy = index.path.with_name(index.path.name + ".busy")
+    sweep = not index.swept or busy.exists()
+    with suppress(OSError):
+        busy.parent.mkdir(parents=True, exist_ok=True)
+        busy.touch()
+    written = dict(write_scopes(root, scoped, lock=False, sweep=sweep))
+    with suppress(OSError):
+        busy.unlink()
+    return written
 
 
 def _load(scopes: Sequence[PlannedScope], pre: Prestage | None = None) -> list[tuple[str, list[Any]]]:

@@ -59,6 +59,7 @@ class OutIndex:
         self.manifest: list | None = None
         self.scopes: dict[str, str] = {}  # scope -> scope_digest of its manifest entry
         self.exact = False  # the manifest lists exactly ``scopes`` (False after a sharded build)
+        self.swept = False  # a write recorded here swept out/ for temp files (or found no sign of a crash)
         self.changed = False
 
     @classmethod
@@ -76,6 +77,7 @@ class OutIndex:
             files, manifest, scopes = data["files"], data["manifest"], data["scopes"]
             if isinstance(files, dict) and isinstance(scopes, dict) and (manifest is None or isinstance(manifest, list)):
                 index.files, index.manifest, index.scopes, index.exact = files, manifest, scopes, data.get("exact") is True
+                index.swept = data.get("swept") is True
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
         return index
@@ -145,6 +147,7 @@ class OutIndex:
         self.files = files
         self.scopes = {scope: scope_digest(digests) for scope, digests in planned}
         self.exact = exact
+        self.swept = True
         st = _stat(self.root / MANIFEST_NAME)
         self.manifest = list(st) if st is not None else None
         self.changed = True
@@ -158,7 +161,7 @@ class OutIndex:
         if not self.changed:
             return
         body = json.dumps({"format": INDEX_FORMAT, "root": str(self.root), "manifest": self.manifest, "scopes": self.scopes,
-                           "exact": self.exact, "files": self.files}, separators=(",", ":")).encode("utf-8")
+                           "exact": self.exact, "swept": self.swept, "files": self.files}, separators=(",", ":")).encode("utf-8")
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

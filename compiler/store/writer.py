@@ -44,7 +44,7 @@ from ..types import OutputFile
 from . import swap
 from .durable import atomic_write, fsync_dir, prune_empty_dirs, remove_stray_temps, sync_dirs, sync_trees, write_files
 from .lock import OutputLocked, hold
-from .manifest import GITIGNORE, GITIGNORE_NAME, MANIFEST_NAME, render_manifest
+from .manifest import GITIGNORE, GITIGNORE_NAME, MANIFEST_NAME, STATE_DIR, render_manifest
 from .paths import ABSENT, ParentCache, fingerprint, read_state, sha, syntax_problems
 from .preflight import WritePlanError, preflight
 from .prestage import StagedFile, active, digest_of, remove_stale, same_bytes, staged_tree
@@ -217,16 +217,18 @@ def write_outputs(
 
 def write_scopes(
     out_dir: Path, scoped: Sequence[tuple[str, Sequence[OutputFile]]], *, manifest_name: str = MANIFEST_NAME, force: bool = False,
-    lock: bool = True,
+    lock: bool = True, sweep: bool = True,
 ) -> list[tuple[str, WriteSummary]]:
     """:func:`write_outputs` for several scopes under one lock hold: every scope is planned (and
     every problem of every scope raised) before anything is written; the manifest is read once
     and written once, last. The result is the same as writing the scopes one after another.
-    ``lock=False``: the caller holds :func:`locked` already."""
+    ``lock=False``: the caller holds :func:`locked` already. ``sweep=False``: the caller knows no
+    earlier write was interrupted (``incremental.py``): temp files are looked for in the state
+    directory only (the manifest's), not in the whole tree."""
     root = Path(out_dir).resolve()
     with _locked(root) if lock else nullcontext():
         plans = _plan_many(root, scoped, manifest_name, force)
-        return [(p.scope, s) for p, s in zip(plans, _apply_locked(plans), strict=True)]
+        return [(p.scope, s) for p, s in zip(plans, _apply_locked(plans, sweep), strict=True)]
 
 
 def locked(out_dir: Path) -> AbstractContextManager[None]:
@@ -234,7 +236,7 @@ def locked(out_dir: Path) -> AbstractContextManager[None]:
     return _locked(Path(out_dir).resolve())
 
 
-def _apply_locked(plans: Sequence[WritePlan]) -> list[WriteSummary]:
+def _apply_locked(plans: Sequence[WritePlan], sweep: bool = True) -> list[WriteSummary]:
     """Apply plans that share one manifest (the last plan's ``manifest`` holds every scope):
     repair what an interrupted build left, commit each busy scope (a whole-directory swap where
     possible, else file by file), then replace the manifest, last."""
@@ -242,7 +244,11 @@ def _apply_locked(plans: Sequence[WritePlan]) -> list[WriteSummary]:
     recovered = swap.recover(root)
     pre = active(root)
     remove_stale(root, keep=pre.base if pre else None)
-    removed_temp = remove_stray_temps(root, skip=[swap.RESCUE_DIR, *([pre.base.relative_to(root).as_posix()] if pre else [])])
+    if sweep:
+        removed_temp = remove_stray_temps(root, skip=[swap.RESCUE_DIR, *([pre.base.relative_to(root).as_posix()] if pre else [])])
+    else:  # the manifest's own temp file is the only one written after BUSY is gone
+        removed_temp = remove_stray_temps(root / STATE_DIR, skip=["stage", "rescued"]) if (root / STATE_DIR).is_dir() else []
+        removed_temp = [f"{STATE_DIR}/{p}" for p in removed_temp]
     _verify_fresh(plans)
     busy = [p for p in plans if p.to_write or p.to_delete]
     eligible = [p for p in busy if p.swap_top]
