@@ -17,6 +17,8 @@ The manifest is replaced *last*. A crash therefore leaves, at worst:
 
 * a stage in ``.mcompile/stage/`` -- the next apply discards it (:func:`swap.recover`), deleting
   only entries that are live or listed in the stage's journal, rescuing anything else;
+* a prestage ``.mcompile/stage/pre-*`` (files workers wrote for this build, ``prestage.py``) --
+  never output, deleted whole by the next build that takes the lock;
 * stray temp files -- the next :func:`apply` removes every file matching the temp pattern
   anywhere under ``out/`` (safe: the lock guarantees no other writer is running);
 * files written but not yet recorded in the manifest -- the next build regenerates the same bytes,
