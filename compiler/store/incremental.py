@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..types import OutputFile
 from .check import CheckResult, check_scopes
 from .index import OutIndex
+from .lazy import lazy_files
 from .manifest import MANIFEST_NAME, read_manifest
 from .prestage import Prestage, active
 from .writer import WriteSummary, locked, write_scopes
@@ -61,7 +63,7 @@ def write_changed(out: Path, planned: Sequence[PlannedScope], index: OutIndex | 
         if index is not None and len(clean) == len(planned) and not (prune and index.others(names)):
             index.save()  # stats refreshed by a hash fallback, if any
             return [(s.name, _unchanged(s)) for s in planned]
-        dirty = _load([s for s in planned if s.name not in clean], active(root))  # staged, or bytes loaded before anything is written
+        dirty = _load([s for s in planned if s.name not in clean], active(root), lazy=True)  # staged, or checked before anything is written
         orphans = _orphans(root, names) if prune else []
         written = _write(root, [*dirty, *((o, []) for o in orphans)], index) if dirty or orphans else {}
         if index is not None:
@@ -86,10 +88,13 @@ def _write(root: Path, scoped: list[tuple[str, list[Any]]], index: OutIndex | No
     return written
 
 
-def _load(scopes: Sequence[PlannedScope], pre: Prestage | None = None) -> list[tuple[str, list[Any]]]:
+def _load(scopes: Sequence[PlannedScope], pre: Prestage | None = None, lazy: bool = False) -> list[tuple[str, list[Any]]]:
     """Every scope's files: staged by the worker that built it (``prestage.py``: no bytes here),
     else its bytes; if any cannot be read (a damaged cache entry) the first such error is
-    raised after trying all of them, so one retry of the build recompiles every damaged one."""
+    raised after trying all of them, so one retry of the build recompiles every damaged one.
+    ``lazy``: a scope that can read its bytes again (a build cache entry) is read here (so a
+    damaged entry is found before anything is written), then dropped, and read again when the
+    writer commits it (``lazy.py``): one scope's bytes in memory at a time."""
     out: list[tuple[str, list[Any]]] = []
     failed = None
     for s in scopes:
@@ -98,6 +103,10 @@ def _load(scopes: Sequence[PlannedScope], pre: Prestage | None = None) -> list[t
             files: list[Any] = found.files if found is not None else s.files()
             if {f.path for f in files} != set(s.digests):  # never write a scope from a partial list
                 raise RuntimeError(f"scope {s.name!r}: its files were neither staged nor kept; run the build again")
+            if lazy and found is None and getattr(s, "entry", None) is not None and hasattr(s, "loaded"):
+                drop = partial(setattr, s, "loaded", None)  # cache.run.Scope: its entry is read again on demand
+                files = lazy_files(s.digests, s.files, drop)
+                drop()
             out.append((s.name, files))
         except Exception as exc:  # noqa: BLE001  (re-raised below, once every scope was tried)
             failed = failed or exc

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .lazy import LazyFile
 from .lock import OutputLocked, hold
 from .manifest import LOCK_NAME, STATE_DIR
 from .paths import ParentCache, parent_problem, read_state, sha, syntax_problems
@@ -61,13 +62,13 @@ class StagedFile:
 
 
 def digest_of(f: Any) -> str:
-    """sha256 hex of a planned file's bytes (a staged file knows it without reading them)."""
-    return f.digest if isinstance(f, StagedFile) else sha(f.content)
+    """sha256 hex of a planned file's bytes (a staged or lazy file knows it without its bytes)."""
+    return f.digest if isinstance(f, StagedFile | LazyFile) else sha(f.content)
 
 
 def same_bytes(f: Any, data: bytes) -> bool:
     """``data`` (read from disk) are the planned file's bytes."""
-    return sha(data) == f.digest if isinstance(f, StagedFile) else data == f.content
+    return sha(data) == f.digest if isinstance(f, StagedFile | LazyFile) else data == f.content
 
 
 def staged_tree(files: Any) -> Path | None:

@@ -45,6 +45,7 @@ from pathlib import Path
 from ..types import OutputFile
 from . import swap
 from .durable import atomic_write, fsync_dir, prune_empty_dirs, remove_stray_temps, sync_dirs, sync_trees, write_files
+from .lazy import release
 from .lock import OutputLocked, hold
 from .manifest import GITIGNORE, GITIGNORE_NAME, MANIFEST_NAME, STATE_DIR, render_manifest
 from .paths import ABSENT, ParentCache, fingerprint, read_state, sha, syntax_problems
@@ -289,6 +290,7 @@ def _commit_swaps(root: Path, plans: Sequence[WritePlan]) -> _Done:
             fresh.append((plan, whole))  # a new directory a worker staged whole: renamed into place
             continue
         st = swap.stage(root, plan.swap_top, plan.to_write, plan.to_delete, plan.expected)
+        release(plan.to_write)  # written to the stage: the scope's bytes are not needed any more
         if st is not None:
             staged.append((plan, st))
     sync_trees(root, [st.stage for _, st in staged] + [whole for _, whole in fresh])
