@@ -39,7 +39,7 @@ def scope_digest(digests: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(sorted(digests.items()), separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
-def _stat(path: Path) -> Stat | None:
+def _stat(path: Path | str) -> Stat | None:
     try:
         st = os.lstat(path)
     except OSError:
@@ -142,7 +142,7 @@ class OutIndex:
                 known = self.files.get(rel)
                 if scope not in fresh and known is not None and known[4] == digest:
                     files[rel] = known
-                elif (st := _stat(self.root / rel)) is not None:
+                elif (st := _stat(self.base + rel)) is not None:  # a string join, not a Path
                     files[rel] = [*st, digest]
         self.files = files
         self.scopes = {scope: scope_digest(digests) for scope, digests in planned}

@@ -52,13 +52,14 @@ class StagedFile:
 
     path: str
     digest: str  # sha256 hex of the planned bytes
-    source: Path | None
+    source: str | None  # a string, not a Path: 100,000 of them in a fleet
 
     @property
     def content(self) -> bytes:
         if self.source is None:
             raise FileNotFoundError(f"{self.path}: not staged")
-        return self.source.read_bytes()
+        with open(self.source, "rb") as fh:
+            return fh.read()
 
 
 def digest_of(f: Any) -> str:
@@ -79,7 +80,7 @@ def staged_tree(files: Any) -> Path | None:
         if not isinstance(f, StagedFile) or f.source is None:
             return None
         rest = "/" + f.path.split("/", 1)[1]
-        text = f.source.as_posix()
+        text = f.source
         if not text.endswith(rest):
             return None
         bases.add(text[: -len(rest)])
@@ -168,7 +169,8 @@ class Prestage:
         if not isinstance(marker, dict) or marker.get("scope") != scope or marker.get("digests") != dict(digests):
             return None
         staged = set(marker.get("staged") or ())
-        files = [StagedFile(p, d, where / p.split("/", 1)[1] if p in staged else None) for p, d in digests.items()]
+        base = os.fspath(where)
+        files = [StagedFile(p, d, base + "/" + p.split("/", 1)[1] if p in staged else None) for p, d in digests.items()]
         return Found(files, where, staged == set(digests))
 
     def clear(self) -> None:

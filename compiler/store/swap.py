@@ -168,7 +168,7 @@ def stage(root: Path, top: str, new: Sequence[Any], drop: Iterable[str], expecte
     return Staged(root, top, where)
 
 
-def _move_in(tree: Path, moves: Sequence[tuple[Path, str]]) -> None:
+def _move_in(tree: Path, moves: Sequence[tuple[str, str]]) -> None:
     """Rename staged files into ``tree`` (atomic each: a file there is always whole)."""
     made: set[str] = set()
     for source, rel in moves:

@@ -166,7 +166,9 @@ def _plan_scope(
             problems.append(f"{f.path}: {bad}")
             continue
         top = f.path.split("/", 1)[0]
-        absent = top != f.path and gone.setdefault(top, not os.path.lexists(root / top))
+        if top not in gone:
+            gone[top] = not os.path.lexists(root / top)
+        absent = top != f.path and gone[top]
         kind, data = (ABSENT, None) if absent else read_state(root / f.path)
         if kind in ("directory", "special file"):
             problems.append(f"{f.path}: exists as a {kind}")
@@ -344,7 +346,9 @@ def _verify_fresh(plans: Sequence[WritePlan]) -> None:
     for plan in plans:
         for path, seen in plan.expected.items():
             top = path.split("/", 1)[0]
-            if seen == ABSENT and top != path and gone.setdefault(top, not os.path.lexists(root / top)):
+            if top not in gone:
+                gone[top] = not os.path.lexists(root / top)
+            if seen == ABSENT and top != path and gone[top]:
                 continue
             if parents.problem(path) or fingerprint(root, path) != seen:
                 problems.append(f"{path}: changed on disk since the plan was made; plan again")
