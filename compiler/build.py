@@ -12,7 +12,6 @@ writing unless the whole set compiled and verified.
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import sys
 import threading
@@ -20,19 +19,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .emit.layout import platform_files, profile_files
-from .emit.variance import object_key
 from .errors import Diagnostic, InputError, Source, with_sources
-from .fleet.landing import Landing, landings_of
-from .fleet.stage import PLATFORM_SCOPE, run_fleet
-from .pipeline import compile_resolved, render_delivery
-from .resolve import Request, resolve_all
-from .store.manifest import MANIFEST_NAME, read_manifest
-from .store.writer import WriteSummary, write_scopes
-from .types import Compiled, ObjectKey, OutputFile
-from .verify import Verifier, verify_compiled, verify_gitops
+from .fleet.stage import PLATFORM_SCOPE
+
+if TYPE_CHECKING:  # the stages are imported where they run (build_one, check_outcomes, write_files):
+    # a build whose every profile is a cache hit loads none of them (tests/test_startup_cli.py)
+    from .fleet.landing import Landing
+    from .store.writer import WriteSummary
+    from .types import Compiled, ObjectKey, OutputFile, Request
+    from .verify import Verifier
 
 
 @dataclass(frozen=True)
@@ -102,6 +99,8 @@ def source_name(profile: Path, out: Path) -> str:
 
 
 def target_for(profile: Path, out: Path, overrides: tuple[Path, ...], sets: tuple[str, ...]) -> Target:
+    from .types import Request
+
     display = source_name(profile, out)
     return Target(Request(profile, display, None, overrides, sets), display)
 
@@ -133,6 +132,13 @@ def _timed(times: Timings, stage: str, fn: Callable[[], Any]) -> Any:
 def build_one(target: Target, verifier: Verifier) -> Outcome:
     """One profile through the per-profile stages: resolve -> plan -> render (workloads, GitOps
     delivery) -> verify -> emit, plus its landings for the fleet stage."""
+    from .emit.layout import profile_files
+    from .emit.variance import object_key
+    from .fleet.landing import landings_of
+    from .pipeline import compile_resolved, render_delivery
+    from .resolve import resolve_all
+    from .verify import verify_compiled, verify_gitops
+
     times = Timings()
     before = set(verifier.unchecked)
     try:
@@ -190,6 +196,8 @@ def default_jobs() -> int:
 
 def can_fork() -> bool:
     """Workers are forked (they inherit the loaded verifier); elsewhere builds run in-process."""
+    import multiprocessing
+
     return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
@@ -214,6 +222,8 @@ def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 
     on each outcome in the process that built it.
     """
     global _JOB
+    import multiprocessing
+
     workers = effective_jobs(jobs, len(targets))
     tick = progress or (lambda done, total: None)  # (profiles built, profiles)
     _JOB = (targets, verifier, finish)
@@ -259,6 +269,9 @@ def profile_errors(outcomes: Sequence[Outcome]) -> list[Diagnostic]:
 def check_outcomes(outcomes: Sequence[Outcome], verifier: Verifier, times: Timings | None = None) -> list[tuple[str, list[OutputFile]]]:
     """(scope, files) per profile and for the platform (the fleet stage); raises one InputError
     with every problem of every profile and cluster."""
+    from .emit.layout import platform_files
+    from .fleet.stage import run_fleet
+
     errors = profile_errors(outcomes)
     start = time.perf_counter()
     landings = [x for o in outcomes if o.name is not None for x in o.landings]
@@ -323,6 +336,8 @@ def build_files(targets: Sequence[Target], verifier: Verifier, jobs: int | None 
 def orphans(out: Path, planned: Sequence[tuple[str, Sequence[OutputFile]]]) -> list[str]:
     """Scopes the manifest records that this build does not produce: output of a profile that is
     no longer part of the build (or a platform nobody needs any more)."""
+    from .store.manifest import MANIFEST_NAME, read_manifest
+
     scopes, _, _ = read_manifest(Path(out).resolve(), MANIFEST_NAME)
     built = {scope for scope, _ in planned}
     return sorted(s for s in scopes if s not in built)
@@ -333,6 +348,8 @@ def write_files(out: Path, planned: Sequence[tuple[str, list[OutputFile]]], time
     (raises ``WritePlanError`` / ``OutputLocked`` from the writer). Orphaned scopes (see
     :func:`orphans`) are planned with no files: their owned files are deleted (hand-edited ones
     kept and reported), unowned files are never touched."""
+    from .store.writer import write_scopes
+
     start = time.perf_counter()
     try:
         return write_scopes(out, [*planned, *((scope, []) for scope in orphans(out, planned))])

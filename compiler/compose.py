@@ -80,7 +80,12 @@ def compose(text: str) -> Any:
             if kind == "ScalarEvent":
                 tag = event.tag
                 if tag is None or tag == "!":
-                    tag = resolver.resolve(ScalarNode, event.value, event.implicit)
+                    memo = (event.value, event.implicit)
+                    tag = _TAGS.get(memo)
+                    if tag is None:
+                        tag = resolver.resolve(ScalarNode, event.value, event.implicit)
+                        if len(_TAGS) < _TAGS_MAX:
+                            _TAGS[memo] = tag
                 scalar = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
                 anchor(event.anchor, scalar)
                 add(scalar)
@@ -114,3 +119,7 @@ def compose(text: str) -> Any:
 
 
 _NO_KEY = object()
+#: Resolved tags of plain and quoted scalars by (text, implicit): ruamel's YAML 1.2 resolver is a
+#: pure function of those two (the version is fixed), and keys and values repeat in every profile.
+_TAGS: dict[tuple[str, Any], str] = {}
+_TAGS_MAX = 50_000

@@ -85,15 +85,17 @@ _STEP = re.compile(r'\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")
 
 def json_path(parts: Iterable[str | int]) -> str:
     """``("capacity", "pools", 0, "weight")`` -> ``$.capacity.pools[0].weight``."""
-    out = "$"
-    for p in parts:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        elif _PLAIN.match(p):
-            out += f".{p}"
-        else:
-            out += "[" + json.dumps(p) + "]"
-    return out
+    return "$" + "".join(map(json_step, parts))
+
+
+def json_step(part: str | int) -> str:
+    """One step of :func:`json_path` (``.weight``, ``[0]``, ``["a b"]``): a path built step by
+    step (a tree walk) is the concatenation of its steps."""
+    if isinstance(part, int):
+        return f"[{part}]"
+    if _PLAIN.match(part):
+        return f".{part}"
+    return "[" + json.dumps(part) + "]"
 
 
 def parse_json_path(path: str) -> list[str | int] | None:

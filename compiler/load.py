@@ -179,6 +179,8 @@ def _flow_too_deep(text: str) -> tuple[int, int] | None:
     ``[[[[…`` a thousand deep). Conservative: quoted scalars and comments are skipped, a bracket
     opens only where a flow collection can start, and every closing bracket counts, so a valid
     profile is never refused here (the node builder enforces the exact limit)."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:  # depth never exceeds the brackets opened
+        return None
     depth, line, col, prev, quote = 0, 1, 0, "\n", ""
     i, n = 0, len(text)
     while i < n:

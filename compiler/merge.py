@@ -23,7 +23,7 @@ from typing import Any
 
 from deepmerge import Merger
 
-from .errors import Source, json_path
+from .errors import Source, json_path, json_step
 from .load import Layer
 from .schema import Schema
 
@@ -67,16 +67,20 @@ class Merged:
 def wrap(layer: Layer) -> LDict:
     """Wrap a layer's data so every node knows where it came from."""
 
-    def go(value: Any, path: tuple) -> Any:
-        src = layer.source(path)
+    positions, origin, name = layer.positions, layer.origin, layer.name
+
+    def go(value: Any, path: tuple, above: Source) -> Any:
+        # ``layer.source(path)``: the closest recorded position at or above ``path``
+        at = positions.get(path)
+        src = above if at is None else Source(origin, at[0], at[1], name)
         if isinstance(value, dict):
-            return LDict({k: go(v, path + (k,)) for k, v in value.items()}, sources=[src])
+            return LDict({k: go(v, (*path, k), src) for k, v in value.items()}, sources=[src])
         if isinstance(value, list):
-            return LList([go(v, path + (i,)) for i, v in enumerate(value)], source=src)
+            return LList([go(v, (*path, i), src) for i, v in enumerate(value)], source=src)
         return Leaf(value, src)
 
     data = layer.data if isinstance(layer.data, dict) else {}
-    return go(data, ())
+    return go(data, (), layer.source(()))
 
 
 def _is_null(v: Any) -> bool:
@@ -155,17 +159,17 @@ def _container_source(sources: list[Source]) -> Source | None:
 def _unwrap(tree: Any) -> Merged:
     prov: dict[str, Source] = {}
 
-    def go(v: Any, path: list) -> Any:
+    def go(v: Any, path: str) -> Any:  # path: the JSON path so far (``json_path`` of the parts)
         if isinstance(v, LDict):
             src = _container_source(v.sources)
             if src:
-                prov[json_path(path)] = src
-            return {k: go(x, path + [k]) for k, x in v.items()}
+                prov[path] = src
+            return {k: go(x, path + json_step(k)) for k, x in v.items()}
         if isinstance(v, LList):
-            prov[json_path(path)] = v.source
-            return [go(x, path + [i]) for i, x in enumerate(v)]
-        prov[json_path(path)] = v.source
+            prov[path] = v.source
+            return [go(x, f"{path}[{i}]") for i, x in enumerate(v)]
+        prov[path] = v.source
         return v.value
 
-    values = go(tree, [])
+    values = go(tree, "$")
     return Merged(values, prov)

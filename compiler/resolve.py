@@ -18,21 +18,11 @@ from .load import Layer, load_file
 from .merge import Merged, merge_layers
 from .schema import Schema
 from .setflags import new_items, parse_set
+from .types import Request  # a stage type (compiler/types.py), also imported from here
 from .validate import integral, validate_layer, validate_merged
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "defaults"
 DEFAULT_ENV = "default"
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the user asked for: one profile, one environment, extra layers."""
-
-    profile: Path
-    display: str  # how the profile is named in messages ("profiles/tier2.yaml")
-    env: str | None = None
-    overrides: tuple[Path, ...] = ()
-    sets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,12 +75,14 @@ def environments_of(profile: Layer) -> tuple[str, ...]:
     return tuple(sorted(envs)) if isinstance(envs, dict) and envs else (DEFAULT_ENV,)
 
 
-def resolve(req: Request, profile: Layer | None = None) -> Resolved:
-    """Resolve one environment (``req.env``; required when the profile defines several)."""
+def resolve(req: Request, profile: Layer | None = None, profile_errors: list[Diagnostic] | None = None) -> Resolved:
+    """Resolve one environment (``req.env``; required when the profile defines several).
+    ``profile_errors``: the profile layer's own problems when the caller validated it already
+    (:func:`resolve_all` does so once for all environments)."""
     sch = schema()
     errors: list[Diagnostic] = []
     profile = profile or load_profile(req)
-    errors += validate_layer(profile, sch, is_profile=True)
+    errors += validate_layer(profile, sch, is_profile=True) if profile_errors is None else profile_errors
     envs = environments_of(profile)
     env = req.env or (envs[0] if len(envs) == 1 else None)
     if env is None:
@@ -168,10 +160,11 @@ def resolve_all(req: Request) -> list[Resolved]:
     """Every environment of the profile (or just ``req.env``); all errors of all envs at once."""
     profile = load_profile(req)
     envs = (req.env,) if req.env else environments_of(profile)
+    own = validate_layer(profile, schema(), is_profile=True)
     out, errors = [], []
     for env in envs:
         try:
-            out.append(resolve(Request(req.profile, req.display, env, req.overrides, req.sets), profile))
+            out.append(resolve(Request(req.profile, req.display, env, req.overrides, req.sets), profile, own))
         except InputError as e:
             errors += e.diagnostics
     errors += _one_name(out, profile)

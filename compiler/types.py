@@ -1,6 +1,7 @@
-"""Stage types: the data that flows between the pipeline stages (low level: no stage logic).
+"""Stage types: the data that flows between the pipeline stages (low level: no stage logic, and
+no stage imported: a build whose profiles are all cache hits makes Requests without loading one).
 
-    Resolved (resolve.py) -> Compiled (one environment of one profile, rendered)
+    Request -> Resolved (resolve.py) -> Compiled (one environment of one profile, rendered)
     Compiled* -> ProfileOutcome (a profile verified and emitted, picklable for worker processes)
     ProfileOutcome* -> fleet stage -> platform files + diagnostics
 """
@@ -8,11 +9,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from .plan.model import Plan
-from .profile import Profile
-from .resolve import Resolved
+if TYPE_CHECKING:  # annotations only: a build whose profiles are all cache hits never loads the stages
+    from .plan.model import Plan
+    from .profile import Profile
+    from .resolve import Resolved
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for: one profile, one environment, extra layers."""
+
+    profile: Path
+    display: str  # how the profile is named in messages ("profiles/tier2.yaml")
+    env: str | None = None
+    overrides: tuple[Path, ...] = ()
+    sets: tuple[str, ...] = ()
+
 
 #: (apiVersion, kind, namespace, name) of a rendered object.
 ObjectKey = tuple[str, str, str, str]

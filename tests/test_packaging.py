@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: import name -> distribution name, for every third-party module compiler/ may import.
 DISTRIBUTIONS = {"ruamel": "ruamel.yaml", "jsonschema": "jsonschema", "kubernetes_validate": "kubernetes-validate", "typer": "typer",
                  "rich": "rich", "deepmerge": "deepmerge", "celpy": "cel-python", "yaml": "PyYAML", "jinja2": "jinja2", "click": "click",
-                 "referencing": "referencing", "lark": "lark"}
+                 "referencing": "referencing", "lark": "lark", "re2": "google-re2"}
 
 
 def _imported() -> set[str]:

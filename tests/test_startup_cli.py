@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,44 @@ def test_a_valid_check_imports_neither_pydantic_nor_rich_nor_http_nor_jsonschema
     assert p.returncode == 1, p.stderr  # nothing built there yet: stale
     assert "compiler.build" in modules  # it did compile
     assert [m for m in heavy(modules) if m.split(".")[0] in ("pydantic", "rich", "urllib", "http", "jsonschema", "referencing")] == []
+
+
+#: What a build whose every profile and platform is a cache hit must not load: nothing verifies,
+#: plans, renders or emits (the toolchain key needs only the CRD lookup of compiler.verify).
+NOT_ON_A_HIT = (*HEAVY[:-3], "ruamel.yaml", "yaml", "deepmerge", "compiler.render", "compiler.emit", "compiler.plan", "compiler.profile",
+                "compiler.pipeline", "compiler.resolve", "compiler.load", "compiler.merge", "compiler.validate", "compiler.engine",
+                "compiler.catalog", "compiler.fleet.platform", "compiler.fleet.landing", "compiler.fleet.clusters", "compiler.diff",
+                "importlib.metadata", "multiprocessing", "compiler.cli.validate", "compiler.cli.plan", "compiler.cli.diff")
+
+
+@pytest.mark.parametrize("command", ["build", "check"])
+def test_an_all_hits_build_or_check_loads_no_stage(command: str, repo: Path, tmp_path: Path) -> None:
+    """The second build of unchanged profiles (and a check of its output) only looks up the
+    cache, the out/ index and the manifest; the first one did compile."""
+    shutil.copytree(repo / "profiles", tmp_path / "profiles")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}  # the toolchain memo starts empty, is then used
+    args = ["profiles/tier1.yaml", "profiles/tier2.yaml", "--jobs", "1"]
+    p, first = imported(["build", *args], tmp_path, env)
+    assert p.returncode == 0, p.stderr
+    assert {"compiler.verify.crds", "compiler.render", "compiler.emit.layout"} <= first
+    p, modules = imported([command, *args[:2]] if command == "check" else ["build", *args], tmp_path, env)
+    assert p.returncode == 0, p.stderr
+    assert "up to date" in p.stdout if command == "check" else "0 written" in p.stdout
+    loaded = sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in NOT_ON_A_HIT))
+    verify = sorted(m for m in modules if m.startswith("compiler.verify."))
+    assert (loaded, verify) == ([], ["compiler.verify.crd_sources"])
+
+
+def test_one_command_module_is_loaded_per_command() -> None:
+    """root.MODULE_OF names the module of every command typer knows (run loads only that one)."""
+    from compiler.cli.root import COMMANDS, MODULE_OF, modules_for
+
+    register()
+    group = typer.main.get_command(app)
+    where = {name: (cmd.callback or next(iter(cmd.commands.values())).callback).__module__.rsplit(".", 1)[1]  # a group: its first command
+             for name, cmd in group.commands.items()}  # type: ignore[attr-defined]
+    assert where == MODULE_OF
+    assert modules_for(["check", "x.yaml"]) == ("build",) and modules_for(["--help"]) == COMMANDS == modules_for(["buidl"])
 
 
 def test_help_text_is_what_typer_prints(tmp_path: Path) -> None:

@@ -17,18 +17,21 @@ import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..build import Outcome, Target, Timings, account, build_all, check_outcomes, profile_errors
 from ..errors import Diagnostic, InputError
 from ..fleet.stage import PLATFORM_SCOPE
 from ..types import OutputFile
-from ..verify import Verifier
 from .codec import CodecError, decode
 from .entry import CorruptEntry, Entry
 from .key import profile_key
 from .results import FLEET, PROFILE, entry_files, fleet_key, fleet_section, pack_files, profile_header, read_fleet_inputs
 from .store import BuildCache
+from .verifier import LazyVerifier, real_verifier
+
+if TYPE_CHECKING:
+    from ..verify import Verifier
 
 __all__ = ["Scope", "Staged", "run_cached"]
 
@@ -104,7 +107,7 @@ def _with_landings(cache: BuildCache, o: Outcome) -> Outcome:
     return dataclasses.replace(o, landings=landings, hub=hub)
 
 
-def _profiles(targets: Sequence[Target], verifier: Verifier, cache: BuildCache | None, jobs: int | None,
+def _profiles(targets: Sequence[Target], verifier: Verifier | LazyVerifier, cache: BuildCache | None, jobs: int | None,
               progress: Callable[[int, int], None] | None) -> list[Outcome]:
     """Every target's outcome, from the cache where its key has an intact entry."""
     keys = [profile_key(cache.toolchain, t.request.profile, t.display, t.request.overrides, t.request.sets) if cache else None for t in targets]
@@ -124,7 +127,7 @@ def _profiles(targets: Sequence[Target], verifier: Verifier, cache: BuildCache |
     def finish(j: int, o: Outcome) -> Outcome:
         return _store(cache, keys[todo[j]], o) if cache is not None else dataclasses.replace(o, digests=_digests(o.files))
 
-    built = build_all([targets[i] for i in todo], verifier, jobs, lambda d, n: tick(len(found) + d, len(targets)), finish) if todo else []
+    built = build_all([targets[i] for i in todo], real_verifier(verifier), jobs, lambda d, n: tick(len(found) + d, len(targets)), finish) if todo else []
     for i, o in zip(todo, built, strict=True):
         found[i] = o
     for o in found.values():
@@ -132,7 +135,7 @@ def _profiles(targets: Sequence[Target], verifier: Verifier, cache: BuildCache |
     return [found[i] for i in range(len(targets))]
 
 
-def _platform(outcomes: list[Outcome], verifier: Verifier, cache: BuildCache | None, times: Timings | None) -> Scope:
+def _platform(outcomes: list[Outcome], verifier: Verifier | LazyVerifier, cache: BuildCache | None, times: Timings | None) -> Scope:
     """The platform scope: from the cache when every profile compiled and its fleet inputs are as
     before; else the fleet stage runs (and raises every profile's and the fleet's errors)."""
     ok = all(o.name is not None and o.fleet_digest and not o.errors and not o.emit_errors for o in outcomes) and not profile_errors(outcomes)
@@ -146,20 +149,22 @@ def _platform(outcomes: list[Outcome], verifier: Verifier, cache: BuildCache | N
         except (KeyError, TypeError, ValueError):
             cache.stats.corrupt += 1
     full = [_with_landings(cache, o) for o in outcomes] if cache is not None else outcomes
-    before = set(verifier.unchecked)
-    scoped = check_outcomes(full, verifier, times)  # raises InputError with every problem
+    real = real_verifier(verifier)
+    before = set(real.unchecked)
+    scoped = check_outcomes(full, real, times)  # raises InputError with every problem
     platform = scoped[-1][1]
     if cache is not None:
         listing, payload = pack_files(platform)
-        cache.put(FLEET, fkey, {"kind": FLEET, "files": listing, "unchecked": sorted(verifier.unchecked - before)}, [payload])
+        cache.put(FLEET, fkey, {"kind": FLEET, "files": listing, "unchecked": sorted(real.unchecked - before)}, [payload])
     return Scope(PLATFORM_SCOPE, dict(_digests(platform)), loaded=platform)
 
 
-def run_cached(targets: Sequence[Target], verifier: Verifier, cache: BuildCache | None, jobs: int | None = 1, times: Timings | None = None,
+def run_cached(targets: Sequence[Target], verifier: Verifier | LazyVerifier, cache: BuildCache | None, jobs: int | None = 1, times: Timings | None = None,
                progress: Callable[[int, int], None] | None = None, strict: bool = False, warnings: list[Diagnostic] | None = None,
                fleet: bool = True) -> Staged:
     """``build.run`` with the cache (``cache`` None: nothing read or stored). ``fleet=False``
-    (a shard of a sharded build) leaves out the platform, which needs every profile."""
+    (a shard of a sharded build) leaves out the platform, which needs every profile. A
+    :class:`LazyVerifier` is made into the real one only when something misses the cache."""
     outcomes = _profiles(targets, verifier, cache, jobs, progress)
     account(outcomes, times, strict, warnings)
     if not fleet and (errors := profile_errors(outcomes)):

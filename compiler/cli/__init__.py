@@ -41,7 +41,7 @@ def terminal_columns() -> int:
 def quick_answer(argv: list[str]) -> str | None:
     """What ``mcompile <argv>`` prints when that needs no command module (None: run typer)."""
     if any(k.startswith("_MCOMPILE_COMPLETE") or k == "_TYPER_COMPLETE_ARGS" for k in os.environ):
-        return None  # shell completion is typer's
+        return None  # shell completion is typer's (root.completing)
     if argv == ["--version"]:
         from .. import __version__
 

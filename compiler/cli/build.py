@@ -40,7 +40,7 @@ def _shard(value: Optional[str]) -> tuple[int, int] | None:
         raise typer.BadParameter(str(e), param_hint="'--shard'") from None
 
 
-def _open_cache(out: Path, cache_dir: Optional[Path], no_cache: bool, crds, kube_version: str, allow_kind):
+def _open_cache(out: Path, cache_dir: Optional[Path], no_cache: bool, verifier):
     """The build cache, or None when disabled."""
     import os
 
@@ -49,7 +49,7 @@ def _open_cache(out: Path, cache_dir: Optional[Path], no_cache: bool, crds, kube
 
     if no_cache or os.environ.get(NO_CACHE_ENV):
         return None
-    return BuildCache(default_cache_dir(out, cache_dir), toolchain_digest(tuple(crds or ()), kube_version, tuple(allow_kind or ())))
+    return BuildCache(default_cache_dir(out, cache_dir), toolchain_digest(verifier.crds, verifier.kube_version, verifier.allow, verifier.located))
 
 
 def _compile(targets: list[Target], verifier, cache, jobs: int, times: Timings | None, label: str, strict: bool, fleet: bool, then):
@@ -103,8 +103,8 @@ def build(profiles: List[Path] = Profiles, override: Optional[List[Path]] = Over
     targets = _targets(profiles, override, set_, out)
     if part is not None:
         targets = [t for t in targets if shard_of(t.display, part[1]) == part[0]]
-    verifier = verifier_from(crds, kube_version, allow_kind)
-    cache = _open_cache(out, cache_dir, no_cache, crds, kube_version, allow_kind)
+    verifier = verifier_from(crds, kube_version, allow_kind, lazy=True)
+    cache = _open_cache(out, cache_dir, no_cache, verifier)
 
     def write(staged):
         begin = time.perf_counter()
@@ -162,8 +162,8 @@ def check(profiles: Optional[List[Path]] = typer.Argument(None, help="Profiles (
         given = [p for p, t in zip(every, targets, strict=True) if shard_of(t.display, part[1]) == part[0]]
         targets = [t for t in targets if shard_of(t.display, part[1]) == part[0]]
     try:
-        verifier = verifier_from(crds, kube_version, allow_kind)
-        cache = _open_cache(out, cache_dir, no_cache, crds, kube_version, allow_kind)
+        verifier = verifier_from(crds, kube_version, allow_kind, lazy=True)
+        cache = _open_cache(out, cache_dir, no_cache, verifier)
         staged, _, (results, orphaned) = _compile(targets, verifier, cache, jobs, None, "check: compiling profiles", False, part is None,
                                                   lambda st: check_changed(out, st.scopes, index_for(cache.root if cache else None, out), orphans=part is None))
         planned = [(s.name, s.digests) for s in staged.scopes]

@@ -48,15 +48,22 @@ KubeVersion = typer.Option("1.33", "--kube-version", help="Kubernetes version wh
 AllowKind = typer.Option(None, "--allow-kind", help="apiVersion/Kind accepted without a CRD (repeatable), e.g. example.com/v1/Widget; eks.amazonaws.com/v1/NodeClass is always allowed (no public CRD).")
 
 
-def verifier_from(crds, kube_version: str, allow_kind):
+def verifier_from(crds, kube_version: str, allow_kind, lazy: bool = False):
+    """The verifier of these options; ``lazy`` (build, check): a :class:`~compiler.cache.verifier.LazyVerifier`,
+    made only when a profile or the platform misses the build cache."""
     from ..errors import Diagnostic, InputError, Source
-    from ..verify import make_verifier
     from ..verify.crd_sources import CrdLookupError
 
     for a in allow_kind or ():
         if a.count("/") < 1 or not a.rsplit("/", 1)[1]:
             raise typer.BadParameter(f"{a!r}: expected apiVersion/Kind", param_hint="--allow-kind")
     try:
+        if lazy:
+            from ..cache.verifier import LazyVerifier
+
+            return LazyVerifier(tuple(crds or ()), kube_version, tuple(allow_kind or ()))
+        from ..verify import make_verifier
+
         return make_verifier(tuple(crds or ()), kube_version, tuple(allow_kind or ()))
     except CrdLookupError as e:  # a CRD source the user chose is not usable: never verify with less
         raise InputError([Diagnostic(Source(e.origin, 1, 1), "$", str(e))]) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from functools import wraps
 from typing import Any, Callable
 
@@ -79,22 +80,39 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 COMMANDS = ("build", "completion", "crds", "diff", "explain", "plan", "schema_cmd", "validate")
+#: The module that registers each command (tests/test_startup_cli.py holds it to what ``register`` finds).
+MODULE_OF = {"build": "build", "check": "build", "completion": "completion", "crds": "crds", "diff": "diff",
+             "explain": "explain", "plan": "plan", "schema": "schema_cmd", "validate": "validate"}
 
 
-def register() -> None:
-    """Import every command module (each registers its command(s) on ``app``)."""
+def register(modules: Sequence[str] = COMMANDS) -> None:
+    """Import the command modules (each registers its command(s) on ``app``)."""
     import importlib
 
-    for name in COMMANDS:
+    for name in modules:
         importlib.import_module(f"{__package__}.{name}")
+
+
+def completing() -> bool:
+    """Shell completion asked (typer answers it from the whole command tree)."""
+    return any(k.startswith("_MCOMPILE_COMPLETE") or k == "_TYPER_COMPLETE_ARGS" for k in os.environ)
+
+
+def modules_for(argv: Sequence[str]) -> Sequence[str]:
+    """The command modules ``mcompile <argv>`` needs: the named command's only (typer then builds
+    one command, not nine), every one for the root help, completion and a misspelt command."""
+    if argv and argv[0] in MODULE_OF and not completing():
+        return (MODULE_OF[argv[0]],)
+    return COMMANDS
 
 
 def run() -> None:
     """Parse ``sys.argv`` and run the command (the slow path of :func:`compiler.cli.main`)."""
-    from . import completion
+    register(modules_for(sys.argv[1:]))
+    if completing():
+        from . import completion
 
-    register()
-    completion.enable()
+        completion.enable()
     try:
         app(prog_name="mcompile")
     except SystemExit as e:

@@ -19,18 +19,26 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 from ..profile import Profile
 from ..render.identity import chart_notes
+from .chart_template import TOKEN, TOKEN_PREFIX, template_lines
+from .chart_template import Namespace as _Namespace
+from .chart_template import leaf_namespace as _leaf_namespace
+from .chart_template import ns_pattern as _ns_pattern
 from .chart_values import values_schema, values_yaml
+from .jsonout import dumps_indented
 from .variance import Analysis, ValueRef, overrides
-from .yamlout import dump_document
+from .yamlout import dump_document, join_document
 
+#: Scalars a template walk returns unchanged.
+_UNCHANGED = frozenset({int, float, bool, type(None)})
 _BRACES = re.compile(r"\{\{|\}\}")
-_TOKEN = "MCVALUE{}X"
+_TOKEN = TOKEN
+_TOKENS = re.compile(TOKEN_PREFIX + r"([0-9]+)X")
 CHART_LABEL = "helm.sh/chart"
 #: Bumped when the chart layout changes in a way objects do not show (part of the version hash).
 CHART_FORMAT = "2"
@@ -66,40 +74,6 @@ def with_chart_label(objects: Sequence[dict[str, Any]], name: str, version: str)
     return out
 
 
-@dataclass(frozen=True)
-class _Namespace:
-    """A node of the template that is (or embeds) the namespace: ``pieces`` alternate literal
-    text and the namespace, starting with literal text."""
-
-    pieces: tuple[str, ...]
-
-
-def _ns_pattern(ns: str) -> re.Pattern[str]:
-    """Where a namespace is embedded in text we generate: PromQL matchers, Prometheus job names
-    (``<namespace>/<name>``) and in-cluster DNS names (``<svc>.<namespace>.svc``), also inside
-    JSON text (dashboards), where the quotes are escaped."""
-    n = re.escape(ns)
-    return re.compile(rf'(?<=namespace="){n}(?=")|(?<=namespace=\\"){n}(?=\\")|(?<=job="){n}(?=/)|(?<=job=\\"){n}(?=/)'
-                      rf'|(?<=\.){n}(?=\.svc\b)')
-
-
-def _namespaced(node: Any, ns: str, path: tuple[str | int, ...], kind: str, rx: re.Pattern[str]) -> Any:
-    if isinstance(node, dict):
-        return {k: _namespaced(v, ns, path + (k,), kind, rx) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_namespaced(v, ns, path + (i,), kind, rx) for i, v in enumerate(node)]
-    if not isinstance(node, str):
-        return node
-    whole = node == ns and (
-        path[-1:] in (("namespace",), ("kubernetes.io/metadata.name",))
-        or (len(path) >= 2 and path[-2] == "matchNames")
-        or (kind == "Namespace" and path == ("metadata", "name")))
-    if whole:
-        return _Namespace(("", ""))
-    parts = rx.split(node)
-    return _Namespace(tuple(parts)) if len(parts) > 1 else node
-
-
 def _action(node: ValueRef | _Namespace, chart: str) -> str:
     if isinstance(node, _Namespace):
         if node.pieces == ("", ""):
@@ -107,35 +81,80 @@ def _action(node: ValueRef | _Namespace, chart: str) -> str:
         # A YAML double-quoted scalar (JSON string syntax): literal text escaped for Helm as
         # everywhere else, the namespace (a DNS label: nothing to escape) printed in between.
         ns = f'{{{{ include "{chart}.namespace" . }}}}'
-        return '"' + ns.join(escape_helm(json.dumps(p, ensure_ascii=False)[1:-1]) for p in node.pieces) + '"'
+        return '"' + ns.join(escape_helm(encode_basestring(p)[1:-1]) for p in node.pieces) + '"'
     if node.helper:
         return f'{{{{ include "{chart}.{node.helper}" . | toJson }}}}'
     return "{{ toJson .Values." + ".".join(node.path) + " }}"
 
 
 def template_text(template: Any, header: str, guard: str | None, chart: str = "chart", namespace: str | None = None) -> str:
-    nodes: list[ValueRef | _Namespace] = []
-    if namespace:
-        template = _namespaced(template, namespace, (), template.get("kind", "") if isinstance(template, dict) else "", _ns_pattern(namespace))
-
-    def swap(node: Any) -> Any:
-        if isinstance(node, (ValueRef, _Namespace)):
-            nodes.append(node)
-            return _TOKEN.format(len(nodes) - 1)
-        if isinstance(node, dict):
-            return {k: swap(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [swap(v) for v in node]
-        return node
-
-    text = escape_helm(dump_document(swap(template), header=header))
-    for i, ref in enumerate(nodes):
-        text = text.replace(_TOKEN.format(i), _action(ref, chart), 1)
+    """A template file: the canonical YAML of ``template`` with its value nodes (and, with
+    ``namespace``, the namespace wherever it is or is embedded) as Helm actions."""
+    text = _one_walk(template, header, chart, namespace) if type(template) is dict else None
+    if text is None:
+        text = _two_passes(template, header, chart, namespace)
     if guard:
         lines = text.splitlines(keepends=True)
         head = [ln for ln in lines if ln.startswith("#")]
         body = lines[len(head):]
         text = "".join(head) + "{{- if .Values." + guard + ".enabled }}\n" + "".join(body) + "{{- end }}\n"
+    return text
+
+
+def _one_walk(template: dict[str, Any], header: str, chart: str, namespace: str | None) -> str | None:
+    """The template text through :func:`chart_template.template_lines`; ``None`` where it may
+    differ from :func:`_two_passes` (see that module)."""
+    written = template_lines(template, namespace)
+    if written is None:
+        return None
+    lines, nodes = written
+    actions = [_action(n, chart) for n in nodes]
+    text = escape_helm(join_document(lines, header))
+    if text.count(TOKEN_PREFIX) != len(nodes) or any(TOKEN_PREFIX in a for a in actions):
+        return None
+    return _TOKENS.sub(lambda m: actions[int(m.group(1))], text)
+
+
+def _two_passes(template: Any, header: str, chart: str, namespace: str | None) -> str:
+    """The reference: a copy of the template with every node as a token (numbered in document
+    order), dumped, then each token replaced by its node's action."""
+    nodes: list[ValueRef | _Namespace] = []
+    kind = template.get("kind", "") if isinstance(template, dict) else ""
+    rx = _ns_pattern(namespace) if namespace else None
+
+    ns = namespace or ""
+
+    def swap(node: Any, key: Any, parent: Any, depth: int) -> Any:
+        """One pass: the namespace found (when the chart has one), then every value and
+        namespace node replaced by a token, in document order."""
+        if isinstance(node, str):
+            if rx is None:
+                return node
+            node = _leaf_namespace(node, ns, key, parent, depth, kind, rx)
+            if isinstance(node, str):
+                return node
+        if isinstance(node, (ValueRef, _Namespace)):
+            nodes.append(node)
+            return _TOKEN.format(len(nodes) - 1)
+        if isinstance(node, dict):
+            return swap_items(node.items(), {}, key, depth + 1)
+        if isinstance(node, list):
+            return list(swap_items(enumerate(node), {}, key, depth + 1).values())
+        return node
+
+    def swap_items(items: Iterable[tuple[Any, Any]], out: dict[Any, Any], key: Any, depth: int) -> dict[Any, Any]:
+        """:func:`swap` of a container's items (a list's by index): what :func:`swap` would
+        return unchanged (numbers, strings without the namespace) is taken without the call."""
+        for k, v in items:
+            if type(v) in _UNCHANGED or (type(v) is str and (rx is None or ns not in v)):
+                out[k] = v
+            else:
+                out[k] = swap(v, k, key, depth)
+        return out
+
+    text = escape_helm(dump_document(swap(template, None, None, 0), header=header))
+    for i, ref in enumerate(nodes):
+        text = text.replace(_TOKEN.format(i), _action(ref, chart), 1)
     return text
 
 
@@ -151,7 +170,7 @@ def chart_files(profile: Profile, analysis: Analysis, header: str, version: str 
     files["values.yaml"] = values_yaml(base, schema, header, f"defaults = environment {analysis.base_env}")
     for env in analysis.envs:
         files[f"values-{env}.yaml"] = _values_file(overrides(base, analysis.values[env]), header, f"environment {env} (over values.yaml)")
-    files["values.schema.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    files["values.schema.json"] = dumps_indented(schema) + "\n"
     files["templates/_helpers.tpl"] = escape_helm(f"{{{{/* {header} */}}}}\n") + _HELPERS.format(name=profile.name)
     files["templates/NOTES.txt"] = _notes(profile, analysis)
     files["README.md"] = _readme(profile, analysis, header, schema)
@@ -257,5 +276,6 @@ def _leafy(key: str) -> bool:
 
 
 def _short(v: Any) -> str:
-    s = json.dumps(v, sort_keys=True).replace("|", "\\|")
+    # (a string: what json.dumps writes for it, without building an encoder per call)
+    s = (encode_basestring_ascii(v) if type(v) is str else json.dumps(v, sort_keys=True)).replace("|", "\\|")
     return s if len(s) <= 48 else s[:45] + "..."

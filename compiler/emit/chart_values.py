@@ -17,7 +17,7 @@ from typing import Any
 
 from ..schema import Schema
 from .variance import Analysis
-from .yamlout import dump_document
+from .yamlout import document_lines
 
 #: (kind regex, object path regex) -> profile schema path whose rules a value inherits.
 PROFILE_FIELDS: tuple[tuple[str, str, tuple[str | int, ...]], ...] = (
@@ -154,9 +154,16 @@ def _commented(values: dict[str, Any], schema: dict[str, Any], indent: int) -> l
             out.append(f"{pad}# {desc}")
         v = values[k]
         if isinstance(v, dict) and v and "properties" in sub and sub.get("type") == "object" and "additionalProperties" in sub and sub["additionalProperties"] is False:
-            out.append(pad + dump_document({k: 0}).rstrip("\n").removesuffix(" 0"))
+            out.append(pad + "\n".join(document_lines({k: 0})).removesuffix(" 0"))
             out += _commented(v, sub, indent + 2)
         else:
-            out += [pad + line for line in dump_document({k: v}).rstrip("\n").splitlines()]
+            out += [pad + line for line in _without_trailing_blank(document_lines({k: v}))]
     return out
+
+
+def _without_trailing_blank(lines: list[str]) -> list[str]:
+    """``"\n".join(lines).rstrip("\n").splitlines()`` (emitted lines hold no other line breaks)."""
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
 

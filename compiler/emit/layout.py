@@ -34,8 +34,9 @@ def deployed_objects(compiled: Sequence[Compiled]) -> tuple[str, dict[str, list[
     return version, {env: with_chart_label(objs, compiled[0].profile.name, version) for env, objs in raw.items()}
 
 
-def analysis_of(compiled: Sequence[Compiled]) -> Analysis:
-    _, objects = deployed_objects(compiled)
+def analysis_of(compiled: Sequence[Compiled], deployed: tuple[str, dict[str, list[dict[str, Any]]]] | None = None) -> Analysis:
+    """``deployed``: :func:`deployed_objects` of ``compiled`` when the caller has it already."""
+    _, objects = deployed or deployed_objects(compiled)
     analysis = analyse(objects, compiled[0].profile.name)
     for c in compiled:  # the chart's default namespace (used when the release namespace is "default")
         analysis.values[c.profile.env]["namespace"] = c.profile.namespace
@@ -53,8 +54,9 @@ def profile_files(compiled: Sequence[Compiled], gitops: Mapping[str, Sequence[di
     objects by directory)."""
     profile = compiled[0].profile
     header = header_for(profile.source)
-    analysis = analysis_of(compiled)
-    version = deployed_objects(compiled)[0]
+    deployed = deployed_objects(compiled)
+    analysis = analysis_of(compiled, deployed)
+    version = deployed[0]
     texts: dict[str, str] = {}
     for rel, text in chart_files(profile, analysis, header_for(profile.source, chart=True), version).items():
         texts[f"{profile.name}/chart/{rel}"] = text

@@ -4,12 +4,12 @@ two out/ trees alone (no profiles, no planner, any mcompile version of the base)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from ..plan import extras
 from ..types import Compiled
+from .jsonout import dumps_indented
 
 FORMAT = "mcompile-plan/v1"
 
@@ -27,4 +27,4 @@ def plan_summary(compiled: Sequence[Compiled]) -> str:
             **extras.summary(p),  # capacityBlocks / onPremises, only when the profile uses them
         }
     doc = {"format": FORMAT, "profile": compiled[0].profile.name, "source": compiled[0].profile.source, "environments": envs}
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    return dumps_indented(doc) + "\n"

@@ -16,9 +16,11 @@ each value came from, so the chart's values schema can carry the profile schema'
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ..render.meta import ENV_LABEL, VERSION_LABEL, version_label
@@ -98,6 +100,7 @@ class Analysis:
     origins: dict[tuple[str, ...], tuple[str, str]] = field(default_factory=dict)  # value path -> (kind, object path)
 
 
+@lru_cache(maxsize=1 << 12)
 def _camel(text: str) -> str:
     """``EC2NodeClass-gpu`` -> ``ec2NodeClassGpu``; ``mcompile.io/environment`` -> ``mcompileIoEnvironment``."""
     parts = [p for p in re.split(r"[^A-Za-z0-9]+", text) if p]
@@ -124,8 +127,15 @@ def _alias(obj: dict[str, Any], profile_name: str, taken: set[str]) -> str:
 def _path_text(path: Sequence[str | int]) -> str:
     out = ""
     for p in path:
-        out += f"[{p}]" if isinstance(p, int) or "." in str(p) or "/" in str(p) else (("." if out else "") + str(p))
+        out = _path_child(out, p)
     return out
+
+
+@lru_cache(maxsize=1 << 15, typed=True)  # (typed: True and 1 spell differently)
+def _path_child(text: str, p: str | int) -> str:
+    """:func:`_path_text` of a path one segment longer than the one ``text`` spells (paths
+    repeat across objects and profiles: each is spelled once)."""
+    return text + (f"[{p}]" if isinstance(p, int) or "." in str(p) or "/" in str(p) else (("." if text else "") + str(p)))
 
 
 def _named(items: Sequence[Any]) -> bool:
@@ -140,7 +150,7 @@ class _Walker:
         self.origins: dict[tuple[str, ...], tuple[str, str]] = {}
         self.shared = shared  # chart-wide values (image) every object must agree on
 
-    def chart_wide(self, path: list, nodes: list[Any]) -> ValueRef | None:
+    def chart_wide(self, path: list, nodes: list[Any], text: str) -> ValueRef | None:
         """The serving image and its pull policy, and the version label, read chart-wide values."""
         if len(path) < 3 or path[-3] not in ("containers", "initContainers") or path[-1] not in IMAGE_FIELDS:
             if path and path[-1] == VERSION_LABEL and path[-2:-1] == ["labels"] and ("image", "tag") in self.shared:
@@ -163,14 +173,10 @@ class _Walker:
         for vp, by_env in found.items():
             self.shared.setdefault(vp, {}).update(by_env)
         self.values.update(found)
-        self.origins.update({vp: (self.kind, _path_text(path)) for vp in found})
+        self.origins.update({vp: (self.kind, text) for vp in found})
         return ValueRef(("image", "pullPolicy")) if path[-1] == "imagePullPolicy" else ValueRef(("image",), helper="image")
 
-    def is_knob(self, path: list) -> bool:
-        text = _path_text(path)
-        return any(rx.fullmatch(text) for rx in self.knobs)
-
-    def value(self, path: list, nodes: list[Any]) -> ValueRef:
+    def value(self, path: list, nodes: list[Any], text: str) -> ValueRef:
         if path and path[-1] == ENV_LABEL:
             vp: tuple[str, ...] = ("environment",)
         else:
@@ -181,23 +187,68 @@ class _Walker:
         while vp in self.values and self.values[vp] != by_env:  # two nodes compressed to one name
             vp, n = (*base[:-1], f"{base[-1]}{n}"), n + 1
         self.values[vp] = by_env
-        self.origins[vp] = (self.kind, _path_text(path))
+        self.origins[vp] = (self.kind, text)
         return ValueRef(vp)
 
-    def walk(self, nodes: list[Any], path: list) -> Any:
+    def walk(self, nodes: list[Any], path: list, text: str = "") -> Any:
+        """The template of ``nodes`` (one per environment) at ``path`` (``text``: its
+        :func:`_path_text`, grown one segment per level instead of respelled per node)."""
         first = nodes[0]
-        if (wide := self.chart_wide(path, nodes)) is not None:
+        last = path[-1] if path else None
+        if last in _WIDE_LAST and (wide := self.chart_wide(path, nodes, text)) is not None:
             return wide
-        if self.is_knob(path) or (path and path[-1] == ENV_LABEL):
-            return self.value(path, nodes)
-        if all(isinstance(n, dict) for n in nodes) and all(n.keys() == first.keys() for n in nodes):
-            return {k: self.walk([n[k] for n in nodes], path + [k]) for k in first}
-        if all(isinstance(n, list) for n in nodes) and len({len(n) for n in nodes}) == 1 and first and _named(first) \
+        if last == ENV_LABEL or (self.knobs and _is_knob(self.kind, text)):
+            return self.value(path, nodes, text)
+        if isinstance(first, dict):
+            keys = first.keys()
+            if all(isinstance(n, dict) and n.keys() == keys for n in nodes):
+                return self.walk_mapping(nodes, path, text)
+        elif all(isinstance(n, list) for n in nodes) and len({len(n) for n in nodes}) == 1 and first and _named(first) \
                 and all([i["name"] for i in n] == [i["name"] for i in first] for n in nodes):
-            return [self.walk([n[i] for n in nodes], path + [first[i]["name"]]) for i in range(len(first))]
+            names = [i["name"] for i in first]
+            return [self.walk([n[i] for n in nodes], path + [name], _path_child(text, name)) for i, name in enumerate(names)]
         if all(n == first for n in nodes):
             return first
-        return self.value(path, nodes)
+        return self.value(path, nodes, text)
+
+    def walk_mapping(self, nodes: list[dict[str, Any]], path: list, text: str) -> dict[str, Any]:
+        """:meth:`walk` of mappings with the same keys. A scalar field the environments agree on
+        is the field itself (what :meth:`walk` would return for it, without the call) unless it
+        could be a value anyway: a knob of this kind, or a chart-wide/environment field."""
+        out: dict[str, Any] = {}
+        knobs = bool(self.knobs)
+        rest = nodes[1:]
+        for k, first in nodes[0].items():
+            if type(first) in _SCALARS and k not in _SPECIAL_LAST:
+                # all(n == first for n in column), without the column (first == first: not NaN)
+                same = type(first) is not float or not math.isnan(first)
+                for n in rest:
+                    if not n[k] == first:  # noqa: SIM201 (the == the definition uses)
+                        same = False
+                        break
+                if same:
+                    if not knobs:
+                        out[k] = first
+                        continue
+                    if not _is_knob(self.kind, _path_child(text, k)):
+                        out[k] = first
+                        continue
+            out[k] = self.walk([n[k] for n in nodes], path + [k], _path_child(text, k))
+        return out
+
+
+@lru_cache(maxsize=1 << 14)
+def _is_knob(kind: str, text: str) -> bool:
+    """True when the field at object path ``text`` is one of ``kind``'s ``KNOBS`` (paths repeat
+    across objects and profiles: each is matched once)."""
+    return any(re.fullmatch(rx, text) for k, rx in KNOBS if k == kind)
+
+
+#: The last path segments :meth:`_Walker.chart_wide` can turn into a chart-wide value.
+_WIDE_LAST = frozenset({*IMAGE_FIELDS, VERSION_LABEL})
+#: ... or :meth:`_Walker.walk` into a value whatever the environments say.
+_SPECIAL_LAST = _WIDE_LAST | {ENV_LABEL}
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def analyse(objects_by_env: Mapping[str, Sequence[dict[str, Any]]], profile_name: str) -> Analysis:

@@ -34,7 +34,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-__all__ = ["dump_document", "dump_documents", "load_documents", "needs_quotes", "order_keys"]
+__all__ = ["document_lines", "dump_document", "dump_documents", "join_document", "load_documents", "needs_quotes", "order_keys"]
 
 INDENT = 2
 _MAX_SIMPLE_KEY = 1000  # YAML readers refuse implicit keys longer than 1024 characters
@@ -102,7 +102,13 @@ def _needs_quotes(text: str) -> bool:
         return True
     if text[0] in "-+.0123456789" and _NUMBERISH.fullmatch(text):
         return True
-    return _UNPRINTABLE.search(text) is not None
+    return not _all_printable(text)
+
+
+def _all_printable(text: str) -> bool:
+    """``_UNPRINTABLE.search(text) is None``; for ASCII text (nearly all) the C ``isprintable``,
+    which accepts exactly the ASCII part of that set (a regex scan of a 10 kB text is 100x slower)."""
+    return text.isprintable() if text.isascii() else _UNPRINTABLE.search(text) is None
 
 
 _needs_quotes_cached = lru_cache(maxsize=1 << 16)(_needs_quotes)
@@ -130,8 +136,11 @@ def _literal_ok(text: str) -> bool:
     """True when ``text`` can be a literal block scalar that reads back exactly."""
     if "\n" not in text or not text.strip("\n"):
         return False
-    if _TRAILING_BLANK.search(text) is not None:
+    # = _TRAILING_BLANK.search(text) is not None, as substring tests
+    if " \n" in text or "\t\n" in text or text.endswith((" ", "\t")):
         return False
+    if text.isascii():  # = _UNPRINTABLE_IN_BLOCK.search(text) is None (see _all_printable)
+        return text.replace("\n", "").replace("\t", "").isprintable()
     return _UNPRINTABLE_IN_BLOCK.search(text) is None
 
 
@@ -217,90 +226,142 @@ def _order(keys: tuple[str, ...], root: bool, parent_key: str | None) -> tuple[s
     return (*head, *sorted(present.difference(head)))
 
 
-class _Emitter:
-    """Accumulates the lines of one document; tracks the containers being written to spot cycles."""
+class _Slow(Exception):
+    """The fast path met something only the general path writes (or refuses)."""
 
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self._active: set[int] = set()
 
-    def node(self, value: Any, indent: int, *, root: bool = False, parent_key: str | None = None) -> None:
-        """Write a collection at ``indent``, or a scalar as the whole document (``root``)."""
-        if _is_mapping(value) and value:
-            self._enter(value)
-            self._mapping(value, indent, root=root, parent_key=parent_key)
-            self._active.discard(id(value))
-        elif _is_sequence(value) and value:
-            self._enter(value)
-            self._sequence(value, indent)
-            self._active.discard(id(value))
-        else:
-            self.lines.extend(_inline(value, indent + INDENT, root=True))
+#: Short string values -> their one-line form (the strings that are not literal blocks): one dict
+#: lookup per string instead of the classifier. Cleared when full (bounded like the lru caches).
+_LINES: dict[str, str] = {}
+_MAX_LINES = 1 << 16
 
-    def _enter(self, value: Any) -> None:
-        if id(value) in self._active:
-            raise ValueError("cannot serialise a self-referencing structure as YAML")
-        self._active.add(id(value))
 
-    def _mapping(self, mapping: Mapping[str, Any], indent: int, *, root: bool, parent_key: str | None) -> None:
-        pad = " " * indent
-        for key in _order(tuple(mapping), root, parent_key):
-            rendered = _key_text(key)
-            if len(rendered) > _MAX_SIMPLE_KEY:
-                self.lines.append(f"{pad}? {rendered}")
-                self._value(pad + ":", mapping[key], indent, key)
+@lru_cache(maxsize=1 << 14)
+def _plan(keys: tuple[str, ...], root: bool, parent_key: str | None, indent: int) -> tuple[tuple[str, str, str], ...] | None:
+    """Per key of a mapping at ``indent``, in canonical order: (key, ``<pad><key>:``,
+    ``<pad><key>: ``); ``None`` when only the general path can write it (a non-string key, a key
+    too long for the implicit form)."""
+    try:
+        order = _order(keys, root, parent_key)
+    except TypeError:
+        return None
+    pad = " " * indent
+    plan = []
+    for key in order:
+        text = _key_text(key)
+        if len(text) > _MAX_SIMPLE_KEY:
+            return None
+        plan.append((key, f"{pad}{text}:", f"{pad}{text}: "))
+    return tuple(plan)
+
+
+def _value_lines(text: str, indent: int) -> list[str]:
+    """A string value's lines at ``indent`` (the one-line form is remembered in :data:`_LINES`)."""
+    if len(text) > CACHED_LENGTH:
+        return _string_lines(text, indent, False, False)
+    lines = _string_cached(text, indent, False, False)
+    if len(lines) == 1:
+        if len(_LINES) >= _MAX_LINES:
+            _LINES.clear()
+        _LINES[text] = lines[0]
+    return lines
+
+
+def _other(value: Any, kind: type) -> str:
+    """A non-string scalar of an exact built-in type as written (anything else: the general path)."""
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if kind is float:
+        return _float(value)
+    raise _Slow
+
+
+def _fast_mapping(out: list[str], mapping: dict[str, Any], indent: int, root: bool, parent_key: str | None) -> None:
+    plan = _plan(tuple(mapping), root, parent_key, indent)
+    if plan is None:
+        raise _Slow
+    inner = indent + INDENT
+    lines_of = _LINES.get
+    for key, head, head_sp in plan:
+        value = mapping[key]
+        kind = type(value)
+        if kind is str:
+            line = lines_of(value)
+            if line is None:
+                lines = _value_lines(value, inner)
+                out.append(head_sp + lines[0])
+                out.extend(lines[1:])
             else:
-                self._value(f"{pad}{rendered}:", mapping[key], indent, key)
-
-    def _value(self, prefix: str, value: Any, indent: int, key: str) -> None:
-        if (_is_mapping(value) or _is_sequence(value)) and value:
-            self.lines.append(prefix)
-            self.node(value, indent + INDENT, parent_key=key)
-        else:
-            first, *rest = _inline(value, indent + INDENT)
-            self.lines.append(f"{prefix} {first}")
-            self.lines.extend(rest)
-
-    def _sequence(self, items: Sequence[Any], indent: int) -> None:
-        pad = " " * indent
-        for item in items:
-            if (_is_mapping(item) or _is_sequence(item)) and item:
-                start = len(self.lines)
-                self.node(item, indent + INDENT)
-                self.lines[start] = pad + "- " + self.lines[start][indent + INDENT :]
+                out.append(head_sp + line)
+        elif kind is dict:
+            if value:
+                out.append(head)
+                _fast_mapping(out, value, inner, False, key)
             else:
-                first, *rest = _inline(item, indent + INDENT)
-                self.lines.append(f"{pad}- {first}")
-                self.lines.extend(rest)
+                out.append(head_sp + "{}")
+        elif kind is list or kind is tuple:
+            if value:
+                out.append(head)
+                _fast_sequence(out, value, inner)
+            else:
+                out.append(head_sp + "[]")
+        else:
+            out.append(head_sp + _other(value, kind))
 
 
-def _inline(value: Any, indent: int, *, root: bool = False) -> list[str]:
-    """A scalar or an empty collection, as written after ``key: `` / ``- `` (or alone at root)."""
-    if _is_mapping(value):
-        return ["{}"]
-    if _is_sequence(value):
-        return ["[]"]
-    return _scalar(value, indent, root=root)
+def _fast_sequence(out: list[str], items: list[Any] | tuple[Any, ...], indent: int) -> None:
+    dash = " " * indent + "- "
+    inner = indent + INDENT
+    lines_of = _LINES.get
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            line = lines_of(item)
+            if line is None:
+                lines = _value_lines(item, inner)
+                out.append(dash + lines[0])
+                out.extend(lines[1:])
+            else:
+                out.append(dash + line)
+        elif kind is dict:
+            if item:
+                start = len(out)
+                _fast_mapping(out, item, inner, False, None)
+                out[start] = dash + out[start][inner:]
+            else:
+                out.append(dash + "{}")
+        elif kind is list or kind is tuple:
+            if item:
+                start = len(out)
+                _fast_sequence(out, item, inner)
+                out[start] = dash + out[start][inner:]
+            else:
+                out.append(dash + "[]")
+        else:
+            out.append(dash + _other(item, kind))
 
 
-# Exact-type fast paths: ABC isinstance checks dominate serialisation time otherwise.
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+def _document(doc: Any) -> list[str]:
+    """The lines of one document: plain data through the fast path, anything else (other
+    container or scalar types, long keys, cycles, refusals) through the general one."""
+    kind = type(doc)
+    if doc and (kind is dict or kind is list):
+        out: list[str] = []
+        try:
+            if kind is dict:
+                _fast_mapping(out, doc, 0, True, None)
+            else:
+                _fast_sequence(out, doc, 0)
+            return out
+        except (_Slow, RecursionError):
+            pass
+    from .yamlout_general import emit_general  # here: that module imports this one
 
-
-def _is_mapping(value: Any) -> bool:
-    kind = type(value)
-    if kind is dict:
-        return True
-    return False if kind in _SCALARS or kind is list else isinstance(value, Mapping)
-
-
-def _is_sequence(value: Any) -> bool:
-    kind = type(value)
-    if kind is list or kind is tuple:
-        return True
-    if kind in _SCALARS or kind is dict:
-        return False
-    return isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))
+    return emit_general(doc)
 
 
 @lru_cache(maxsize=1 << 14)
@@ -309,8 +370,17 @@ def _key_text(key: str) -> str:
     return _scalar(key, 0, key=True)[0]
 
 
-def _header_lines(header: str) -> list[str]:
-    return [("# " + line).rstrip() for line in header.splitlines()] or ["#"]
+@lru_cache(maxsize=256)
+def _header_lines(header: str) -> tuple[str, ...]:
+    """(Headers repeat for every file of a profile: split once.)"""
+    return tuple(("# " + line).rstrip() for line in header.splitlines()) or ("#",)
+
+
+def join_document(lines: list[str], header: str | None = None) -> str:
+    """``dump_document`` of the document whose :func:`document_lines` are ``lines``."""
+    if header is not None:
+        lines = [*_header_lines(header), *lines]
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def dump_documents(docs: Sequence[Any], header: str | None = None) -> str:
@@ -319,21 +389,24 @@ def dump_documents(docs: Sequence[Any], header: str | None = None) -> str:
     ``header`` becomes ``# ...`` comment lines before the first document. An empty ``docs`` gives
     just the header (or ``""``).
     """
-    if isinstance(docs, (str, bytes, Mapping)) or not isinstance(docs, Sequence):
+    if type(docs) is not list and (isinstance(docs, (str, bytes, Mapping)) or not isinstance(docs, Sequence)):
         raise TypeError("dump_documents() takes a sequence of documents; use dump_document() for one")
-    lines = _header_lines(header) if header is not None else []
+    lines = list(_header_lines(header)) if header is not None else []
     for i, doc in enumerate(docs):
         if i:
             lines.append("---")
-        emitter = _Emitter()
-        emitter.node(doc, 0, root=True)
-        lines.extend(emitter.lines)
-    return "".join(line + "\n" for line in lines)
+        lines.extend(_document(doc))
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def dump_document(doc: Any, header: str | None = None) -> str:
     """Serialise a single document; same style as :func:`dump_documents`."""
     return dump_documents([doc], header=header)
+
+
+def document_lines(doc: Any) -> list[str]:
+    """The lines of ``dump_document(doc)`` without their newlines (no header)."""
+    return list(_document(doc))
 
 
 def load_documents(text: str) -> list[Any]:

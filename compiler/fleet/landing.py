@@ -12,7 +12,7 @@ labels of dashboard ConfigMaps the Grafana sidecar's selector, ...), so a new re
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,14 +81,19 @@ class Landing:
     sharing_where: Source | None = None  # serving.gpuSharing
 
 
-def _walk(value: Any) -> Iterator[Any]:
-    yield value
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _walk(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _walk(v)
+def _has_key(value: Any, key: str) -> bool:
+    """True when a mapping anywhere in ``value`` has ``key`` (one loop over a stack: nested
+    generators cost a frame per level for every node)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if key in node:
+                return True
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _efs_csi(objects: Sequence[dict[str, Any]]) -> bool:
@@ -109,7 +114,7 @@ def _dashboard_labels(c: Compiled) -> tuple[tuple[str, str], ...]:
 def needs_of(c: Compiled) -> Needs:
     objects = c.objects
     kinds = {o.get("kind") for o in objects}
-    efa = any(isinstance(n, dict) and EFA_RESOURCE in n for o in objects for n in _walk(o.get("spec")))
+    efa = any(_has_key(o.get("spec"), EFA_RESOURCE) for o in objects)
     prom_trigger = any(t.get("type") == "prometheus" for o in objects if o.get("kind") == "ScaledObject" for t in o["spec"].get("triggers", []))
     values = gpu_operator_values(Context(c.profile, c.plan))
     return Needs(

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Diagnostic, Source
-from ..types import ObjectKey
-from ..verify import Verifier
-from .clusters import Cluster, clusters_of
-from .landing import Landing
-from .platform import PLATFORM_DIR, components, render_platform
 
-#: Manifest scope of the platform tree (a profile name cannot start with ``_``).
-PLATFORM_SCOPE = PLATFORM_DIR
+if TYPE_CHECKING:  # the stage's modules load when it runs: a build whose platform is a cache hit needs none
+    from ..types import ObjectKey
+    from ..verify import Verifier
+    from .clusters import Cluster
+    from .landing import Landing
+
+#: Manifest scope of the platform tree (a profile name cannot start with ``_``); the directory
+#: ``platform.PLATFORM_DIR`` (tests/fleet/test_stage.py holds them equal).
+PLATFORM_SCOPE = "_platform"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ class FleetPlan:
 def run_fleet(landings: Sequence[Landing], hub: Sequence[tuple[str, str, ObjectKey, Source]], verifier: Verifier) -> FleetPlan:
     """``hub``: (profile, source, key, where) of the objects profiles apply to the Argo CD control
     plane (ApplicationSets), checked for collisions with each other and the platform's."""
+    from .clusters import clusters_of
+    from .platform import render_platform
+
     clusters, errors = clusters_of(landings)
     rendered: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for name in sorted(clusters):
@@ -50,6 +55,8 @@ def run_fleet(landings: Sequence[Landing], hub: Sequence[tuple[str, str, ObjectK
 def _platform_keys(cluster: Cluster, dirs: dict[str, list[dict[str, Any]]]) -> list[ObjectKey]:
     """What the platform owns on the cluster: its plain manifests and the namespaces its charts
     install into (each chart's release owns its namespace)."""
+    from .platform import components
+
     keys = [(o["apiVersion"], o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in dirs.get("manifests", [])]
     if cluster.engine == "flux":
         keys += [(o["apiVersion"], o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in dirs.get("components", []) + dirs.get("flux", [])]

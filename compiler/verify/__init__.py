@@ -16,13 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Diagnostic, Source, json_path
-from ..types import Compiled
 from .crd_sources import DEV_CHECKOUT, locate_crds
-from .crds import CrdRegistry
-from .kube import KubeValidator, available_versions, kube_minor
+
+if TYPE_CHECKING:  # loaded by the functions that use them: importing the package stays cheap
+    from ..types import Compiled
+    from .crds import CrdRegistry
+    from .kube import KubeValidator
 
 #: Kinds that have no public CRD (installed by the EKS control plane): checked by our own tests.
 NO_PUBLIC_CRD = frozenset({("eks.amazonaws.com/v1", "NodeClass")})
@@ -71,6 +73,8 @@ class Verifier:
         e.g. 1.34 for ``resource.k8s.io/v1``), capped at the newest bundled schemas."""
         if not version:
             return self
+        from .kube import available_versions, kube_minor
+
         wanted = min(kube_minor(version), available_versions()[-1])
         if wanted <= kube_minor(self.kube.version):
             return self
@@ -90,11 +94,15 @@ class Verifier:
 
 @lru_cache(maxsize=4)
 def _kube(version: str) -> KubeValidator:
+    from .kube import KubeValidator
+
     return KubeValidator(version)
 
 
 @lru_cache(maxsize=8)
 def _registry(paths: tuple[Path, ...]) -> CrdRegistry:
+    from .crds import CrdRegistry
+
     return CrdRegistry.load(list(paths))
 
 

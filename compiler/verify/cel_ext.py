@@ -6,14 +6,12 @@ standard library lacks, and the set of names a rule may call and still be evalua
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-try:
-    import celpy
+if TYPE_CHECKING:
     from celpy import celtypes
-except ImportError:  # pragma: no cover - exercised only without cel-python
-    celpy = None  # type: ignore[assignment]
-    celtypes = None  # type: ignore[assignment]
+else:  # imported when a rule is compiled or interpreted (a warm build runs neither)
+    celtypes = None
 
 _MACROS = frozenset({"has", "all", "exists", "exists_one", "map", "filter"})
 
@@ -35,7 +33,11 @@ def _find_all(text: str, pattern: str, limit: int = -1) -> Any:
 
 
 def _split(text: str, sep: str, limit: int = -1) -> Any:
-    text, sep, limit = str(text), str(sep), int(limit)
+    return celtypes.ListType([_s(p) for p in split_parts(str(text), str(sep), int(limit))])
+
+
+def split_parts(text: str, sep: str, limit: int) -> list[str]:
+    """Kubernetes' ``split``, on plain strings (also used by :mod:`.cel_rt`)."""
     if limit == 0:
         parts: list[str] = []
     elif sep == "":
@@ -44,7 +46,7 @@ def _split(text: str, sep: str, limit: int = -1) -> Any:
             parts = parts[: limit - 1] + ["".join(parts[limit - 1:])]
     else:
         parts = text.split(sep, limit - 1 if limit > 0 else -1)
-    return celtypes.ListType([_s(p) for p in parts])
+    return parts
 
 
 def _replace(text: str, old: str, new: str, count: int = -1) -> Any:
@@ -101,6 +103,9 @@ def _sum(items: Any) -> Any:
 
 
 def _extensions() -> dict[str, Any]:
+    global celtypes
+    from celpy import celtypes
+
     return {
         "find": _find,
         "findAll": _find_all,
@@ -122,6 +127,8 @@ def _extensions() -> dict[str, Any]:
 
 def known_functions() -> frozenset[str]:
     """Every function/method name a rule may call and still be evaluated."""
-    if celpy is None:
+    try:
+        import celpy
+    except ImportError:  # pragma: no cover - exercised only without cel-python
         return frozenset()
     return frozenset(celpy.evaluation.base_functions) | frozenset(_extensions()) | _MACROS

@@ -1,4 +1,4 @@
-"""Evaluation of CRD ``x-kubernetes-validations`` (CEL) rules with cel-python.
+"""Evaluation of CRD ``x-kubernetes-validations`` (CEL) rules.
 
 Each rule is compiled once into a :class:`CelRule` whose ``status`` is one of
 
@@ -9,33 +9,30 @@ Each rule is compiled once into a :class:`CelRule` whose ``status`` is one of
   module does not provide. These must be reported by callers, never passed
   silently.
 
-cel-python implements the CEL standard library and macros (``has``, ``all``,
-``exists``, ``exists_one``, ``map``, ``filter``). The Kubernetes CEL extension
-functions that CRDs use (strings: ``split``, ``lowerAscii``, ``substring``...;
-regex: ``find``, ``findAll``; lists: ``isSorted``, ``sum``...) are in :mod:`.cel_ext`.
-Without cel-python installed every rule is ``unsupported``.
+The reference is cel-python's interpreter: it implements the CEL standard library and macros
+(``has``, ``all``, ``exists``, ``exists_one``, ``map``, ``filter``), and :mod:`.cel_ext` adds the
+Kubernetes CEL extension functions that CRDs use (strings: ``split``, ``lowerAscii``,
+``substring``...; regex: ``find``, ``findAll``; lists: ``isSorted``, ``sum``...). A rule is first
+run as the Python function :mod:`.cel_py` compiled it to; only a ``true`` from it is taken, and
+anything else (false, an error, a value it refuses) is decided by the interpreter, with its exact
+message. A rule's facts and program are kept in the user cache (:mod:`.cel_meta`), so a run whose
+rules all pass that way never imports cel-python. Without cel-python every rule is ``unsupported``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import pickle
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .cel_ext import _MACROS, _extensions, known_functions  # noqa: F401  (known_functions: part of this module's API)
-
-try:
-    import celpy
-    from celpy import celtypes
-except ImportError:  # pragma: no cover - exercised only without cel-python
-    celpy = None  # type: ignore[assignment]
-    celtypes = None  # type: ignore[assignment]
+from . import cel_meta, cel_py
+from .cel_ext import _extensions, known_functions
 
 EVALUATED = "evaluated"
 TRANSITION = "transition"
@@ -52,18 +49,17 @@ class CelRule:
     field_path: str = ""
     status: str = UNSUPPORTED
     reason: str = ""
-    program: Any = field(default=None, compare=False, repr=False)
-    message_program: Any = field(default=None, compare=False, repr=False)
     #: The only fields of ``self`` that the rule (and its messageExpression) read, when every use
     #: of ``self`` is ``self.<field>``; None when the rule may read all of ``self``.
     self_fields: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
     #: True when the rule is exactly ``self.all(v, body)`` with ``body`` not reading ``self``: it
     #: passes for a list (or map) iff it passes for each one-element list (or one-key map).
     per_element: bool = field(default=False, compare=False, repr=False)
-    #: The parse tree, for the transpiled program (:func:`_fast_program`).
-    ast: Any = field(default=None, compare=False, repr=False)
-    #: Use count, then cel-python's transpiled (Python bytecode) program or None (:func:`_fast_program`).
-    fast: list[Any] = field(default_factory=list, compare=False, repr=False)
+    #: The rule as a Python function on JSON values (:mod:`.cel_py`), or None.
+    fast: Callable[[Any], Any] | None = field(default=None, compare=False, repr=False)
+    message_expression: str = field(default="", compare=False, repr=False)
+    #: cel-python's programs of the rule and its messageExpression, built when first needed.
+    programs: list[Any] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def failure_message(self) -> str:
@@ -71,30 +67,10 @@ class CelRule:
         return self.message or f"failed rule: {self.rule}"
 
 
-def _names(ast: Any) -> tuple[set[str], set[str]]:
-    """Return (called function/method names, free identifiers) of a parsed rule."""
-    calls: set[str] = set()
-    idents: set[str] = set()
-    bound: set[str] = set()
-    for tree in ast.iter_subtrees():
-        if tree.data == "member_dot_arg":
-            name = str(tree.children[1])
-            calls.add(name)
-            if name in _MACROS and len(tree.children) > 2:
-                first = next(iter(tree.children[2].children), None)
-                for sub in first.iter_subtrees() if first is not None else ():
-                    if sub.data == "ident":
-                        bound.add(str(sub.children[0]))
-        elif tree.data == "ident_arg":
-            calls.add(str(tree.children[0]))
-        elif tree.data == "ident":
-            idents.add(str(tree.children[0]))
-    return calls, idents - bound
-
-
 @cache
 def _env() -> Any:
     """One shared cel-python environment (building its parser is slow: see :func:`_parser`)."""
+    import celpy
     from celpy.celparser import CELParser
 
     if CELParser.CEL_PARSER is None:
@@ -107,6 +83,7 @@ def _parser() -> Any:
     cache in the user's cache directory: 0.3 s of every run becomes 0.02 s. The cache file is
     keyed by the grammar, the options and the Lark version (Lark checks all three on load);
     None or an unwritable directory just means no cache."""
+    import celpy
     import lark
     from celpy.celparser import CELParser
     from celpy.evaluation import TranspilerTree  # a lark.Tree both runners accept
@@ -222,6 +199,7 @@ def _parser_key() -> str:
     """What a cached parse tree depends on besides the rule: the grammar and both libraries."""
     from importlib.metadata import version
 
+    import celpy
     import lark
 
     grammar = (Path(celpy.__file__).parent / "cel.lark").read_bytes()
@@ -230,101 +208,65 @@ def _parser_key() -> str:
 
 @cache
 def _compile_rule(text: str, message: str, field_path: str, message_expression: str, optional_old_self: bool) -> CelRule:
-    spec = {"messageExpression": message_expression, "optionalOldSelf": optional_old_self}
-    base = CelRule(text, message, field_path)
-    if celpy is None:
-        return _replace_status(base, UNSUPPORTED, "cel-python (celpy) is not installed")
+    path = cel_meta.entry_path(cache_dir(), text, message_expression, optional_old_self)
+    meta = cel_meta.load(path)
+    if meta is None:
+        meta = _derive(text, message_expression, optional_old_self)
+        cel_meta.store(path, meta)
+    fast = None
+    if meta.source is not None:
+        try:
+            fast = cel_py.load(meta.source)
+        except Exception:  # noqa: BLE001 - not a program after all: the interpreter alone
+            fast = None
+    return CelRule(text, message, field_path, meta.status, meta.reason, meta.self_fields, meta.per_element, fast,
+                   message_expression)
+
+
+def _derive(text: str, message_expression: str, optional_old_self: bool) -> cel_meta.RuleMeta:
+    """A rule's facts from its parse tree (cel-python's parser: imported now)."""
+    try:
+        import celpy  # noqa: F401
+    except ImportError:  # pragma: no cover - exercised only without cel-python
+        return cel_meta.RuleMeta(UNSUPPORTED, "cel-python (celpy) is not installed")
     env = _env()
     try:
         ast = _parse(env, text)
     except Exception as exc:  # CELParseError and lark errors
-        return _replace_status(base, UNSUPPORTED, f"cel-python cannot parse the rule: {exc}")
-    calls, free = _names(ast)
-    if "oldSelf" in free or spec.get("optionalOldSelf"):
-        return _replace_status(base, TRANSITION, "transition rule (oldSelf): update-only")
+        return cel_meta.RuleMeta(UNSUPPORTED, f"cel-python cannot parse the rule: {exc}")
+    calls, free = cel_meta.names(ast)
+    if "oldSelf" in free or optional_old_self:
+        return cel_meta.RuleMeta(TRANSITION, "transition rule (oldSelf): update-only")
     unknown = sorted(calls - known_functions())
     if unknown:
-        return _replace_status(base, UNSUPPORTED, f"unsupported function(s): {', '.join(unknown)}")
+        return cel_meta.RuleMeta(UNSUPPORTED, f"unsupported function(s): {', '.join(unknown)}")
     other = sorted(free - {"self"})
     if other:
-        return _replace_status(base, UNSUPPORTED, f"unknown variable(s): {', '.join(other)}")
-    program = env.program(ast, functions=_extensions())
-    message_program, reads = None, _self_fields(ast)
-    if spec.get("messageExpression"):
+        return cel_meta.RuleMeta(UNSUPPORTED, f"unknown variable(s): {', '.join(other)}")
+    reads = cel_meta.self_fields(ast)
+    if message_expression:
         try:
-            message_ast = _parse(env, str(spec["messageExpression"]))
-            message_program = env.program(message_ast, functions=_extensions())
-            more = _self_fields(message_ast)
+            more = cel_meta.self_fields(_parse(env, message_expression))
             reads = None if reads is None or more is None else tuple(sorted({*reads, *more}))
-        except Exception:  # fall back to the static message
-            message_program = None
-    return CelRule(text, message, field_path, EVALUATED, "", program, message_program, reads, _is_self_all(ast), ast)
+        except Exception:  # noqa: BLE001, S110 - the static message is used (see _programs)
+            pass
+    return cel_meta.RuleMeta(EVALUATED, "", reads, cel_meta.is_self_all(ast), cel_py.to_python(ast))
 
 
-_CHAIN = frozenset({"expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication", "unary", "member"})
-
-
-def _single(tree: Any) -> Any:
-    """Skip the grammar's one-child wrapper nodes (``expr`` -> ... -> ``member``)."""
-    while getattr(tree, "data", None) in _CHAIN and len(tree.children) == 1 and hasattr(tree.children[0], "data"):
-        tree = tree.children[0]
-    return tree
-
-
-def _is_self_all(ast: Any) -> bool:
-    """True for exactly ``self.all(v, body)`` where ``body`` reads nothing but ``v``."""
-    call = _single(ast)
-    if getattr(call, "data", None) != "member_dot_arg" or len(call.children) != 3 or str(call.children[1]) != "all":
-        return False
-    if _self_ident(call.children[0]) is None or getattr(call.children[2], "data", None) != "exprlist":
-        return False
-    args = call.children[2].children
-    if len(args) != 2:
-        return False
-    var = _single(args[0])
-    if getattr(var, "data", None) != "primary" or len(var.children) != 1 or getattr(var.children[0], "data", None) != "ident":
-        return False
-    _, free = _names(args[1])
-    return free <= {str(var.children[0].children[0])}
-
-
-def _self_fields(ast: Any) -> tuple[str, ...] | None:
-    """The field names ``f`` when every ``self`` in the expression is the operand of ``self.f``
-    (``has(self.f)`` included); None when ``self`` is used whole, indexed, or rebound by a macro.
-
-    Such a rule's outcome depends only on those fields, which lets verification reuse it for
-    values that differ elsewhere (a NodePool's name does not matter to ``self.limits`` rules).
-    """
-    covered: set[int] = set()
-    fields: set[str] = set()
-    for tree in ast.iter_subtrees():
-        if tree.data == "member_dot" and len(tree.children) == 2:
-            ident = _self_ident(tree.children[0])
-            if ident is not None:
-                covered.add(id(ident))
-                fields.add(str(tree.children[1]))
-    uses = [t for t in ast.iter_subtrees() if t.data == "ident" and str(t.children[0]) == "self"]
-    _, free = _names(ast)
-    if "self" not in free and uses:  # bound by a macro: not the value's self
-        return None
-    if any(id(t) not in covered for t in uses):
-        return None
-    return tuple(sorted(fields))
-
-
-def _self_ident(node: Any) -> Any:
-    """The ``ident self`` tree when ``node`` is exactly ``member(primary(ident self))``."""
-    for expected in ("member", "primary"):
-        if getattr(node, "data", None) != expected or len(node.children) != 1:
-            return None
-        node = node.children[0]
-    if getattr(node, "data", None) == "ident" and str(node.children[0]) == "self":
-        return node
-    return None
-
-
-def _replace_status(rule: CelRule, status: str, reason: str) -> CelRule:
-    return CelRule(rule.rule, rule.message, rule.field_path, status, reason)
+def _programs(rule: CelRule) -> list[Any]:
+    """cel-python's programs of the rule and of its messageExpression (None if that does not
+    compile), built on first need: only a rule the fast path does not pass needs them."""
+    if not rule.programs:
+        env = _env()
+        program = env.program(_parse(env, rule.rule), functions=_extensions())
+        message_program = None
+        if rule.message_expression:
+            try:
+                message_program = env.program(_parse(env, rule.message_expression), functions=_extensions())
+            except Exception:  # noqa: BLE001 - fall back to the static message
+                message_program = None
+        rule.programs[:] = [program, message_program]
+    return rule.programs
 
 
 @dataclass(frozen=True)
@@ -335,29 +277,37 @@ class CelOutcome:
     message: str
 
 
+_PASSED = CelOutcome(True, "")
+
+
 def evaluate(rule: CelRule, value: Any) -> CelOutcome:
     """Evaluate ``rule`` with ``self`` bound to ``value`` (plain JSON-like data).
 
     A false result gives the rule's message; a CEL runtime error (e.g. ``int("x")``)
     fails the rule like the API server does; an internal cel-python limitation
-    returns ``passed=None``.
+    returns ``passed=None``. A ``true`` from the rule's Python program (:mod:`.cel_py`) is a
+    pass; anything else is decided by cel-python's interpreter.
     """
     if rule.status != EVALUATED:
         return CelOutcome(None, rule.reason)
-    activation = {"self": celpy.json_to_cel(value)}
-    fast = _fast_program(rule)
-    if fast is not None and _fast_passes(fast, activation):
-        return CelOutcome(True, "")
-    outcome = _interpret(rule, activation)
-    if fast is not None and outcome.passed:  # the transpiled program refused a pass: stop using it
-        rule.fast[1] = None
-    return outcome
+    if rule.fast is not None:
+        try:
+            if rule.fast(value) is True:
+                return _PASSED
+        except Exception:  # noqa: BLE001, S110 - refused or failed: the interpreter decides
+            pass
+    return interpret(rule, value)
 
 
-def _interpret(rule: CelRule, activation: dict[str, Any]) -> CelOutcome:
+def interpret(rule: CelRule, value: Any) -> CelOutcome:
     """cel-python's interpreter: the reference verdict and message."""
+    import celpy
+    from celpy import celtypes
+
+    program, message_program = _programs(rule)
+    activation = {"self": celpy.json_to_cel(value)}
     try:
-        result = rule.program.evaluate(activation)
+        result = program.evaluate(activation)
     except celpy.CELEvalError as exc:
         result = exc
     except Exception as exc:  # cel-python internal problem, not a verdict
@@ -370,62 +320,14 @@ def _interpret(rule: CelRule, activation: dict[str, Any]) -> CelOutcome:
     if not isinstance(result, (bool, celtypes.BoolType)):
         return CelOutcome(False, f"rule did not return a bool: {rule.rule}")
     if bool(result):
-        return CelOutcome(True, "")
-    return CelOutcome(False, _message(rule, activation))
+        return _PASSED
+    return CelOutcome(False, _message(rule, message_program, activation))
 
 
-def _fast_passes(program: Any, activation: dict[str, Any]) -> bool:
-    """True when cel-python's transpiled program (~4x faster than its interpreter) returns true.
-
-    Only a pass is taken from it: a false result, an error or anything else is decided by the
-    interpreter (the reference, with its exact messages), as cel-python's transpiler is stricter
-    on error paths. ``tests/verify/test_crd_cel.py`` checks over the shipped and mutated values of
-    every evaluated rule that the transpiled program never passes what the interpreter fails.
-    A rule whose transpiled program refuses a value the interpreter passes stops using it."""
-    try:
-        result = program.evaluate(activation)
-    except Exception:  # noqa: BLE001 - any problem: the interpreter decides
-        return False
-    return isinstance(result, (bool, celtypes.BoolType)) and bool(result)
-
-
-#: Evaluations of a rule before it is transpiled: transpiling (~4 ms) only pays off for rules
-#: that run on many distinct values (a fleet); a single build interprets most rules once or twice.
-TRANSPILE_AFTER = 3
-
-
-def _fast_program(rule: CelRule, *, now: bool = False) -> Any:
-    """The rule's transpiled program once the rule is hot (``now``: at once); None before that
-    or when cel-python cannot transpile it. ``rule.fast`` holds ``[uses]`` then ``[uses, program]``."""
-    slot = rule.fast
-    if not slot:
-        slot.append(0)
-    if len(slot) == 1:
-        slot[0] += 1
-        if slot[0] < TRANSPILE_AFTER and not now:
-            return None
+def _message(rule: CelRule, message_program: Any, activation: dict[str, Any]) -> str:
+    if message_program is not None:
         try:
-            # the transpiler only adds attributes to the tree, which the interpreter ignores
-            slot.append(_compiled_env().program(rule.ast, functions=_extensions()))
-        except Exception:  # noqa: BLE001 - not transpilable: the interpreter alone
-            slot.append(None)
-    return slot[1]
-
-
-@cache
-def _compiled_env() -> Any:
-    """A cel-python environment whose programs are transpiled to Python (parse trees from the
-    shared parser of :func:`_env`). Its failures are logged at ERROR by cel-python and then
-    handled here (the interpreter decides): that logger is silenced so they never reach stderr."""
-    _env()
-    logging.getLogger("celpy.Transpiler").disabled = True
-    return celpy.Environment(runner_class=celpy.CompiledRunner)
-
-
-def _message(rule: CelRule, activation: dict[str, Any]) -> str:
-    if rule.message_program is not None:
-        try:
-            text = rule.message_program.evaluate(activation)
+            text = message_program.evaluate(activation)
             if isinstance(text, str) and text.strip():
                 return str(text)
         except Exception:

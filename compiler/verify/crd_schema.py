@@ -300,3 +300,26 @@ def duplicate_map_keys(items: list[Any], keys: tuple[str, ...]) -> list[tuple[in
             dups.append((index, f"duplicate entry with {desc}"))
         seen.add(ident)
     return dups
+
+
+def rule_tree_data(tree: RuleNode | None) -> Any:
+    """A rule tree whose rules are the raw ``x-kubernetes-validations`` entries (see
+    :func:`build_rule_tree` with an identity ``compile_rule``) as plain tuples, lists and dicts
+    (for :mod:`compiler.verify.schema_cache`); :func:`rule_tree_from_data` reverses it."""
+    if tree is None:
+        return None
+    children = {key: rule_tree_data(child) for key, child in tree.properties.items()}
+    return (list(tree.rules), children, rule_tree_data(tree.items), rule_tree_data(tree.additional), list(tree.map_keys))
+
+
+def rule_tree_from_data(data: Any, compile_rule: Callable[[dict[str, Any]], Any]) -> RuleNode | None:
+    if data is None:
+        return None
+    rules, children, items, additional, map_keys = data
+    return RuleNode(
+        [compile_rule(rule) for rule in rules],
+        {key: node for key, child in children.items() if (node := rule_tree_from_data(child, compile_rule)) is not None},
+        rule_tree_from_data(items, compile_rule),
+        rule_tree_from_data(additional, compile_rule),
+        tuple(map_keys),
+    )

@@ -25,82 +25,27 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from compiler.verify import crd_cel
-from compiler.verify.accept import Check, Unsupported, compile_check
-from compiler.verify.crd_schema import (
-    RuleNode,
-    apply_defaults,
-    build_rule_tree,
-    copy_json,
-    duplicate_map_keys,
-    iter_rule_nodes,
-    root_json_schema,
+from compiler.verify import crd_cel, schema_cache
+from compiler.verify.crd_compiled import _Compiled, _generate, _load
+from compiler.verify.crd_files import (  # noqa: F401  (_documents, _SourceFile: tests reach them here)
+    _CrdDef,
+    _documents,
+    _index_entries,
+    _iter_yaml_files,
+    _parse_text,
+    _SourceFile,
 )
+from compiler.verify.crd_schema import RuleNode, duplicate_map_keys, iter_rule_nodes
 from compiler.verify.findings import Finding, format_path, object_identity
 
 if TYPE_CHECKING:  # imported when a value fails its compiled check (or a schema has none)
     import jsonschema
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@dataclass
-class _CrdDef:
-    """One CustomResourceDefinition: its served versions' schemas and where it came from."""
-
-    group: str
-    kind: str
-    source: Path
-    schemas: dict[str, dict[str, Any]]  # served version -> openAPIV3Schema
-
-
-@dataclass
-class _Compiled:
-    """Everything needed to validate one (group, version, kind)."""
-
-    api_version: str
-    schema: dict[str, Any]  # the strict JSON Schema (jsonschema's validator is built from it on first need)
-    root: dict[str, Any]
-    rules: RuleNode | None
-    accepts: Check | None = None  # compiled fast check (compiler.verify.accept), None: jsonschema only
-    _validator: Any = field(default=None, repr=False)
-
-    @property
-    def validator(self) -> jsonschema.Draft202012Validator:
-        if self._validator is None:
-            import jsonschema
-
-            self._validator = jsonschema.Draft202012Validator(self.schema)
-        return self._validator
-
-
-@dataclass
-class _SourceFile:
-    path: Path
-    parsed: bool = False
-    text: str | None = field(default=None, repr=False)
-
-    def read(self) -> str:
-        if self.text is None:
-            self.text = self.path.read_text(encoding="utf-8")
-        return self.text
-
-    def may_define(self, group: str, kind: str) -> bool:
-        """Cheap superset test: does the text mention both ``group:`` and ``kind:``?"""
-        text = self.read()
-        return all(
-            re.search(rf"""{key}["']?\s*:\s*["']?{re.escape(value)}["']?(?![\w.-])""", text)
-            for key, value in (("group", group), ("kind", kind))
-        )
 
 
 @dataclass(frozen=True)
@@ -118,67 +63,6 @@ class CelRuleStatus:
 def _split_api_version(api_version: str) -> tuple[str, str]:
     group, _, version = api_version.rpartition("/")
     return group, version
-
-
-def _iter_yaml_files(path: Path) -> Iterator[Path]:
-    if path.is_dir():
-        found = [p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
-        yield from sorted(found, key=lambda p: p.relative_to(path).parts)
-    elif path.is_file():
-        yield path
-    else:
-        raise FileNotFoundError(f"CRD path not found: {path}")
-
-
-def _documents(text: str) -> list[Any]:
-    """The YAML documents of a CRD file, through a JSON copy in the user cache keyed by the
-    text's sha256: CRDs are large (LeaderWorkerSet: 650 kB, 0.25 s to parse as YAML, 7 ms as
-    JSON) and the same on every run. Only data that JSON represents exactly is cached."""
-    where = crd_cel.cache_dir()
-    if where is None:
-        return list(yaml.load_all(text, Loader=_Loader))
-    path = where / "parsed-crds" / f"{hashlib.sha256(text.encode()).hexdigest()}.json"
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        pass
-    docs = list(yaml.load_all(text, Loader=_Loader))
-    try:
-        data = json.dumps(docs, ensure_ascii=False, allow_nan=False)
-        if json.loads(data) == docs:  # e.g. int keys or timestamps would not survive: not cached
-            path.parent.mkdir(exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(data, encoding="utf-8")
-            os.replace(tmp, path)
-    except (TypeError, ValueError, OSError):
-        pass
-    return docs
-
-
-def _crd_documents(docs: Sequence[Any]) -> Iterator[dict[str, Any]]:
-    for doc in docs:
-        if not isinstance(doc, dict):
-            continue
-        if doc.get("kind") == "CustomResourceDefinition":
-            yield doc
-        elif doc.get("kind") in ("List", "CustomResourceDefinitionList"):
-            yield from _crd_documents(doc.get("items") or [])
-
-
-def _crd_def(doc: dict[str, Any], source: Path) -> _CrdDef | None:
-    spec = doc.get("spec") or {}
-    group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
-    if not isinstance(group, str) or not isinstance(kind, str):
-        return None
-    legacy = (spec.get("validation") or {}).get("openAPIV3Schema")  # apiextensions v1beta1
-    schemas: dict[str, dict[str, Any]] = {}
-    versions = spec.get("versions") or ([{"name": spec["version"]}] if spec.get("version") else [])
-    for version in versions:
-        if version.get("served", True) is False:
-            continue
-        schema = (version.get("schema") or {}).get("openAPIV3Schema") or legacy
-        schemas[str(version["name"])] = schema or {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-    return _CrdDef(group, kind, source, schemas)
 
 
 class CrdRegistry:
@@ -219,14 +103,30 @@ class CrdRegistry:
         source = self._files[index]
         if source.parsed:
             return
-        try:
-            docs = _documents(source.read())
-        except yaml.YAMLError as exc:
-            raise ValueError(f"cannot parse CRD file {source.path}: {exc}") from exc
-        for position, doc in enumerate(_crd_documents(docs)):
-            crd = _crd_def(doc, source.path)
-            if crd is None:
-                continue
+        text = source.read()
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        parsed: dict[int, _CrdDef] = {}
+
+        def index_file() -> list[Any]:
+            """(position, group, kind, served versions) of each CRD in the file."""
+            parsed.update(_parse_text(source.path, text, digest))
+            return [[position, crd.group, crd.kind, list(crd.versions)] for position, crd in parsed.items()]
+
+        def schemas_at(position: int) -> Callable[[], dict[str, dict[str, Any]]]:
+            def load() -> dict[str, dict[str, Any]]:
+                if not parsed:  # the index came from the user cache: parse the file now
+                    again = source.path.read_text(encoding="utf-8")
+                    if hashlib.sha256(again.encode()).hexdigest() != digest:
+                        raise ValueError(f"CRD file {source.path} changed while it was being read")
+                    parsed.update(_parse_text(source.path, again, digest))
+                return parsed[position].schemas
+
+            return load
+
+        # the index is kept in the user cache (keyed by the file's digest) with the compiled checks
+        entries = schema_cache.cached(("crd-index", digest), index_file, _index_entries)
+        for position, group, kind, versions in entries:
+            crd = parsed.get(position) or _CrdDef(group, kind, source.path, tuple(versions), digest, schemas_at(position))
             key, rank = (crd.group, crd.kind), index * 100_000 + position
             if key not in self._defs or self._defs[key][0] > rank:
                 self._defs[key] = (rank, crd)
@@ -252,13 +152,13 @@ class CrdRegistry:
     def kinds(self) -> set[tuple[str, str]]:
         """Every served ``(apiVersion, kind)`` (parses all files)."""
         self._load_all()
-        return {(f"{d.group}/{v}", d.kind) for _, d in self._defs.values() for v in d.schemas}
+        return {(f"{d.group}/{v}", d.kind) for _, d in self._defs.values() for v in d.versions}
 
     def has(self, api_version: str, kind: str) -> bool:
         """True if a CRD serves ``kind`` at ``api_version``."""
         group, version = _split_api_version(api_version)
         crd = self._lookup(group, kind) if group else None
-        return crd is not None and version in crd.schemas
+        return crd is not None and version in crd.versions
 
     def source_of(self, api_version: str, kind: str) -> Path | None:
         """The CRD file that defines ``kind`` in ``api_version``'s group."""
@@ -273,22 +173,15 @@ class CrdRegistry:
         crd = self._lookup(group, kind) if group else None
         if crd is None:
             return f"no CRD found for {kind} in API group {group or '(core)'}"
-        root = crd.schemas.get(version)
-        if root is None:
-            served = ", ".join(sorted(crd.schemas)) or "none"
+        if version not in crd.versions:
+            served = ", ".join(sorted(crd.versions)) or "none"
             return f"{kind} version {version} is not served by the CRD (served: {served})"
-        schema = root_json_schema(root, api_version, kind)
-        try:
-            accepts: Check | None = compile_check(schema)
-        except Unsupported:
-            accepts = None
-        compiled = _Compiled(
-            api_version,
-            schema,
-            root,
-            build_rule_tree(root, crd_cel.DeferredRule),  # each rule compiled when first reached
-            accepts,
-        )
+        compiled = _Compiled(api_version, kind, lambda: crd.schemas[version])
+        if crd.digest:  # generated once, then kept in the user cache (schema_cache)
+            parts = ("crd", crd.digest, group, kind, version)
+            schema_cache.cached(parts, lambda: _generate(compiled), lambda data: _load(compiled, data))
+        else:
+            _load(compiled, _generate(compiled))
         self._compiled[(group, version, kind)] = compiled
         return compiled
 
@@ -313,8 +206,7 @@ class CrdRegistry:
         compiled = self._compile(api_version, kind)
         if isinstance(compiled, str):
             return [Finding("", compiled, kind, name)], []
-        value = copy_json(obj)
-        apply_defaults(value, compiled.root)
+        value = compiled.prepare(obj)
         findings: list[Finding] = []
         if compiled.accepts is None or not compiled.accepts(value):  # valid values skip jsonschema
             findings = [f for err in compiled.validator.iter_errors(value) for f in _schema_findings(err, kind, name)]
@@ -358,7 +250,7 @@ class CrdRegistry:
             return crd_cel.evaluate(rule, value)
 
     def _memoized(self, rule: crd_cel.CelRule, value: Any, text: _ValueText) -> crd_cel.CelOutcome:
-        if rule.per_element and value and type(value) in (list, dict) and self._each_passes(rule, value):
+        if rule.per_element and value and type(value) in (list, dict) and self._each_passes(rule, value, text):
             return crd_cel.CelOutcome(True, "")
         narrow = None
         if rule.self_fields is not None and isinstance(value, dict):
@@ -373,15 +265,16 @@ class CrdRegistry:
             self._outcomes[narrow] = outcome
         return outcome
 
-    def _each_passes(self, rule: crd_cel.CelRule, value: list[Any] | dict[str, Any]) -> bool:
+    def _each_passes(self, rule: crd_cel.CelRule, value: list[Any] | dict[str, Any], text: _ValueText) -> bool:
         """True if ``self.all(v, body)`` passes for every element on its own, each element's
         outcome memoized (so a list that differs in one item costs one evaluation). ``all`` is
         true iff its body is true for every element, so this is the rule's verdict; on any
         miss the caller evaluates the whole value, for CEL's exact message and error rules.
         The body reads nothing but ``v``: for a map, ``v`` is a key and the values are moot."""
-        for item in value:
-            single: Any = [item] if isinstance(value, list) else {item: value[item]}
-            key = (id(rule), "element", _json(item))
+        is_list = isinstance(value, list)
+        for index, item in enumerate(value):
+            single: Any = [item] if is_list else {item: value[item]}  # type: ignore[index]
+            key = (id(rule), "element", text.part(index) if is_list else _json(item))
             outcome = self._outcomes.get(key)
             if outcome is None:
                 outcome = crd_cel.evaluate(rule, single)
@@ -408,20 +301,36 @@ class CrdRegistry:
 
 
 class _ValueText:
-    """Canonical JSON of one rule node's value (and of field subsets), computed at most once."""
+    """Canonical JSON of one rule node's value, of field subsets and of list elements, each part
+    computed at most once however many rules read it (the same strings ``_json`` gives)."""
 
     def __init__(self, value: Any) -> None:
         self.value = value
         self._whole: str | None = None
+        self._parts: dict[Any, str] = {}
+        self._str_keys = type(value) is dict and all(type(k) is str for k in value)
 
     @property
     def whole(self) -> str:
         if self._whole is None:
-            self._whole = _json(self.value)
+            if self._str_keys:
+                self._whole = self.of_fields(tuple(self.value))
+            elif type(self.value) is list:
+                self._whole = "[" + ",".join(self.part(i) for i in range(len(self.value))) + "]"
+            else:
+                self._whole = _json(self.value)
         return self._whole
 
+    def part(self, key: Any) -> str:
+        """The text of one field (a map) or element (a list)."""
+        if key not in self._parts:
+            self._parts[key] = _json(self.value[key])
+        return self._parts[key]
+
     def of_fields(self, names: tuple[str, ...]) -> str:
-        return _json({k: v for k, v in self.value.items() if k in names})
+        if not self._str_keys:
+            return _json({k: v for k, v in self.value.items() if k in names})
+        return "{" + ",".join(f"{_json(k)}:{self.part(k)}" for k in self.value if k in names) + "}"
 
 
 def _json(value: Any) -> str:

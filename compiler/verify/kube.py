@@ -15,6 +15,7 @@ are errors, as with ``kubectl apply --validate=strict``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -25,7 +26,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from compiler.verify.accept import Check, Unsupported, compile_check
+from compiler.verify import schema_cache
+from compiler.verify.accept import Check, Unsupported, check_source, compile_source, load_check
 from compiler.verify.findings import Finding, format_path, object_identity
 
 if TYPE_CHECKING:  # jsonschema and referencing are imported when an object fails its compiled check
@@ -121,6 +123,15 @@ def _definitions_file(schema_dir: Path) -> dict[str, Any]:
         return dict(json.load(fh))
 
 
+@cache
+def _definitions_digest(schema_dir: Path) -> str:
+    """Identifies ``_definitions.json`` in a cache key without reading its 1.4 MB: its path, size,
+    modification time and inode (installing another kubernetes-validate changes them)."""
+    path = schema_dir / "_definitions.json"
+    st = path.stat()
+    return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
+
 def _definitions(schema_dir: Path) -> dict[str, Any]:
     return dict(_definitions_file(schema_dir).get("$defs") or {})
 
@@ -198,8 +209,8 @@ class KubeValidator:
         path = self.schema_dir / schema_file_name(kind, api_version)
         if not path.is_file():
             return _Entry(None)
-        with open(path, encoding="utf-8") as fh:
-            schema = json.load(fh)
+        raw = path.read_bytes()
+        schema = json.loads(raw)
         # The file name drops the group's domain (apps.example.com/v1 -> apps-v1),
         # so confirm the exact group/version/kind before calling a kind built-in.
         group, version = _split_api_version(api_version)
@@ -209,10 +220,15 @@ class KubeValidator:
             for g in gvks
         ):
             return _Entry(None)
-        try:
-            accepts: Check | None = compile_check(schema, _resolver(self.schema_dir))
-        except Unsupported:
-            accepts = None
+        def generate() -> Any:
+            try:
+                return compile_source(check_source(schema, _resolver(self.schema_dir)))
+            except Unsupported:
+                return None
+
+        # the check's code is kept in the user cache: a warm run never parses _definitions.json
+        parts = ("kube", self.schema_dir.name, kind, api_version, hashlib.sha256(raw).hexdigest(), _definitions_digest(self.schema_dir))
+        accepts = schema_cache.cached(parts, generate, lambda code: None if code is None else load_check(code))
         return _Entry(schema, self.schema_dir, accepts)
 
     def is_builtin(self, obj: dict[str, Any]) -> bool:

@@ -6,6 +6,7 @@ Kept apart from the rule modules so each of them can import these without import
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ..plan.model import Plan
@@ -35,6 +36,21 @@ class RuleInput:
     profile: Profile
     plan: Plan
 
+    @cached_property
+    def by_kind(self) -> dict[str, list[int]]:
+        """Positions of the objects of each kind (every rule asks for a few kinds)."""
+        out: dict[str, list[int]] = {}
+        for index, obj in enumerate(self.objects):
+            kind = obj.get("kind") if isinstance(obj, dict) else None
+            if isinstance(kind, str):
+                out.setdefault(kind, []).append(index)
+        return out
+
+    @cached_property
+    def memo(self) -> dict[str, Any]:
+        """What rules derive from this input and share (e.g. the NodePool views), by name."""
+        return {}
+
 
 def ref(obj: dict[str, Any]) -> str:
     """``Kind/name`` of an object (``?`` for whatever is missing)."""
@@ -53,4 +69,7 @@ def namespace_of(obj: dict[str, Any]) -> str:
 
 def objects_of(inp: RuleInput, *kinds: str) -> list[dict[str, Any]]:
     """The objects of the given kinds, in render order (rules stay deterministic)."""
-    return [o for o in inp.objects if isinstance(o, dict) and o.get("kind") in kinds]
+    index = inp.by_kind
+    if len(kinds) == 1:
+        return [inp.objects[i] for i in index.get(kinds[0], ())]
+    return [inp.objects[i] for i in sorted(i for kind in set(kinds) for i in index.get(kind, ()))]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 # --- requirement operators ------------------------------------------------------------------
@@ -103,20 +103,22 @@ class Domain:
     present_ok: bool = True  # the node may carry the label
 
     def restrict(self, op: str, values: Iterable[Any]) -> Domain:
+        # Domain(...) rather than dataclasses.replace: called per pod x pool x requirement
+        values_, excluded, gt, lt, absent_ok, present_ok = self.values, self.excluded, self.gt, self.lt, self.absent_ok, self.present_ok
         vals = frozenset(str(v) for v in values or ())
         if op == "In":
-            return replace(self, values=vals if self.values is None else self.values & vals, absent_ok=False)
+            return Domain(vals if values_ is None else values_ & vals, excluded, gt, lt, False, present_ok)
         if op == "NotIn":
-            return replace(self, excluded=self.excluded | vals)
+            return Domain(values_, excluded | vals, gt, lt, absent_ok, present_ok)
         if op == "Exists":
-            return replace(self, absent_ok=False)
+            return Domain(values_, excluded, gt, lt, False, present_ok)
         if op == "DoesNotExist":
-            return replace(self, present_ok=False)
+            return Domain(values_, excluded, gt, lt, absent_ok, False)
         bound = _int(next(iter(vals))) if len(vals) == 1 else None
         if op == "Gt" and bound is not None:
-            return replace(self, gt=bound if self.gt is None else max(self.gt, bound), absent_ok=False)
+            return Domain(values_, excluded, bound if gt is None else max(gt, bound), lt, False, present_ok)
         if op == "Lt" and bound is not None:
-            return replace(self, lt=bound if self.lt is None else min(self.lt, bound), absent_ok=False)
+            return Domain(values_, excluded, gt, bound if lt is None else min(lt, bound), False, present_ok)
         return self  # unknown operator or malformed bound: the API server rejects it, not us
 
     def _value_ok(self, v: str) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache, cached_property
 from typing import Any
 
 from ..catalog import InstanceType, instance_types
@@ -70,6 +71,16 @@ class NodePoolView:
     def group(self) -> str:
         return str(((self.template.get("spec") or {}).get("nodeClassRef") or {}).get("group", ""))
 
+    @cached_property
+    def domains(self) -> dict[str, Domain]:
+        """The label domains of its nodes (:func:`domains`), worked out once per view."""
+        return _domains(self)
+
+    @cached_property
+    def launchable(self) -> list[InstanceType] | None:
+        """The catalog types it may launch (:func:`launchable`), worked out once per view."""
+        return _launchable(self)
+
     def limit(self, resource: str) -> float | None:
         raw = ((self.obj.get("spec") or {}).get("limits") or {}).get(resource)
         return quantity(raw) if raw is not None else None
@@ -101,12 +112,19 @@ COMPUTE_TYPE_KEY = "eks.amazonaws.com/compute-type"
 
 
 def nodepools(inp: RuleInput) -> list[NodePoolView]:
-    return [NodePoolView(o, profile_pool(o, inp.profile)) for o in objects_of(inp, "NodePool")]
+    views = inp.memo.get("nodepools")
+    if views is None:
+        views = inp.memo["nodepools"] = [NodePoolView(o, profile_pool(o, inp.profile)) for o in objects_of(inp, "NodePool")]
+    return list(views)
 
 
 # --- node label domains and pod placement ---------------------------------------------------
 
 def domains(np: NodePoolView) -> dict[str, Domain]:
+    return dict(np.domains)
+
+
+def _domains(np: NodePoolView) -> dict[str, Domain]:
     out: dict[str, Domain] = {k: fixed(v) for k, v in np.labels.items()}
     out[NODEPOOL_LABEL] = fixed(np.name)
     # NodePools launch EC2 instances; EKS labels only its hybrid (on-premises) nodes compute-type hybrid.
@@ -170,6 +188,11 @@ def _generation(family: str) -> str:
 
 def type_labels(t: InstanceType) -> dict[str, str]:
     """The labels Karpenter (and Auto Mode) give a node of this type, for the keys we model."""
+    return dict(_type_labels(t))
+
+
+@cache
+def _type_labels(t: InstanceType) -> dict[str, str]:
     out = {TYPE_KEY: t.name}
     for prefix in ("karpenter.k8s.aws/", "eks.amazonaws.com/"):
         out.update({
@@ -208,6 +231,11 @@ def _knows_all(np: NodePoolView) -> bool:
 
 
 def launchable(np: NodePoolView) -> list[InstanceType] | None:
+    types = np.launchable
+    return None if types is None else list(types)
+
+
+def _launchable(np: NodePoolView) -> list[InstanceType] | None:
     """Catalog types this NodePool may launch: its requirements hold for the type's labels and the
     type fits under the pool's limits (Karpenter never launches a node bigger than the limit).
     None when we cannot tell (a name the catalog does not know, or a family/type mix-up, which
@@ -224,7 +252,7 @@ def launchable(np: NodePoolView) -> list[InstanceType] | None:
     gpu_lim, cpu_lim, mem_lim = np.limit(GPU), np.limit("cpu"), np.limit("memory")
     out = []
     for t in candidates:
-        labels = type_labels(t)
+        labels = _type_labels(t)  # read only
         if not all(op_matches(str(r.get("operator", "")), r.get("values") or (), labels.get(str(r.get("key"))))
                    for r in np.requirements if str(r.get("key")) in labels):
             continue

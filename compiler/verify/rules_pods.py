@@ -13,6 +13,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import pairwise
 from typing import Any
 
@@ -74,7 +75,7 @@ class PodView:
                 total += int(str(val)) if val is not None else 0
         return total
 
-    @property
+    @cached_property
     def gpus(self) -> int:
         """GPU devices the pod gets: ``nvidia.com/gpu`` (whole GPUs, time-sliced shares, MIG slices of
         the single strategy) plus ``nvidia.com/mig-<profile>`` slices of the mixed strategy."""
@@ -129,7 +130,10 @@ def workloads(inp: RuleInput) -> list[dict[str, Any]]:
 
 
 def all_pods(inp: RuleInput) -> list[PodView]:
-    return [p for w in workloads(inp) for p in pods_of(w)]
+    pods = inp.memo.get("pods")
+    if pods is None:  # the same views for every rule of this input (their GPU counts are kept)
+        pods = inp.memo["pods"] = [p for w in workloads(inp) for p in pods_of(w)]
+    return list(pods)
 
 
 def gpus_per_replica(obj: dict[str, Any]) -> int:
@@ -168,12 +172,13 @@ def flag(container: dict[str, Any], *names: str) -> str | None:
 def _flag(tokens: list[str], names: tuple[str, ...]) -> str | None:
     """The value of the last occurrence of a flag (argparse: the last one wins)."""
     found = None
+    prefixes = tuple(n + "=" for n in names)
+    last = len(tokens) - 1
     for i, tok in enumerate(tokens):
-        if tok in names and i + 1 < len(tokens):
+        if tok in names and i < last:
             found = tokens[i + 1]
-        for n in names:
-            if tok.startswith(n + "="):
-                found = tok.split("=", 1)[1]
+        if tok.startswith(prefixes):
+            found = tok.split("=", 1)[1]
     return found
 
 

@@ -114,6 +114,12 @@ def test_profile_key_covers_profile_bytes_path_overrides_and_sets(tmp_path) -> N
     assert len({base, *variants}) == len(variants) + 1
 
 
+def test_the_key_reads_at_most_what_the_loader_accepts() -> None:
+    from compiler import load
+
+    assert key.MAX_BYTES == load.MAX_BYTES
+
+
 def test_unreadable_or_special_inputs_have_no_key(tmp_path) -> None:
     assert profile_key("T", tmp_path / "missing.yaml", "m.yaml", [], []) is None
     assert profile_key("T", Path("/dev/zero"), "z.yaml", [], []) is None  # never read unbounded

@@ -218,3 +218,13 @@ def test_notes_say_what_was_installed(charts: Path) -> None:
     assert "http://llama-70b.team-a.svc:8000/v1" in notes
     assert "http://llama-70b-bifrost.team-a.svc:8080/v1" in notes and "inference-llama" not in notes
     assert "{{" not in notes
+
+
+
+@pytest.mark.parametrize("text", ["", "plain", 'q"uote', "back\\slash", "ctl\x00\x1f\x7f", "é日本\U0001f680", "\u2028", "{{ x }}"])
+def test_string_encoders_write_what_json_dumps_writes(text: str) -> None:
+    """chart.py encodes namespace pieces and README cells with json's C string encoders."""
+    from json.encoder import encode_basestring, encode_basestring_ascii
+
+    assert encode_basestring(text) == json.dumps(text, ensure_ascii=False)
+    assert encode_basestring_ascii(text) == json.dumps(text, sort_keys=True)

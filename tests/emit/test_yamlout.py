@@ -328,3 +328,18 @@ def test_only_short_strings_are_cached() -> None:
     assert sizes() == before
     dump_document({"cacheTestData": "z" * (yamlout.CACHED_LENGTH - 1)})
     assert sizes()[0] == before[0] + 1  # a short string is cached
+
+
+_SCAN_ALPHABET = st.sampled_from(list(" \t\n\r\x00\x07\x1f\x7f\x80\x85\x9f\xa0é\u2028\u2029\ufeff\ud7ff\ue000\ufffe\uffff\U00010000a{}\"\\"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(alphabet=_SCAN_ALPHABET, max_size=16), st.text(max_size=16)))
+def test_fast_scans_agree_with_the_regex_definitions(text: str) -> None:
+    """The C string scans used for speed decide exactly what the documented regexes decide."""
+    from compiler.emit import yamlout
+
+    assert yamlout._all_printable(text) == (yamlout._UNPRINTABLE.search(text) is None)
+    by_regex = ("\n" in text and bool(text.strip("\n")) and yamlout._TRAILING_BLANK.search(text) is None
+                and yamlout._UNPRINTABLE_IN_BLOCK.search(text) is None)
+    assert yamlout._literal_ok(text) == by_regex

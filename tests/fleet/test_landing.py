@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from compiler.fleet.landing import landings_of, needs_of
+from compiler.fleet.landing import _has_key, landings_of, needs_of
 from tests.shipped import compile_tier
 
 
@@ -56,3 +56,10 @@ def test_an_efs_compile_cache_needs_the_efs_csi_driver_and_a_brought_class_does_
 def test_dashboard_labels_are_the_ones_every_dashboard_configmap_carries() -> None:
     assert needs_of(compile_tier("tier2")).dashboard_labels == (("grafana_dashboard", "1"),)
     assert needs_of(compile_tier("tier2", ("monitoring.dashboards.enabled=false",))).dashboard_labels == ()
+
+
+def test_has_key_finds_a_key_at_any_depth_and_only_as_a_key() -> None:
+    deep = {"a": [{"b": [[{"vpc.amazonaws.com/efa": 1}]]}]}
+    assert _has_key(deep, "vpc.amazonaws.com/efa")
+    assert not _has_key({"a": ["vpc.amazonaws.com/efa", {"b": "vpc.amazonaws.com/efa"}]}, "vpc.amazonaws.com/efa")
+    assert not _has_key(None, "x") and _has_key({"x": None}, "x")

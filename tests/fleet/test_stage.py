@@ -81,3 +81,11 @@ def test_every_plain_manifest_in_the_committed_out_passes_the_verifier() -> None
                                                              "Kustomization", "ConfigMap"}
     assert ver.objects(objs) == []
     assert ver.unchecked == set()  # every kind had its schema
+
+
+def test_the_platform_scope_is_the_platform_directory() -> None:
+    """stage.py names the scope without importing the platform module (a cache hit needs none)."""
+    from compiler.fleet.platform import PLATFORM_DIR
+    from compiler.fleet.stage import PLATFORM_SCOPE
+
+    assert PLATFORM_SCOPE == PLATFORM_DIR

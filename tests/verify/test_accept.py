@@ -206,3 +206,59 @@ def test_unimplemented_keywords_leave_the_schema_to_jsonschema(keyword):
         compile_check({"properties": {"a": {keyword: {}}}})
     with pytest.raises(Unsupported):
         compile_check({"items": [{"type": "string"}]})
+
+
+#: A CRD structural schema with every construct the CRD translation (crd_schema.to_json_schema)
+#: produces: int-or-string, nullable (incl. a nullable enum), preserve-unknown-fields, OpenAPI
+#: v3.0 boolean exclusive bounds, list-type set, an embedded resource, Go regex flags, formats.
+STRUCTURAL: dict[str, Any] = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 8, "pattern": "^[a-z]+$"},
+        "mode": {"type": "string", "enum": ["Abort", "Warn"], "nullable": True},
+        "policy": {"type": "string", "pattern": "^(?i)(abort|warn)?$"},
+        "size": {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]},
+        "ratio": {"type": "number", "minimum": 0, "maximum": 1, "exclusiveMaximum": True},
+        "count": {"type": "integer", "format": "int32", "minimum": 1},
+        "when": {"type": "string", "format": "date-time"},
+        "tags": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set", "maxItems": 3},
+        "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "opt": {"type": "object", "nullable": True, "properties": {"a": {"type": "boolean"}}},
+        "embedded": {"type": "object", "x-kubernetes-embedded-resource": True, "x-kubernetes-preserve-unknown-fields": True},
+    },
+}
+STRUCTURAL_VALUES: tuple[Any, ...] = (
+    {"name": "abc"}, {}, {"name": ""}, {"name": "toolongname"}, {"name": "ABC"}, {"name": 5}, {"name": None},
+    {"name": "a", "mode": "Warn"}, {"name": "a", "mode": None}, {"name": "a", "mode": "warn"},
+    {"name": "a", "policy": "ABORT"}, {"name": "a", "policy": ""}, {"name": "a", "policy": "stop"},
+    {"name": "a", "size": 3}, {"name": "a", "size": "3Gi"}, {"name": "a", "size": 1.5}, {"name": "a", "size": True},
+    {"name": "a", "ratio": 0}, {"name": "a", "ratio": 0.99}, {"name": "a", "ratio": 1}, {"name": "a", "ratio": -0.1},
+    {"name": "a", "count": 1}, {"name": "a", "count": 0}, {"name": "a", "count": 2.0}, {"name": "a", "count": "1"},
+    {"name": "a", "when": "not a date"}, {"name": "a", "when": 1},
+    {"name": "a", "tags": ["x", "y"]}, {"name": "a", "tags": ["x", "x"]}, {"name": "a", "tags": ["a", "b", "c", "d"]},
+    {"name": "a", "extra": {"anything": [1, {"goes": None}]}}, {"name": "a", "extra": []},
+    {"name": "a", "labels": {"k": "v"}}, {"name": "a", "labels": {"k": 1}},
+    {"name": "a", "opt": None}, {"name": "a", "opt": {"a": True}}, {"name": "a", "opt": {"b": True}},
+    {"name": "a", "embedded": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}}},
+    {"name": "a", "embedded": {"kind": 1}}, {"name": "a", "embedded": {"metadata": {"bogus": 1}}},
+    {"name": "a", "unknown": 1}, [], "x",
+)
+
+
+@pytest.mark.parametrize("value", STRUCTURAL_VALUES)
+def test_structural_schema_translation_is_checked_like_jsonschema(value):
+    """Each construct of a translated CRD schema, valid and invalid, decided as jsonschema does."""
+    from compiler.verify.crd_schema import to_json_schema
+
+    _same(to_json_schema(STRUCTURAL), value)
+
+
+def test_structural_values_reach_both_verdicts():
+    from compiler.verify.crd_schema import to_json_schema
+
+    validator = jsonschema.Draft202012Validator(to_json_schema(STRUCTURAL))
+    verdicts = [validator.is_valid(v) for v in STRUCTURAL_VALUES]
+    assert verdicts.count(True) >= 15 and verdicts.count(False) >= 20
+    assert validator.is_valid({"name": "a", "policy": "ABORT"})  # the Go flag pattern, translated, is exact

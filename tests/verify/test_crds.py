@@ -688,3 +688,27 @@ def test_cached_cel_parser_parses_every_rule_like_cel_pythons_own(registry: CrdR
     assert len(rules) > 50
     for rule in rules:
         assert cached.parse(rule) == own.parse(rule), rule
+
+
+def test_may_define_agrees_with_a_search_of_the_text(tmp_path: Path, crd_dir: Path) -> None:
+    """The per-file sets of ``group:``/``kind:`` values answer exactly what a search would."""
+    import re
+
+    from compiler.verify.crds import _SourceFile
+
+    odd = tmp_path / "odd.yaml"
+    odd.write_text('group: apigroup: karpenter.sh\nkind: "NodePool"\n"group" :  x.io-\nkind: Pod2 kind: Pod\ngroup:a.b.c\n')
+    files = [_SourceFile(odd), *(_SourceFile(p) for p in sorted(crd_dir.rglob("*.yaml"))[:12])]
+    groups = ["karpenter.sh", "x.io", "x.io-", "a.b", "a.b.c", "apigroup", "apps", "eks.amazonaws.com", "karpenter.k8s.aws", "group"]
+    kinds = ["NodePool", "Pod", "Pod2", "EC2NodeClass", "NodeClaim", "Node", "kind", "Weird Kind"]
+    seen = {True: 0, False: 0}
+    for source in files:
+        text = source.read()
+        for group in groups:
+            for kind in kinds:
+                expected = all(
+                    re.search(rf"""{key}["']?\s*:\s*["']?{re.escape(value)}["']?(?![\w.-])""", text)
+                    for key, value in (("group", group), ("kind", kind)))
+                assert source.may_define(group, kind) == expected, (source.path.name, group, kind)
+                seen[expected] += 1
+    assert seen[True] > 5 and seen[False] > 100, seen
