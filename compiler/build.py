@@ -179,7 +179,11 @@ def _work(index: int) -> Outcome:
     assert _JOB is not None, "worker started without a job"
     targets, verifier, finish = _JOB
     outcome = build_one(targets[index], verifier)
-    return finish(index, outcome) if finish is not None else outcome
+    outcome = finish(index, outcome) if finish is not None else outcome
+    from .store.prestage import current  # a build writing out/ (mcompile build): stage the files here
+
+    pre = current()
+    return pre.put(outcome) if pre is not None else outcome
 
 
 def default_jobs() -> int:

@@ -236,3 +236,33 @@ def test_deleted_profile_is_reported_by_check_then_pruned_and_unowned_files_surv
     assert '"glm-5"' not in (work / "out" / ".mcompile" / "manifest.json").read_text()
     r = mcompile("check", *rest, cwd=work)
     assert r.code == 0, r.stdout
+
+
+def _entries(out: Path) -> dict[str, tuple[int, str]]:
+    """Every file and directory under ``out`` with its mode (files with their hash), lock excluded."""
+    found = {}
+    for p in sorted(out.rglob("*")):
+        if p.name != "lock":
+            st = os.lstat(p)
+            found[p.relative_to(out).as_posix()] = (st.st_mode, hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir")
+    return found
+
+
+def test_workers_staging_their_profiles_give_the_tree_the_writer_alone_gives(project: Path, tmp_path: Path) -> None:
+    """--jobs 2 (each worker stages its profile, store/prestage.py; the parent renames the
+    directories into place) against the serial reference: every profile built in this process
+    and written by the writer from bytes (no prestage). Same files, bytes, directories, modes."""
+    from compiler.build import build_files, target_for, write_files
+    from compiler.verify import make_verifier
+
+    work = tmp_path / "w"
+    shutil.copytree(project / "profiles", work / "profiles")
+    r = mcompile("build", *PROFILES, "--jobs", "2", "--no-cache", cwd=work)
+    assert r.code == 0, r.stderr
+    ref = tmp_path / "ref"
+    shutil.copytree(project / "profiles", ref / "profiles")
+    targets = [target_for(ref / p, ref / "out", (), ()) for p in PROFILES]
+    write_files(ref / "out", build_files(targets, make_verifier(), jobs=1))
+    staged, alone = _entries(work / "out"), _entries(ref / "out")
+    assert len(staged) > 300 and staged == alone
+    assert os.listdir(work / "out" / ".mcompile" / "stage") == []  # nothing of the prestage is left

@@ -120,7 +120,10 @@ def build(profiles: List[Path] = Profiles, override: Optional[List[Path]] = Over
         finally:
             times.write += time.perf_counter() - begin
 
-    staged, warnings, summaries = _compile(targets, verifier, cache, jobs, times, "build: compiling profiles", strict, part is None, write)
+    from ..store.prestage import staging
+
+    with staging(out):  # the workers write their profiles' files while they build (compiler/store/prestage.py)
+        staged, warnings, summaries = _compile(targets, verifier, cache, jobs, times, "build: compiling profiles", strict, part is None, write)
     for w in sorted(warnings, key=str):
         typer.echo(str(w), err=True)
     if verifier.note():

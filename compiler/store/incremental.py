@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
+from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..types import OutputFile
 from .check import CheckResult, check_scopes
 from .index import OutIndex
+from .lazy import lazy_files
 from .manifest import MANIFEST_NAME, read_manifest
+from .prestage import Prestage, active
 from .writer import WriteSummary, locked, write_scopes
 
 __all__ = ["PlannedScope", "check_changed", "index_for", "write_changed"]
@@ -59,22 +63,51 @@ def write_changed(out: Path, planned: Sequence[PlannedScope], index: OutIndex | 
         if index is not None and len(clean) == len(planned) and not (prune and index.others(names)):
             index.save()  # stats refreshed by a hash fallback, if any
             return [(s.name, _unchanged(s)) for s in planned]
-        dirty = _load([s for s in planned if s.name not in clean])  # bytes loaded before anything is written
+        dirty = _load([s for s in planned if s.name not in clean], active(root), lazy=True)  # staged, or checked before anything is written
         orphans = _orphans(root, names) if prune else []
-        written = dict(write_scopes(root, [*dirty, *((o, []) for o in orphans)], lock=False)) if dirty or orphans else {}
+        written = _write(root, [*dirty, *((o, []) for o in orphans)], index) if dirty or orphans else {}
         if index is not None:
             index.record(pairs, [name for name, _ in dirty], exact=prune)
             index.save()
     return [(s.name, written[s.name] if s.name in written else _unchanged(s)) for s in planned] + [(o, written[o]) for o in orphans]
 
 
-def _load(scopes: Sequence[PlannedScope]) -> list[tuple[str, list[OutputFile]]]:
-    """Every scope's bytes; if any cannot be read (a damaged cache entry) the first such error is
-    raised after trying all of them, so one retry of the build recompiles every damaged one."""
-    out, failed = [], None
+def _write(root: Path, scoped: list[tuple[str, list[Any]]], index: OutIndex | None) -> dict[str, WriteSummary]:
+    """The writer; with an index, the whole tree is swept for an interrupted write's temp files
+    only when one may have happened: a mark beside the index exists while a write runs."""
+    if index is None:
+        return dict(write_scopes(root, scoped, lock=False))
+    busy = index.path.with_name(index.path.name + ".busy")
+    sweep = not index.swept or busy.exists()
+    with suppress(OSError):
+        busy.parent.mkdir(parents=True, exist_ok=True)
+        busy.touch()
+    written = dict(write_scopes(root, scoped, lock=False, sweep=sweep))
+    with suppress(OSError):
+        busy.unlink()
+    return written
+
+
+def _load(scopes: Sequence[PlannedScope], pre: Prestage | None = None, lazy: bool = False) -> list[tuple[str, list[Any]]]:
+    """Every scope's files: staged by the worker that built it (``prestage.py``: no bytes here),
+    else its bytes; if any cannot be read (a damaged cache entry) the first such error is
+    raised after trying all of them, so one retry of the build recompiles every damaged one.
+    ``lazy``: a scope that can read its bytes again (a build cache entry) is read here (so a
+    damaged entry is found before anything is written), then dropped, and read again when the
+    writer commits it (``lazy.py``): one scope's bytes in memory at a time."""
+    out: list[tuple[str, list[Any]]] = []
+    failed = None
     for s in scopes:
         try:
-            out.append((s.name, s.files()))
+            found = pre.find(s.name, s.digests) if pre is not None else None
+            files: list[Any] = found.files if found is not None else s.files()
+            if {f.path for f in files} != set(s.digests):  # never write a scope from a partial list
+                raise RuntimeError(f"scope {s.name!r}: its files were neither staged nor kept; run the build again")
+            if lazy and found is None and getattr(s, "entry", None) is not None and hasattr(s, "loaded"):
+                drop = partial(setattr, s, "loaded", None)  # cache.run.Scope: its entry is read again on demand
+                files = lazy_files(s.digests, s.files, drop)
+                drop()
+            out.append((s.name, files))
         except Exception as exc:  # noqa: BLE001  (re-raised below, once every scope was tried)
             failed = failed or exc
     if failed is not None:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .manifest import MANIFEST_NAME
 from .paths import parent_problem
+from .prestage import PREFIX
 from .swap import STAGE_DIR
 
 __all__ = ["INDEX_FORMAT", "OutIndex", "scope_digest"]
@@ -38,7 +39,7 @@ def scope_digest(digests: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(sorted(digests.items()), separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
-def _stat(path: Path) -> Stat | None:
+def _stat(path: Path | str) -> Stat | None:
     try:
         st = os.lstat(path)
     except OSError:
@@ -58,6 +59,7 @@ class OutIndex:
         self.manifest: list | None = None
         self.scopes: dict[str, str] = {}  # scope -> scope_digest of its manifest entry
         self.exact = False  # the manifest lists exactly ``scopes`` (False after a sharded build)
+        self.swept = False  # a write recorded here swept out/ for temp files (or found no sign of a crash)
         self.changed = False
 
     @classmethod
@@ -75,6 +77,7 @@ class OutIndex:
             files, manifest, scopes = data["files"], data["manifest"], data["scopes"]
             if isinstance(files, dict) and isinstance(scopes, dict) and (manifest is None or isinstance(manifest, list)):
                 index.files, index.manifest, index.scopes, index.exact = files, manifest, scopes, data.get("exact") is True
+                index.swept = data.get("swept") is True
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
         return index
@@ -85,7 +88,7 @@ class OutIndex:
 
     def _stage_pending(self) -> bool:
         try:
-            return bool(os.listdir(self.root / STAGE_DIR))
+            return any(not name.startswith(PREFIX) for name in os.listdir(self.root / STAGE_DIR))  # a build's own prestage is no commit
         except OSError:
             return False
 
@@ -139,11 +142,12 @@ class OutIndex:
                 known = self.files.get(rel)
                 if scope not in fresh and known is not None and known[4] == digest:
                     files[rel] = known
-                elif (st := _stat(self.root / rel)) is not None:
+                elif (st := _stat(self.base + rel)) is not None:  # a string join, not a Path
                     files[rel] = [*st, digest]
         self.files = files
         self.scopes = {scope: scope_digest(digests) for scope, digests in planned}
         self.exact = exact
+        self.swept = True
         st = _stat(self.root / MANIFEST_NAME)
         self.manifest = list(st) if st is not None else None
         self.changed = True
@@ -157,7 +161,7 @@ class OutIndex:
         if not self.changed:
             return
         body = json.dumps({"format": INDEX_FORMAT, "root": str(self.root), "manifest": self.manifest, "scopes": self.scopes,
-                           "exact": self.exact, "files": self.files}, separators=(",", ":")).encode("utf-8")
+                           "exact": self.exact, "swept": self.swept, "files": self.files}, separators=(",", ":")).encode("utf-8")
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -28,18 +28,31 @@ _SHA_RE = re.compile(r"[0-9a-f]{64}")
 Scopes = dict[str, dict[str, str]]
 
 
+_LAST: list[tuple[str, bytes, Scopes, list[str]]] = []  # the last manifest parsed: (name, bytes, scopes, problems)
+
+
 def read_manifest(root: Path, name: str) -> tuple[Scopes, bytes | None, list[str]]:
-    """Parse the manifest: ``(scopes, raw bytes or None, problems)``."""
+    """Parse the manifest: ``(scopes, raw bytes or None, problems)``. A build reads it more than
+    once (orphans, then the plan): bytes equal to the last parsed ones are not parsed again, so
+    callers must not change the scopes they get."""
     kind, raw = read_state(root / name)
     if raw is None:
         return {}, None, [] if kind == ABSENT else [f"{name}: manifest is a {kind}"]
+    if _LAST and _LAST[0][0] == name and _LAST[0][1] == raw:
+        return _LAST[0][2], raw, list(_LAST[0][3])
+    scopes, problems = _parse(raw, name)
+    _LAST[:] = [(name, raw, scopes, list(problems))]
+    return scopes, raw, problems
+
+
+def _parse(raw: bytes, name: str) -> tuple[Scopes, list[str]]:
     try:
         data = json.loads(raw.decode("utf-8"))
     except ValueError as exc:
-        return {}, raw, [f"{name}: manifest is not valid JSON ({exc}); fix or remove it"]
+        return {}, [f"{name}: manifest is not valid JSON ({exc}); fix or remove it"]
     scopes = data.get("scopes") if isinstance(data, dict) else None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or not isinstance(scopes, dict):
-        return {}, raw, [f"{name}: not an {MANIFEST_FORMAT} manifest"]
+        return {}, [f"{name}: not an {MANIFEST_FORMAT} manifest"]
     problems: list[str] = []
     owners: dict[str, str] = {}
     for scope, entries in scopes.items():
@@ -53,7 +66,7 @@ def read_manifest(root: Path, name: str) -> tuple[Scopes, bytes | None, list[str
             if path in owners:
                 problems.append(f"{name}: {path} listed by scopes {owners[path]!r} and {scope!r}")
             owners[path] = scope
-    return scopes, raw, problems
+    return scopes, problems
 
 
 def render_manifest(scopes: Mapping[str, Mapping[str, str]]) -> bytes:

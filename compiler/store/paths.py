@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -23,8 +24,15 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+#: Paths that pass every check below at a glance: segments of ASCII letters, digits, ``.``, ``_``
+#: and ``-`` that do not start with ``.`` (so never ``.``, ``..`` or a temp name), <= 255 bytes.
+_PLAIN = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}/)*[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}")
+
+
 def syntax_problems(path: object) -> list[str]:
     """Reasons ``path`` is not a normalised, relative POSIX path (empty list when fine)."""
+    if isinstance(path, str) and _PLAIN.fullmatch(path):
+        return []  # the common case (105,000 paths in a fleet's manifest), without the checks
     if not isinstance(path, str) or not path:
         return ["path must be a non-empty string"]
     segments = path.lstrip("/").split("/")

@@ -34,7 +34,7 @@ import errno
 import json
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +43,9 @@ from typing import Any
 from .durable import TMP_RE, fsync_dir, write_files
 from .manifest import STATE_DIR
 from .paths import ABSENT, fingerprint, sha
+from .prestage import PREFIX, StagedFile, digest_of
 
-__all__ = ["RESCUE_DIR", "STAGE_DIR", "Rescued", "Staged", "discard", "exchange_supported", "recover", "stage", "swap_top"]
+__all__ = ["RESCUE_DIR", "STAGE_DIR", "Rescued", "Staged", "discard", "exchange_supported", "place", "recover", "stage", "swap_top"]
 
 STAGE_DIR = f"{STATE_DIR}/stage"
 RESCUE_DIR = f"{STATE_DIR}/rescued"
@@ -135,34 +136,48 @@ def _stage_dir(root: Path, top: str) -> Path:
     return root / STAGE_DIR / sha(top.encode("utf-8", "surrogateescape"))[:16]
 
 
-def stage(
-    root: Path, top: str, new: Mapping[str, bytes], drop: Iterable[str], expected: Mapping[str, str],
-) -> Staged | None:
-    """Stage the next ``root/top``: ``new`` files (path -> bytes) are written, ``drop`` paths are
-    left out, and every other entry of the live tree (unchanged output included) is hard-linked.
-    ``expected`` holds the fingerprints the plan saw on disk; the journal lists them for the
-    paths this build replaces or drops, with the new bytes' fingerprints.
+def stage(root: Path, top: str, new: Sequence[Any], drop: Iterable[str], expected: Mapping[str, str]) -> Staged | None:
+    """Stage the next ``root/top``: ``new`` files (``OutputFile``, or ``StagedFile``: bytes a
+    worker already wrote to the prestage, renamed in) are added, ``drop`` paths are left out, and
+    every other entry of the live tree (unchanged output included) is hard-linked. ``expected`` holds the fingerprints the plan saw on disk; the journal lists them for
+    the paths this build replaces or drops, with the new bytes' fingerprints.
     Returns None (after removing the partial stage) when the live tree cannot be staged."""
     where = _stage_dir(root, top)
     ours: dict[str, set[str]] = {}
-    for path, content in new.items():
-        ours.setdefault(path, set()).add(f"sha256:{sha(content)}")
-    for path in [*new, *drop]:
+    for f in new:
+        ours.setdefault(f.path, set()).add(f"sha256:{digest_of(f)}")
+    paths = [f.path for f in new]
+    for path in [*paths, *drop]:
         if expected.get(path, ABSENT) != ABSENT:
             ours.setdefault(path, set()).add(expected[path])
     journal = {"format": JOURNAL_FORMAT, "top": top, "ours": {p: sorted(v) for p, v in sorted(ours.items())}}
     tree = where / "tree"
-    skip = set(new) | set(drop)
+    skip = set(paths) | set(drop)
     try:  # the journal first; the caller's sync_trees makes all of it durable before the swap
         where.mkdir(parents=True, exist_ok=True)
         write_files(where, [_Rel("journal.json", (json.dumps(journal, sort_keys=True) + "\n").encode("utf-8"))], durable=False)
         os.mkdir(tree)
         _carry(root / top, tree, top, skip)
-        write_files(tree, [_Rel(p.split("/", 1)[1], new[p]) for p in sorted(new)], durable=False)
+        staged = [f for f in new if isinstance(f, StagedFile) and f.source is not None]
+        _move_in(tree, [(f.source, f.path.split("/", 1)[1]) for f in staged if f.source is not None])
+        rest = [f for f in new if not (isinstance(f, StagedFile) and f.source is not None)]
+        write_files(tree, [_Rel(f.path.split("/", 1)[1], f.content) for f in sorted(rest, key=lambda f: f.path)], durable=False)
     except OSError:
         discard(root, where)
         return None
     return Staged(root, top, where)
+
+
+def _move_in(tree: Path, moves: Sequence[tuple[str, str]]) -> None:
+    """Rename staged files into ``tree`` (atomic each: a file there is always whole)."""
+    made: set[str] = set()
+    for source, rel in moves:
+        target = os.path.join(tree, rel)
+        parent = os.path.dirname(target)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        os.rename(source, target)
 
 
 def _carry(live: Path, tree: Path, top: str, skip: set[str]) -> None:
@@ -181,17 +196,31 @@ def _carry(live: Path, tree: Path, top: str, skip: set[str]) -> None:
 def _carry_dir(src: Path, dest: Path, rel: str, skip: set[str], mode: int) -> None:
     with os.scandir(src) as it:
         entries = sorted(it, key=lambda e: e.name)
-    if not entries:
+    made = not entries
+    if made:
         dest.mkdir(parents=True, exist_ok=True)
     for entry in entries:
         path = f"{rel}/{entry.name}"
         if entry.is_dir(follow_symlinks=False):
             _carry_dir(Path(entry.path), dest / entry.name, path, skip, stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode))
         elif path not in skip:
-            dest.mkdir(parents=True, exist_ok=True)
+            if not made:  # one mkdir per directory, not per file
+                dest.mkdir(parents=True, exist_ok=True)
+                made = True
             os.link(entry.path, dest / entry.name, follow_symlinks=False)
-    if dest.is_dir():
+    if made or dest.is_dir():
         os.chmod(dest, mode)  # last: a read-only directory is filled before it is closed
+
+
+def place(tree: Path, live: Path) -> bool:
+    """Rename a complete, durable new tree to ``live``, which must not exist (no journal or
+    stage needed: until the rename the tree is not output, after it the whole of it is); False
+    (nothing changed) if the filesystem refuses or ``live`` appeared meanwhile."""
+    try:
+        _rename2(tree, live, _RENAME_NOREPLACE)
+    except OSError:
+        return False
+    return True
 
 
 def commit(staged: Staged, sync: bool = True) -> bool:
@@ -214,7 +243,7 @@ def recover(root: Path) -> list[Rescued]:
     rescued: list[Rescued] = []
     with suppress(FileNotFoundError):
         for name in sorted(os.listdir(base)):
-            if stat.S_ISDIR(os.lstat(base / name).st_mode):
+            if not name.startswith(PREFIX) and stat.S_ISDIR(os.lstat(base / name).st_mode):  # prestages: prestage.py
                 rescued += discard(root, base / name)
     return rescued
 

@@ -17,6 +17,8 @@ The manifest is replaced *last*. A crash therefore leaves, at worst:
 
 * a stage in ``.mcompile/stage/`` -- the next apply discards it (:func:`swap.recover`), deleting
   only entries that are live or listed in the stage's journal, rescuing anything else;
+* a prestage ``.mcompile/stage/pre-*`` (files workers wrote for this build, ``prestage.py``) --
+  never output, deleted whole by the next build that takes the lock;
 * stray temp files -- the next :func:`apply` removes every file matching the temp pattern
   anywhere under ``out/`` (safe: the lock guarantees no other writer is running);
 * files written but not yet recorded in the manifest -- the next build regenerates the same bytes,
@@ -34,18 +36,23 @@ only when they became empty through our own deletes. Files are written with mode
 
 from __future__ import annotations
 
-import fcntl
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..types import OutputFile
 from . import swap
 from .durable import atomic_write, fsync_dir, prune_empty_dirs, remove_stray_temps, sync_dirs, sync_trees, write_files
-from .manifest import GITIGNORE, GITIGNORE_NAME, LOCK_NAME, MANIFEST_NAME, STATE_DIR, read_manifest, render_manifest
-from .paths import ABSENT, ParentCache, fingerprint, parent_problem, read_state, sha, syntax_problems
+from .lazy import release
+from .lock import OutputLocked, hold
+from .manifest import GITIGNORE, GITIGNORE_NAME, MANIFEST_NAME, STATE_DIR, render_manifest
+from .paths import ABSENT, ParentCache, fingerprint, read_state, sha, syntax_problems
+from .preflight import WritePlanError, preflight
+from .prestage import StagedFile, active, digest_of, remove_stale, same_bytes, staged_tree
+
+Planned = OutputFile | StagedFile
 
 __all__ = [
     "MANIFEST_NAME",
@@ -65,18 +72,6 @@ __all__ = [
 
 
 
-class WritePlanError(Exception):
-    """The plan is invalid; ``problems`` lists every reason, sorted, one per entry."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = sorted(set(problems))
-        super().__init__("refusing to write outputs:\n  " + "\n  ".join(self.problems))
-
-
-class OutputLocked(Exception):
-    """Another process holds the output directory's lock."""
-
-
 @dataclass(frozen=True)
 class WritePlan:
     """What :func:`apply` will do; every path is relative to ``out_dir`` and sorted."""
@@ -84,7 +79,7 @@ class WritePlan:
     out_dir: Path
     scope: str
     manifest_name: str
-    to_write: tuple[OutputFile, ...]
+    to_write: tuple[Planned, ...]  # OutputFile, or StagedFile: bytes a worker staged (prestage.py)
     unchanged: tuple[str, ...]
     to_delete: tuple[str, ...]
     kept: tuple[str, ...]
@@ -105,69 +100,6 @@ class WriteSummary:
     kept: list[str]
     removed_temp: list[str] = field(default_factory=list)  # leftovers of an interrupted build
     notes: list[str] = field(default_factory=list)  # files kept or rescued, and why
-
-
-def _validate(files: Sequence[OutputFile], scope: str, manifest_name: str) -> list[str]:
-    """Problems visible without the disk: bad paths, duplicates, overlaps, reserved names."""
-    problems = [f"manifest name {manifest_name!r} {p}" for p in syntax_problems(manifest_name)]
-    if not isinstance(scope, str) or not scope or not scope.isprintable():
-        problems.append(f"scope {scope!r} must be a non-empty printable string")
-    seen: set[str] = set()
-    for path in (f.path for f in files):
-        bad = syntax_problems(path)
-        problems += [f"{path!r}: {p}" for p in bad]
-        if bad:
-            continue
-        if path in seen:
-            problems.append(f"{path}: planned more than once")
-        seen.add(path)
-        if path.split("/")[0] == STATE_DIR or path == manifest_name or manifest_name.startswith(path + "/"):
-            problems.append(f"{path}: inside the writer's state directory {STATE_DIR}/")
-    names: set[str] = set()
-    for path in seen:
-        parts = path.split("/")
-        names.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
-        for depth in range(1, len(parts)):
-            if (prefix := "/".join(parts[:depth])) in seen:
-                problems.append(f"{prefix}: overlaps with {path} (a file cannot also be a directory)")
-    folded: dict[str, str] = {}
-    for name in sorted(names):
-        if (other := folded.setdefault(name.casefold(), name)) != name:
-            problems.append(f"{name}: differs from {other} only in letter case (clashes on macOS/Windows)")
-    return problems
-
-
-def preflight(
-    root: Path, scoped: Sequence[tuple[str, Sequence[OutputFile]]], manifest_name: str
-) -> tuple[list[str], dict[str, dict[str, str]], bytes | None]:
-    """Path problems of every scope, then -- only if the state files are safe to read -- the
-    parsed manifest (read once): ``(problems, scopes, raw manifest bytes or None)``."""
-    problems = [p for scope, files in scoped for p in _validate(files, scope, manifest_name)]
-    if len(scoped) > 1:
-        problems += _cross_scope_problems(scoped)
-    if root.exists() and not root.is_dir():
-        raise WritePlanError([*problems, f"{root}: output directory is not a directory"])
-    unsafe = [
-        f"{rel}: {bad}" for rel in (LOCK_NAME, manifest_name)
-        if not syntax_problems(rel) and (bad := parent_problem(root, rel))
-    ]
-    if unsafe or syntax_problems(manifest_name):
-        raise WritePlanError(problems + unsafe)
-    scopes, raw, manifest_problems = read_manifest(root, manifest_name)
-    return problems + manifest_problems, scopes, raw
-
-
-def _cross_scope_problems(scoped: Sequence[tuple[str, Sequence[OutputFile]]]) -> list[str]:
-    """Two scopes written together may not plan the same path, nor be the same scope."""
-    problems: list[str] = []
-    owner: dict[str, str] = {}
-    for scope, files in scoped:
-        if scope in owner.values():
-            problems.append(f"scope {scope!r} planned more than once")
-        for f in files:
-            if owner.setdefault(f.path, scope) != scope:
-                problems.append(f"{f.path}: planned by scopes {owner[f.path]!r} and {scope!r}")
-    return problems
 
 
 def plan_writes(
@@ -195,7 +127,7 @@ def _plan_many(
         part, more = _plan_scope(root, files, scope, scopes.get(scope, {}), owners, parents, force, manifest_name)
         problems += more
         parts.append(part)
-        new_scopes[scope] = {f.path: sha(f.content) for f in files}
+        new_scopes[scope] = {f.path: digest_of(f) for f in files}
     if problems:
         raise WritePlanError(problems)
     manifest = render_manifest(new_scopes)
@@ -211,17 +143,18 @@ def _plan_many(
 
 
 def _plan_scope(
-    root: Path, files: Sequence[OutputFile], scope: str, previous: Mapping[str, str], owners: Mapping[str, str],
+    root: Path, files: Sequence[Planned], scope: str, previous: Mapping[str, str], owners: Mapping[str, str],
     parents: ParentCache, force: bool, manifest_name: str,
 ) -> tuple[dict, list[str]]:
     """The WritePlan fields of one scope, and its problems."""
     problems: list[str] = []
     planned = {f.path for f in files}
-    to_write: list[OutputFile] = []
+    to_write: list[Planned] = []
     unchanged: list[str] = []
     to_delete: list[str] = []
     kept: dict[str, str] = {}  # path -> why it is left in place
     expected: dict[str, str] = {}
+    gone: dict[str, bool] = {}  # top-level name -> absent (then so is every path under it: one lstat)
     for f in sorted(files, key=lambda f: f.path):
         if syntax_problems(f.path):
             continue
@@ -232,13 +165,19 @@ def _plan_scope(
         if bad := parents.problem(f.path):
             problems.append(f"{f.path}: {bad}")
             continue
-        kind, data = read_state(root / f.path)
+        top = f.path.split("/", 1)[0]
+        if top not in gone:
+            gone[top] = not os.path.lexists(root / top)
+        absent = top != f.path and gone[top]
+        kind, data = (ABSENT, None) if absent else read_state(root / f.path)
         if kind in ("directory", "special file"):
             problems.append(f"{f.path}: exists as a {kind}")
-        elif data == f.content:
+        elif data is not None and same_bytes(f, data):
             unchanged.append(f.path)
         elif kind != ABSENT and owner is None and not force:
             problems.append(f"{f.path}: would overwrite unowned file (not in {manifest_name}; use force)")
+        elif isinstance(f, StagedFile) and f.source is None:  # it was on disk when the worker looked
+            problems.append(f"{f.path}: changed on disk while mcompile was building; run again")
         else:
             to_write.append(f)
         expected[f.path] = f"sha256:{sha(data)}" if data is not None else kind
@@ -259,24 +198,9 @@ def _plan_scope(
     return fields_, problems
 
 
-@contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    """Hold the exclusive, non-blocking ``flock`` on ``root/.mcompile/lock``."""
-    (root / STATE_DIR).mkdir(parents=True, exist_ok=True)
-    lock = root / LOCK_NAME
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise OutputLocked(
-            f"{root} is being written by another mcompile process (lock {lock} is held); "
-            "wait for it to finish, then run again"
-        ) from None
-    try:
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
+def _locked(root: Path) -> AbstractContextManager[None]:
+    """Hold the exclusive, non-blocking ``flock`` on ``root/.mcompile/lock`` (``lock.py``)."""
+    return hold(root)
 
 
 def apply(plan: WritePlan) -> WriteSummary:
@@ -298,16 +222,18 @@ def write_outputs(
 
 def write_scopes(
     out_dir: Path, scoped: Sequence[tuple[str, Sequence[OutputFile]]], *, manifest_name: str = MANIFEST_NAME, force: bool = False,
-    lock: bool = True,
+    lock: bool = True, sweep: bool = True,
 ) -> list[tuple[str, WriteSummary]]:
     """:func:`write_outputs` for several scopes under one lock hold: every scope is planned (and
     every problem of every scope raised) before anything is written; the manifest is read once
     and written once, last. The result is the same as writing the scopes one after another.
-    ``lock=False``: the caller holds :func:`locked` already."""
+    ``lock=False``: the caller holds :func:`locked` already. ``sweep=False``: the caller knows no
+    earlier write was interrupted (``incremental.py``): temp files are looked for in the state
+    directory only (the manifest's), not in the whole tree."""
     root = Path(out_dir).resolve()
     with _locked(root) if lock else nullcontext():
         plans = _plan_many(root, scoped, manifest_name, force)
-        return [(p.scope, s) for p, s in zip(plans, _apply_locked(plans), strict=True)]
+        return [(p.scope, s) for p, s in zip(plans, _apply_locked(plans, sweep), strict=True)]
 
 
 def locked(out_dir: Path) -> AbstractContextManager[None]:
@@ -315,13 +241,19 @@ def locked(out_dir: Path) -> AbstractContextManager[None]:
     return _locked(Path(out_dir).resolve())
 
 
-def _apply_locked(plans: Sequence[WritePlan]) -> list[WriteSummary]:
+def _apply_locked(plans: Sequence[WritePlan], sweep: bool = True) -> list[WriteSummary]:
     """Apply plans that share one manifest (the last plan's ``manifest`` holds every scope):
     repair what an interrupted build left, commit each busy scope (a whole-directory swap where
     possible, else file by file), then replace the manifest, last."""
     root, last = plans[0].out_dir, plans[-1]
     recovered = swap.recover(root)
-    removed_temp = remove_stray_temps(root, skip=[swap.RESCUE_DIR])
+    pre = active(root)
+    remove_stale(root, keep=pre.base if pre else None)
+    if sweep:
+        removed_temp = remove_stray_temps(root, skip=[swap.RESCUE_DIR, *([pre.base.relative_to(root).as_posix()] if pre else [])])
+    else:  # the manifest's own temp file is the only one written after BUSY is gone
+        removed_temp = remove_stray_temps(root / STATE_DIR, skip=["stage", "rescued"]) if (root / STATE_DIR).is_dir() else []
+        removed_temp = [f"{STATE_DIR}/{p}" for p in removed_temp]
     _verify_fresh(plans)
     busy = [p for p in plans if p.to_write or p.to_delete]
     eligible = [p for p in busy if p.swap_top]
@@ -329,6 +261,8 @@ def _apply_locked(plans: Sequence[WritePlan]) -> list[WriteSummary]:
     done.update(_commit_per_file(root, [p for p in busy if p.scope not in done]))
     if fingerprint(root, GITIGNORE_NAME) == ABSENT:  # the user's edits to it are theirs
         write_files(root, [OutputFile(GITIGNORE_NAME, GITIGNORE)], durable=False)  # not worth an fsync
+    if pre is not None:
+        pre.clear()  # what was staged is committed: nothing of it may outlive the manifest
     manifest_path = root / last.manifest_name
     if fingerprint(root, last.manifest_name) != f"sha256:{sha(last.manifest)}":
         atomic_write(manifest_path, last.manifest)
@@ -350,15 +284,23 @@ def _commit_swaps(root: Path, plans: Sequence[WritePlan]) -> _Done:
     """Stage every scope's next directory, make all of them durable at once, swap each into
     place and discard the old trees. Scopes that cannot be staged or swapped are left out of the
     result (the caller commits them file by file)."""
-    staged = []
+    staged, fresh = [], []
     for plan in plans:
-        new = {f.path: f.content for f in plan.to_write}
         assert plan.swap_top is not None, "only swap-eligible plans are staged"
-        st = swap.stage(root, plan.swap_top, new, plan.to_delete, plan.expected)
+        whole = staged_tree(plan.to_write) if not plan.unchanged and not plan.to_delete else None
+        if whole is not None and not os.path.lexists(root / plan.swap_top):
+            fresh.append((plan, whole))  # a new directory a worker staged whole: renamed into place
+            continue
+        st = swap.stage(root, plan.swap_top, plan.to_write, plan.to_delete, plan.expected)
+        release(plan.to_write)  # written to the stage: the scope's bytes are not needed any more
         if st is not None:
             staged.append((plan, st))
-    sync_trees(root, [st.stage for _, st in staged])
+    sync_trees(root, [st.stage for _, st in staged] + [whole for _, whole in fresh])
     done: _Done = {}
+    for plan, whole in fresh:
+        assert plan.swap_top is not None
+        if swap.place(whole, root / plan.swap_top):
+            done[plan.scope] = ([], list(plan.kept), [])
     for plan, st in staged:  # the swaps are made durable together below, not one fsync each
         if not swap.commit(st, sync=False):
             swap.discard(root, st.stage, sync=False)
@@ -366,8 +308,8 @@ def _commit_swaps(root: Path, plans: Sequence[WritePlan]) -> _Done:
         rescued = swap.discard(root, st.stage, sync=False)
         moved = {r.path for r in rescued}
         done[plan.scope] = ([p for p in plan.to_delete if p not in moved], list(plan.kept), [r.note for r in rescued])
-    if staged:  # every rename is durable before the manifest that describes the new trees is written
-        sync_dirs(root, {root, root / swap.STAGE_DIR, *(st.stage for _, st in staged)})
+    if staged or fresh:  # every rename is durable before the manifest that describes the new trees is written
+        sync_dirs(root, {root, root / swap.STAGE_DIR, *(st.stage for _, st in staged), *(w.parent for _, w in fresh)})
     return done
 
 
@@ -400,8 +342,14 @@ def _verify_fresh(plans: Sequence[WritePlan]) -> None:
     if read_state(root / plans[0].manifest_name)[1] != plans[0].base_manifest:
         problems.append(f"{plans[0].manifest_name}: changed since the plan was made; plan again")
     parents = ParentCache(root)
+    gone: dict[str, bool] = {}  # top-level name -> absent (then so is every path under it: one lstat)
     for plan in plans:
         for path, seen in plan.expected.items():
+            top = path.split("/", 1)[0]
+            if top not in gone:
+                gone[top] = not os.path.lexists(root / top)
+            if seen == ABSENT and top != path and gone[top]:
+                continue
             if parents.problem(path) or fingerprint(root, path) != seen:
                 problems.append(f"{path}: changed on disk since the plan was made; plan again")
     if problems:

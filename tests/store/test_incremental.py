@@ -73,3 +73,28 @@ def test_check_reports_stale_scopes_and_orphans(tmp_path) -> None:
     assert [r.ok for r in results] == [True, True] and orphans == []
     results, orphans = check_changed(out, scopes(b"2")[:1], index_for(cache, out))
     assert results[0].changed == ["a/x.yaml"] and orphans == ["b"]
+
+
+def test_the_tree_is_swept_for_temp_files_only_when_a_write_may_have_been_interrupted(tmp_path, monkeypatch) -> None:
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    write_changed(out, scopes(), index_for(cache, out))
+    stray = out / "a" / ".x.yaml.mcompile-tmp-0123456789abcdef"
+    stray.write_bytes(b"half")
+    write_changed(out, scopes(b"2"), index_for(cache, out))  # the last write finished: no walk of out/
+    assert stray.exists()
+
+    class Crash(BaseException):
+        pass
+
+    def dying(*args, **kwargs):
+        raise Crash("killed while writing")
+
+    monkeypatch.setattr(incremental, "write_scopes", dying)
+    with pytest.raises(Crash):
+        write_changed(out, scopes(b"3"), index_for(cache, out))
+    monkeypatch.undo()
+    result = dict(write_changed(out, scopes(b"3"), index_for(cache, out)))  # the mark of the interrupted write
+    assert not stray.exists() and result["a"].removed_temp == ["a/.x.yaml.mcompile-tmp-0123456789abcdef"]
+    stray.write_bytes(b"half")
+    write_changed(out, scopes(b"4"), index_for(cache, out))
+    assert stray.exists()  # that write finished and removed its mark

@@ -54,3 +54,15 @@ def test_bad_manifests_are_reported(tmp_path: Path, body: object, problem: str) 
 def test_manifest_that_is_a_directory(tmp_path: Path) -> None:
     (tmp_path / MANIFEST_NAME).mkdir(parents=True)
     assert read_manifest(tmp_path, MANIFEST_NAME) == ({}, None, [f"{MANIFEST_NAME}: manifest is a directory"])
+
+
+def test_a_manifest_read_twice_is_parsed_again_only_when_its_bytes_changed(tmp_path: Path) -> None:
+    (tmp_path / ".mcompile").mkdir()
+    path = tmp_path / MANIFEST_NAME
+    path.write_bytes(render_manifest({"s": {"a.yaml": "0" * 64}}))
+    first = read_manifest(tmp_path, MANIFEST_NAME)
+    assert read_manifest(tmp_path, MANIFEST_NAME)[0] is first[0]  # the same bytes: the same parse
+    path.write_bytes(render_manifest({"s": {"a.yaml": "1" * 64}}))
+    assert read_manifest(tmp_path, MANIFEST_NAME)[0] == {"s": {"a.yaml": "1" * 64}}
+    path.write_bytes(b"{")
+    assert read_manifest(tmp_path, MANIFEST_NAME)[2][0].startswith(f"{MANIFEST_NAME}: manifest is not valid JSON")

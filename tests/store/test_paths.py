@@ -54,3 +54,16 @@ def test_read_state_never_follows_or_opens_non_files(tmp_path: Path) -> None:
     assert read_state(tmp_path / "file" / "below") == (ABSENT, None)
     assert fingerprint(tmp_path, "file") == "sha256:" + sha(b"data") and fingerprint(tmp_path, "link") == "symlink"
     assert sha(b"data") == "3a6eb0790f39ac87c94f3856b2dd2c5d110e6811602261a9a923d3bb23adc8b7"
+
+
+@pytest.mark.parametrize("path", ["a/b.yaml", "p-1/chart/templates/x_y.yaml", "a" * 255, "x/" + "b" * 255 + "/c"])
+def test_plain_paths_have_no_problem(path: str) -> None:
+    assert syntax_problems(path) == []
+
+
+@pytest.mark.parametrize(("path", "reason"), [
+    ("a/" + "b" * 256, "longer than 255 bytes"), ("a/../b", "not normalised"), ("a/./b", "not normalised"),
+    ("a//b", "empty segment"), ("a/.b.mcompile-tmp-0123456789abcdef", "temporary-file pattern"), ("/a", "absolute"),
+])
+def test_paths_the_quick_check_lets_through_to_the_full_one(path: str, reason: str) -> None:
+    assert any(reason in p for p in syntax_problems(path)), syntax_problems(path)

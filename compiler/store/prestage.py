@@ -1,0 +1,239 @@
+"""Workers stage their own profile's files while the build runs; the parent only commits them.
+
+A build (``mcompile build``) opens a *prestage* before its workers start (:func:`staging`): it
+takes the output lock (held until the build ends, so no other build touches ``out/`` meanwhile),
+removes what an interrupted build's prestage left, and creates ``.mcompile/stage/pre-<token>/``.
+Each worker, once its profile compiled, verified and emitted, writes that scope's files there
+(:meth:`Prestage.put`) -- every file when ``out/<profile>/`` does not exist yet, else only the
+files whose bytes differ from what is on disk -- then a marker listing the scope's planned
+digests and the staged paths, and hands the parent an outcome *without* the files' bytes. So the
+files are written by all workers at once, and the parent never holds every profile's contents.
+
+Nothing here is visible output: the prestage lives in the writer's state directory, is never
+synced by Argo CD / Flux, and the writer still plans every scope against the manifest and the
+disk before anything is committed (:mod:`compiler.store.writer`): a refused build removes the
+prestage and leaves ``out/`` as it was. When a scope is committed, its staged files are
+*renamed* into the swap stage (``swap.stage``): a fresh profile directory as one rename of the
+whole tree, an existing one file by file (each file complete: renames are atomic). Files in the
+prestage are written directly (no temp + rename each): they are only ever seen whole, after they
+are renamed, and an interrupted build's prestage is deleted whole (bytes this tool wrote, never
+live), never rescued. The usual single ``syncfs`` before the swaps makes them durable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .lazy import LazyFile
+from .lock import OutputLocked, hold
+from .manifest import LOCK_NAME, STATE_DIR
+from .paths import ParentCache, parent_problem, read_state, sha, syntax_problems
+
+__all__ = ["PREFIX", "Found", "Prestage", "StagedFile", "active", "current", "digest_of", "remove_stale", "same_bytes", "staged_tree", "staging"]
+
+#: Names of prestage directories in ``.mcompile/stage/`` (swap stages are 16 hex digits).
+PREFIX = "pre-"
+_STAGE = f"{STATE_DIR}/stage"
+_ACTIVE: list[Prestage] = []
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A planned file whose bytes a worker staged (``source``), or, when it found the same bytes
+    on disk, did not (``source`` None: the writer must find them unchanged, else refuses)."""
+
+    path: str
+    digest: str  # sha256 hex of the planned bytes
+    source: str | None  # a string, not a Path: 100,000 of them in a fleet
+
+    @property
+    def content(self) -> bytes:
+        if self.source is None:
+            raise FileNotFoundError(f"{self.path}: not staged")
+        with open(self.source, "rb") as fh:
+            return fh.read()
+
+
+def digest_of(f: Any) -> str:
+    """sha256 hex of a planned file's bytes (a staged or lazy file knows it without its bytes)."""
+    return f.digest if isinstance(f, StagedFile | LazyFile) else sha(f.content)
+
+
+def same_bytes(f: Any, data: bytes) -> bool:
+    """``data`` (read from disk) are the planned file's bytes."""
+    return sha(data) == f.digest if isinstance(f, StagedFile | LazyFile) else data == f.content
+
+
+def staged_tree(files: Any) -> Path | None:
+    """The prestaged directory when it holds exactly ``files`` (all staged by one worker into a
+    fresh directory: it is the whole next ``out/<top>/``), else None."""
+    bases = set()
+    for f in files:
+        if not isinstance(f, StagedFile) or f.source is None:
+            return None
+        rest = "/" + f.path.split("/", 1)[1]
+        text = f.source
+        if not text.endswith(rest):
+            return None
+        bases.add(text[: -len(rest)])
+    return Path(bases.pop()) if len(bases) == 1 else None
+
+
+@dataclass(frozen=True)
+class Found:
+    """One scope's prestage: its files and whether ``tree`` is the whole next ``out/<top>/``."""
+
+    files: list[StagedFile]
+    where: Path  # pre-<token>/<scope hash>: the files at where/<path below the top directory>
+    complete: bool  # every planned file was staged (out/<top>/ did not exist)
+
+
+class Prestage:
+    """``root/.mcompile/stage/pre-<token>/``: one directory per scope and a marker beside it."""
+
+    def __init__(self, root: Path, base: Path) -> None:
+        self.root, self.base = root, base
+
+    def _dir(self, scope: str) -> Path:
+        return self.base / sha(scope.encode("utf-8", "surrogateescape"))[:16]
+
+    def put(self, outcome: Any) -> Any:
+        """Stage a built profile's files (in the worker); the outcome without its bytes, or as
+        it was when it has none or they cannot be staged (the parent then writes them)."""
+        name, files = outcome.name, outcome.files
+        if name is None or not files or outcome.errors or outcome.emit_errors or not outcome.digests:
+            return outcome  # (no digests: a caller that wants the bytes, not scopes; see cache/run.py)
+        tops = {f.path.split("/", 1)[0] for f in files}
+        if len(tops) != 1 or any("/" not in f.path for f in files):
+            return outcome  # only a scope under one directory (every profile) is committed whole
+        where = self._dir(name)
+        try:
+            staged = self._write(where, files, tops.pop())
+            digests = {f.path: sha(f.content) for f in files}
+            marker = {"scope": name, "digests": digests, "staged": staged}
+            with open(f"{where}.json", "w", encoding="utf-8") as fh:  # last: the scope is complete
+                json.dump(marker, fh)
+        except (OSError, ValueError):
+            shutil.rmtree(where, ignore_errors=True)
+            return outcome
+        return replace(outcome, files=())
+
+    def _write(self, where: Path, files: Any, top: str) -> list[str]:
+        """Write ``files`` (all under ``top/``) to ``where/<path below top>``, every one when
+        ``out/<top>`` does not exist, else those whose bytes differ from the disk's."""
+        shutil.rmtree(where, ignore_errors=True)  # a retried build (a damaged cache entry) stages again
+        with suppress(FileNotFoundError):
+            os.unlink(f"{where}.json")
+        live = os.path.lexists(self.root / top)
+        parents = ParentCache(self.root)
+        made: set[str] = set()
+        staged = []
+        base = os.fspath(where)
+        for f in files:
+            if syntax_problems(f.path):
+                raise ValueError(f.path)  # the writer refuses it, with the reason
+            if live and not parents.problem(f.path) and read_state(self.root / f.path)[1] == f.content:
+                continue  # already on disk: the writer finds it unchanged
+            target = os.path.join(base, f.path.split("/", 1)[1])
+            parent = os.path.dirname(target)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            try:
+                view = memoryview(f.content)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fchmod(fd, 0o644)
+            finally:
+                os.close(fd)
+            staged.append(f.path)
+        return staged
+
+    def find(self, scope: str, digests: Mapping[str, str]) -> Found | None:
+        """The scope's prestage if a worker staged exactly these planned files, else None."""
+        where = self._dir(scope)
+        try:
+            with open(f"{where}.json", encoding="utf-8") as fh:
+                marker = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(marker, dict) or marker.get("scope") != scope or marker.get("digests") != dict(digests):
+            return None
+        staged = set(marker.get("staged") or ())
+        base = os.fspath(where)
+        files = [StagedFile(p, d, base + "/" + p.split("/", 1)[1] if p in staged else None) for p, d in digests.items()]
+        return Found(files, where, staged == set(digests))
+
+    def clear(self) -> None:
+        """Remove every staged file (before the manifest is written: nothing may outlive it)."""
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def current() -> Prestage | None:
+    """The prestage of the build this process (or the parent it was forked from) runs, if any."""
+    return _ACTIVE[-1] if _ACTIVE else None
+
+
+def active(root: Path) -> Prestage | None:
+    """The prestage this process opened for ``root``, if any."""
+    return next((p for p in _ACTIVE if p.root == root), None)
+
+
+def remove_stale(root: Path, keep: Path | None = None) -> None:
+    """Delete prestages an interrupted build left (the caller holds the lock)."""
+    with suppress(OSError):
+        for entry in os.scandir(root / _STAGE):
+            if entry.name.startswith(PREFIX) and (keep is None or entry.path != os.fspath(keep)):
+                shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _safe(root: Path) -> bool:
+    """``root`` is (or can become) a plain directory whose state directory is safe to use."""
+    if os.path.lexists(root) and not root.is_dir():
+        return False
+    return not any(parent_problem(root, rel) for rel in (LOCK_NAME, f"{_STAGE}/x/y"))
+
+
+@contextmanager
+def staging(out: Path, enabled: bool = True) -> Iterator[Prestage | None]:
+    """Open a prestage for output directory ``out`` for the duration of a build (None when
+    another process holds the lock, the directory is unsafe, or ``enabled`` is false: the build
+    then runs as without it, and the writer reports what is wrong). On the way out it is removed;
+    on a refused build (an exception), so is every directory it created and nothing else used."""
+    root = Path(out).resolve()
+    if not enabled or not _safe(root):
+        yield None
+        return
+    created = [p for p in (root, root / STATE_DIR, root / LOCK_NAME, root / _STAGE) if not os.path.lexists(p)]
+    lock = ExitStack()
+    try:
+        lock.enter_context(hold(root))
+        remove_stale(root)
+        base = root / _STAGE / f"{PREFIX}{secrets.token_hex(8)}"
+        base.mkdir(parents=True)
+    except (OutputLocked, OSError):
+        lock.close()
+        yield None  # the build runs as without a prestage; the writer reports the lock or the disk
+        return
+    pre = Prestage(root, base)
+    _ACTIVE.append(pre)
+    done = False
+    try:
+        yield pre
+        done = True
+    finally:
+        _ACTIVE.remove(pre)
+        pre.clear()
+        for path in reversed(created if not done else ()):
+            with suppress(OSError):
+                os.unlink(path) if path == root / LOCK_NAME else os.rmdir(path)
+        lock.close()

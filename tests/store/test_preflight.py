@@ -1,0 +1,20 @@
+"""Tests for :mod:`compiler.store.preflight`: the checks made before the disk is looked at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from compiler.store.preflight import preflight
+from compiler.types import OutputFile
+
+
+def test_scopes_planned_twice_or_sharing_a_path_are_problems(tmp_path: Path) -> None:
+    a, b = OutputFile("a/x.yaml", b"1"), OutputFile("b/x.yaml", b"2")
+    problems, scopes, raw = preflight(tmp_path, [("a", [a]), ("b", [b]), ("a", [OutputFile("a/y.yaml", b"3")]), ("c", [a])], ".mcompile/manifest.json")
+    assert sorted(problems) == ["a/x.yaml: planned by scopes 'a' and 'c'", "scope 'a' planned more than once"]
+    assert (scopes, raw) == ({}, None)
+
+
+def test_thousands_of_scopes_without_a_problem(tmp_path: Path) -> None:
+    scoped = [(f"p{i}", [OutputFile(f"p{i}/f{j}.yaml", b"x") for j in range(3)]) for i in range(2000)]
+    assert preflight(tmp_path, scoped, ".mcompile/manifest.json")[0] == []

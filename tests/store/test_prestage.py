@@ -1,0 +1,186 @@
+"""Tests for :mod:`compiler.store.prestage`: workers stage their scopes, the parent commits them
+with the writer's rules; a crash or a refusal leaves out/ as it was, a foreign file survives."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from compiler.build import Outcome
+from compiler.store import prestage, swap
+from compiler.store.incremental import write_changed
+from compiler.store.writer import WritePlanError, write_scopes
+from compiler.types import OutputFile
+
+pytestmark = pytest.mark.skipif(not swap.exchange_supported(Path.cwd()), reason="filesystem without RENAME_EXCHANGE")
+
+STAGE = ".mcompile/stage"
+
+
+class Crash(BaseException):
+    """Stands for the process dying: not an Exception, so nothing on the way catches it."""
+
+
+@dataclass
+class S:
+    """A planned scope as the build cache hands it to ``write_changed``: digests, bytes on demand
+    (none once a worker staged them and the outcome came back without them)."""
+
+    name: str
+    digests: dict[str, str]
+    content: list[OutputFile] = field(default_factory=list)
+
+    def files(self) -> list[OutputFile]:
+        return self.content
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _files(name: str, version: str, n: int = 4) -> list[OutputFile]:
+    return [OutputFile(f"{name}/{d}/f{i}.yaml", f"{name} {version} {i}\n".encode()) for i in range(n) for d in ("chart", "kustomize/base")]
+
+
+def _outcome(name: str, files: list[OutputFile]) -> Outcome:
+    return Outcome(name, name, name, (), (), tuple(files), digests=tuple((f.path, _sha(f.content)) for f in files))
+
+
+def _worker_built(pre: prestage.Prestage, name: str, files: list[OutputFile]) -> S:
+    """What the parent gets back from a worker: the scope without bytes when they were staged."""
+    back = pre.put(_outcome(name, files))
+    return S(name, dict(back.digests), list(back.files))
+
+
+def _tree(root: Path) -> dict[str, tuple[int, bytes | None]]:
+    """Every entry under ``root`` with its mode (directories too), lock excluded."""
+    out: dict[str, tuple[int, bytes | None]] = {}
+    for p in sorted(root.rglob("*")):
+        if p.name == "lock":
+            continue
+        st = os.lstat(p)
+        out[p.relative_to(root).as_posix()] = (st.st_mode, p.read_bytes() if stat.S_ISREG(st.st_mode) else None)
+    return out
+
+
+def _profiles(tree: dict) -> dict:
+    return {k: v for k, v in tree.items() if not k.startswith(".mcompile")}
+
+
+def test_staged_build_equals_the_writer_alone_byte_for_byte_and_mode_for_mode(tmp_path: Path) -> None:
+    scoped = [(n, _files(n, "v1")) for n in ("a", "b", "c")]
+    serial, staged = tmp_path / "serial", tmp_path / "staged"
+    write_scopes(serial, scoped)
+    with prestage.staging(staged) as pre:
+        assert pre is not None
+        planned = [_worker_built(pre, n, files) for n, files in scoped]
+        assert all(s.content == [] for s in planned)  # the parent holds no bytes
+        assert (pre.base / "x").parent.is_dir() and any(pre.base.iterdir())
+        summaries = write_changed(staged, planned, None)
+    assert [(s, len(w.written)) for s, w in summaries] == [("a", 8), ("b", 8), ("c", 8)]
+    assert _tree(staged) == _tree(serial)
+    assert os.listdir(staged / STAGE) == []  # the prestage is gone, nothing else left
+
+
+def test_a_changed_scope_is_staged_file_by_file_and_keeps_what_the_tool_does_not_own(tmp_path: Path) -> None:
+    out, ref = tmp_path / "out", tmp_path / "ref"
+    for root in (out, ref):
+        write_scopes(root, [("a", _files("a", "v1"))])
+        (root / "a/NOTES.md").write_text("kept by hand\n")
+    v2 = _files("a", "v1")[:4] + _files("a", "v2")[4:]  # half the files change
+    write_scopes(ref, [("a", v2)])
+    same = os.lstat(out / v2[0].path).st_ino
+    with prestage.staging(out) as pre:
+        assert pre is not None
+        scope = _worker_built(pre, "a", v2)
+        assert sorted(p.name for p in (pre.base).rglob("*.yaml")) == ["f2.yaml", "f2.yaml", "f3.yaml", "f3.yaml"]  # only what differs
+        [(_, summary)] = write_changed(out, [scope], None)
+    assert len(summary.written) == 4 and len(summary.unchanged) == 4
+    assert _profiles(_tree(out)) == _profiles(_tree(ref))
+    assert os.lstat(out / v2[0].path).st_ino == same  # unchanged output is carried, not rewritten
+
+
+def test_foreign_directory_appearing_after_staging_is_never_deleted(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with prestage.staging(out) as pre:
+        assert pre is not None
+        scope = _worker_built(pre, "a", _files("a", "v1"))
+        (out / "a").mkdir()
+        (out / "a/NOTES.md").write_text("someone else's\n")  # out/a/ appears before the commit
+        write_changed(out, [scope], None)
+    assert (out / "a/NOTES.md").read_text() == "someone else's\n"
+    assert (out / "a/chart/f0.yaml").read_bytes() == b"a v1 0\n"
+
+
+def test_file_changed_on_disk_after_the_worker_looked_is_refused_and_nothing_changes(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    write_scopes(out, [("a", _files("a", "v1"))])
+    before = _tree(out)
+    with prestage.staging(out) as pre:
+        assert pre is not None
+        scope = _worker_built(pre, "a", _files("a", "v1")[:7] + _files("a", "v2")[7:])  # one file differs
+        edited = out / "a/chart/f0.yaml"  # identical when the worker looked: not staged
+        edited.write_bytes(b"edited\n")
+        before[edited.relative_to(out).as_posix()] = (before["a/chart/f0.yaml"][0], b"edited\n")
+        with pytest.raises(WritePlanError, match="a/chart/f0.yaml: changed on disk while mcompile was building"):
+            write_changed(out, [scope], None)
+    assert _tree(out) == before
+
+
+def test_crash_while_a_worker_stages_leaves_out_as_before_and_the_next_build_repairs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out, ref = tmp_path / "out", tmp_path / "ref"
+    write_scopes(out, [("a", _files("a", "v1")), ("b", _files("b", "v1"))])
+    write_scopes(ref, [("a", _files("a", "v2")), ("b", _files("b", "v2"))])
+    before = _tree(out)
+    real, calls = os.write, []
+
+    def dying(fd: int, data) -> int:  # the third file a worker writes is cut short, then the process dies
+        calls.append(1)
+        if len(calls) == 3:
+            real(fd, bytes(data)[:3])
+            raise Crash("killed")
+        return real(fd, data)
+
+    monkeypatch.setattr(prestage.os, "write", dying)
+    with pytest.raises(Crash), prestage.staging(out) as pre:
+        assert pre is not None
+        _worker_built(pre, "a", _files("a", "v2"))
+    monkeypatch.undo()
+    assert _profiles(_tree(out)) == _profiles(before)
+    assert (out / ".mcompile/manifest.json").read_bytes() == before[".mcompile/manifest.json"][1]
+    # A kill leaves its prestage (no finally ran): the next build removes it whole, rescues nothing.
+    leftover = out / STAGE / "pre-0123456789abcdef" / "0123456789abcdef"
+    leftover.mkdir(parents=True)
+    (leftover / "half.yaml").write_bytes(b"a v")
+    with prestage.staging(out) as pre:
+        assert pre is not None
+        planned = [_worker_built(pre, n, _files(n, "v2")) for n in ("a", "b")]
+        write_changed(out, planned, None)
+    assert _tree(out) == _tree(ref)
+    assert not (out / ".mcompile/rescued").exists() and os.listdir(out / STAGE) == []
+
+
+def test_refused_build_removes_the_prestage_and_what_it_created(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="refused"), prestage.staging(out) as pre:
+        assert pre is not None and (out / ".mcompile/lock").exists()
+        _worker_built(pre, "a", _files("a", "v1"))
+        raise RuntimeError("refused")  # e.g. the fleet stage's InputError after every profile built
+    assert not out.exists()
+
+
+def test_stale_marker_for_other_digests_is_not_used(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with prestage.staging(out) as pre:
+        assert pre is not None
+        _worker_built(pre, "a", _files("a", "v1"))
+        assert pre.find("a", {f.path: _sha(f.content) for f in _files("a", "v2")}) is None
+        assert pre.find("b", {}) is None
+        with pytest.raises(RuntimeError, match="neither staged nor kept"):  # never written from a partial list
+            write_changed(out, [S("a", {f.path: _sha(f.content) for f in _files("a", "v2")})], None)
+    assert not (out / "a").exists()
