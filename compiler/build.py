@@ -224,6 +224,11 @@ def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 
     global _JOB
     import multiprocessing
 
+    from .store.prestage import current
+
+    pre = current()
+    if pre is not None:
+        pre.settle()  # no fork while an early writeback thread of an earlier attempt runs
     workers = effective_jobs(jobs, len(targets))
     tick = progress or (lambda done, total: None)  # (profiles built, profiles)
     _JOB = (targets, verifier, finish)
@@ -247,6 +252,8 @@ def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 
                     tick(len(outcomes), len(targets))
         finally:
             _JOB = None
+    if pre is not None:
+        pre.flush_early()  # every file is staged: write them back while the parent plans (prestage.py)
     for o in outcomes:
         verifier.unchecked |= o.unchecked
     return outcomes

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 __all__ = [
-    "TMP_RE", "atomic_write", "fsync_dir", "prune_empty_dirs", "remove_stray_temps", "sync_dirs", "sync_trees", "write_files",
+    "TMP_RE", "atomic_write", "fsync_dir", "prune_empty_dirs", "remove_stray_temps", "sync_dirs", "sync_trees", "write_files", "writeback",
 ]
 
 #: Names of the temp files this module writes (``_temp_for``); anything else is never removed.
@@ -144,6 +144,15 @@ def _syncfs(root: Path) -> bool:
         return _LIBC[0](fd) == 0
     finally:
         os.close(fd)
+
+
+def writeback(root: Path) -> None:
+    """Start writing dirty data of the filesystem holding ``root`` back to disk (a ``syncfs``
+    made early, in a background thread, while the caller does other work: see
+    ``prestage.Prestage.flush_early``). Not a durability point: what must be durable is still
+    flushed by :func:`sync_trees` / :func:`write_files`, which then find little left to write."""
+    with suppress(OSError):
+        _syncfs(root)
 
 
 def sync_trees(root: Path, trees: Sequence[Path]) -> None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 
 from .paths import ABSENT, read_state, syntax_problems
 
-__all__ = ["GITIGNORE", "GITIGNORE_NAME", "LOCK_NAME", "MANIFEST_FORMAT", "MANIFEST_NAME", "STATE_DIR", "read_manifest", "render_manifest"]
+__all__ = ["GITIGNORE", "GITIGNORE_NAME", "LOCK_NAME", "MANIFEST_FORMAT", "MANIFEST_NAME", "STATE_DIR", "read_manifest", "render_manifest", "render_manifest_json"]
 
 STATE_DIR = ".mcompile"
 MANIFEST_NAME = f"{STATE_DIR}/manifest.json"
@@ -70,5 +71,25 @@ def _parse(raw: bytes, name: str) -> tuple[Scopes, list[str]]:
 
 
 def render_manifest(scopes: Mapping[str, Mapping[str, str]]) -> bytes:
+    """The canonical bytes: ``json.dumps(sort_keys=True, indent=2, ensure_ascii=False)`` plus a
+    newline. Written here line by line (json's indenting encoder is pure Python: 0.36 s for a
+    fleet's 105,000 entries); anything but str keys and values goes through json itself."""
+    kept = {s: e for s, e in scopes.items() if e}
+    if not all(isinstance(s, str) and all(isinstance(p, str) and isinstance(d, str) for p, d in e.items()) for s, e in kept.items()):
+        return render_manifest_json(scopes)
+    quote = encode_basestring
+    lines = ['{', f'  "format": {quote(MANIFEST_FORMAT)},', '  "scopes": {' if kept else '  "scopes": {}']
+    for i, scope in enumerate(sorted(kept)):
+        lines.append(f"    {quote(scope)}: {{")
+        lines.append(",\n".join([f"      {quote(p)}: {quote(d)}" for p, d in sorted(kept[scope].items())]))
+        lines.append("    }," if i < len(kept) - 1 else "    }")
+    if kept:
+        lines.append("  }")
+    lines.append("}\n")
+    return "\n".join(lines).encode("utf-8")
+
+
+def render_manifest_json(scopes: Mapping[str, Mapping[str, str]]) -> bytes:
+    """The reference for :func:`render_manifest` (its tests compare the two byte for byte)."""
     body = {"format": MANIFEST_FORMAT, "scopes": {s: dict(e) for s, e in scopes.items() if e}}
     return (json.dumps(body, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -38,6 +38,8 @@ def _validate(files: Sequence[Any], scope: str, manifest_name: str) -> list[str]
         seen.add(path)
         if path.split("/")[0] == STATE_DIR or path == manifest_name or manifest_name.startswith(path + "/"):
             problems.append(f"{path}: inside the writer's state directory {STATE_DIR}/")
+    if not _overlaps_or_folds(seen):
+        return problems
     names: set[str] = set()
     for path in seen:
         parts = path.split("/")
@@ -50,6 +52,22 @@ def _validate(files: Sequence[Any], scope: str, manifest_name: str) -> list[str]
         if (other := folded.setdefault(name.casefold(), name)) != name:
             problems.append(f"{name}: differs from {other} only in letter case (clashes on macOS/Windows)")
     return problems
+
+
+def _overlaps_or_folds(seen: set[str]) -> bool:
+    """Whether a path of ``seen`` is also a directory of another, or two names (paths and their
+    directories) fold to one letter case: the loop after it then words every such problem. One
+    pass over each path's parents (a fleet plans 105,000 paths, ~60 directories per profile)."""
+    dirs: set[str] = set()
+    for path in seen:
+        parent = path.rpartition("/")[0]
+        while parent and parent not in dirs:
+            dirs.add(parent)
+            parent = parent.rpartition("/")[0]
+    if not dirs.isdisjoint(seen):
+        return True
+    names = seen | dirs
+    return len({name.casefold() for name in names}) != len(names)
 
 
 def preflight(

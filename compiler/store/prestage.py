@@ -26,12 +26,14 @@ import json
 import os
 import secrets
 import shutil
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .durable import writeback
 from .lazy import LazyFile
 from .lock import OutputLocked, hold
 from .manifest import LOCK_NAME, STATE_DIR
@@ -101,6 +103,23 @@ class Prestage:
 
     def __init__(self, root: Path, base: Path) -> None:
         self.root, self.base = root, base
+        self.flushing: threading.Thread | None = None
+
+    def flush_early(self) -> None:
+        """In the parent, once every worker staged its files: write them back to disk in a
+        background thread (one ``syncfs``, which releases the GIL) while the parent runs the
+        fleet stage and plans the writes. The writer's one durability flush before the first
+        commit (``sync_trees``) joins it first (:meth:`settle`) and then finds little to write."""
+        if self.flushing is None:
+            self.flushing = threading.Thread(target=writeback, args=(self.root,), name="mcompile-writeback", daemon=True)
+            self.flushing.start()
+
+    def settle(self) -> None:
+        """Wait for :meth:`flush_early`'s thread (before a flush that must be durable, a fork, or
+        removing the prestage)."""
+        if self.flushing is not None:
+            self.flushing.join()
+            self.flushing = None
 
     def _dir(self, scope: str) -> Path:
         return self.base / sha(scope.encode("utf-8", "surrogateescape"))[:16]
@@ -232,6 +251,7 @@ def staging(out: Path, enabled: bool = True) -> Iterator[Prestage | None]:
         done = True
     finally:
         _ACTIVE.remove(pre)
+        pre.settle()
         pre.clear()
         for path in reversed(created if not done else ()):
             with suppress(OSError):

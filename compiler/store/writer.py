@@ -258,6 +258,8 @@ def _apply_locked(plans: Sequence[WritePlan], sweep: bool = True) -> list[WriteS
     busy = [p for p in plans if p.to_write or p.to_delete]
     eligible = [p for p in busy if p.swap_top]
     done = _commit_swaps(root, eligible) if eligible and swap.exchange_supported(root) else {}
+    if pre is not None:
+        pre.settle()
     done.update(_commit_per_file(root, [p for p in busy if p.scope not in done]))
     if fingerprint(root, GITIGNORE_NAME) == ABSENT:  # the user's edits to it are theirs
         write_files(root, [OutputFile(GITIGNORE_NAME, GITIGNORE)], durable=False)  # not worth an fsync
@@ -295,6 +297,8 @@ def _commit_swaps(root: Path, plans: Sequence[WritePlan]) -> _Done:
         release(plan.to_write)  # written to the stage: the scope's bytes are not needed any more
         if st is not None:
             staged.append((plan, st))
+    if (pre := active(root)) is not None:
+        pre.settle()  # the early writeback of the workers' files (prestage.flush_early) is done
     sync_trees(root, [st.stage for _, st in staged] + [whole for _, whole in fresh])
     done: _Done = {}
     for plan, whole in fresh:

@@ -66,3 +66,19 @@ def test_a_manifest_read_twice_is_parsed_again_only_when_its_bytes_changed(tmp_p
     assert read_manifest(tmp_path, MANIFEST_NAME)[0] == {"s": {"a.yaml": "1" * 64}}
     path.write_bytes(b"{")
     assert read_manifest(tmp_path, MANIFEST_NAME)[2][0].startswith(f"{MANIFEST_NAME}: manifest is not valid JSON")
+
+
+@pytest.mark.parametrize("scopes", [
+    {},
+    {"gone": {}},
+    {"b": {"b/x": DIGEST, "b/a": "b" * 64}, "a": {"a/x": DIGEST}, "c": {}},
+    {"ü\"\\\n\t": {"x/\u2028é/\x01": DIGEST, "x/A": DIGEST, "x/a": DIGEST}, "Z": {"Z/1": DIGEST}},
+    {f"p{i}": {f"p{i}/chart/templates/f{j}.yaml": f"{i * 97 + j:064x}" for j in range(30)} for i in range(50)},
+    {"s": {"s/a": 1}},  # not a digest string: json itself words it
+])
+def test_render_matches_json_dumps_byte_for_byte(scopes: dict) -> None:
+    from compiler.store.manifest import render_manifest_json
+
+    assert render_manifest(scopes) == render_manifest_json(scopes)
+    body = {"format": "mcompile-manifest/v1", "scopes": {s: e for s, e in scopes.items() if e}}
+    assert render_manifest(scopes) == (json.dumps(body, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()

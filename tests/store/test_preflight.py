@@ -18,3 +18,15 @@ def test_scopes_planned_twice_or_sharing_a_path_are_problems(tmp_path: Path) -> 
 def test_thousands_of_scopes_without_a_problem(tmp_path: Path) -> None:
     scoped = [(f"p{i}", [OutputFile(f"p{i}/f{j}.yaml", b"x") for j in range(3)]) for i in range(2000)]
     assert preflight(tmp_path, scoped, ".mcompile/manifest.json")[0] == []
+
+
+def test_overlaps_and_case_clashes_are_all_worded_among_many_plain_paths(tmp_path: Path) -> None:
+    plain = [OutputFile(f"p/chart/templates/f{j}.yaml", b"x") for j in range(200)]
+    clash = [OutputFile("p/chart/templates/F7.yaml", b"x"), OutputFile("p/Chart/x.yaml", b"x"), OutputFile("p/chart/templates/f3.yaml/z", b"x")]
+    problems = preflight(tmp_path, [("p", plain + clash)], ".mcompile/manifest.json")[0]
+    assert sorted(problems) == [  # (the names sorted: upper case first, the later one is named)
+        "p/chart/templates/f3.yaml: overlaps with p/chart/templates/f3.yaml/z (a file cannot also be a directory)",
+        "p/chart/templates/f7.yaml: differs from p/chart/templates/F7.yaml only in letter case (clashes on macOS/Windows)",
+        "p/chart: differs from p/Chart only in letter case (clashes on macOS/Windows)",
+    ]
+    assert preflight(tmp_path, [("p", plain)], ".mcompile/manifest.json")[0] == []

@@ -184,3 +184,42 @@ def test_stale_marker_for_other_digests_is_not_used(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError, match="neither staged nor kept"):  # never written from a partial list
             write_changed(out, [S("a", {f.path: _sha(f.content) for f in _files("a", "v2")})], None)
     assert not (out / "a").exists()
+
+
+def test_early_writeback_finishes_before_the_durable_flush_and_leaves_no_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    from compiler.store import durable
+
+    calls: list[tuple[str, str]] = []
+    real = durable._syncfs
+
+    def syncfs(root: Path) -> bool:
+        name = threading.current_thread().name
+        calls.append(("start", name))
+        if name == "mcompile-writeback":
+            time.sleep(0.2)  # a slow disk: the commit must still wait for it
+        calls.append(("end", name))
+        return real(root)
+
+    monkeypatch.setattr(durable, "_syncfs", syncfs)
+    scoped = [(n, _files(n, "v1")) for n in ("a", "b")]
+    out = tmp_path / "out"
+    with prestage.staging(out) as pre:
+        assert pre is not None
+        planned = [_worker_built(pre, n, files) for n, files in scoped]
+        pre.flush_early()
+        assert pre.flushing is not None and pre.flushing.is_alive()
+        write_changed(out, planned, None)
+        assert pre.flushing is None
+    assert calls[:2] == [("start", "mcompile-writeback"), ("end", "mcompile-writeback")]
+    assert ("start", threading.current_thread().name) in calls[2:]  # the durable flush itself is still made
+    assert not any(t.name == "mcompile-writeback" for t in threading.enumerate())
+    assert _profiles(_tree(out)) == _profiles(_tree(_serial(tmp_path, scoped)))
+
+
+def _serial(tmp_path: Path, scoped: list) -> Path:
+    serial = tmp_path / "serial"
+    write_scopes(serial, scoped)
+    return serial
