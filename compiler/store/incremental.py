@@ -63,11 +63,12 @@ def write_changed(out: Path, planned: Sequence[PlannedScope], index: OutIndex | 
         if index is not None and len(clean) == len(planned) and not (prune and index.others(names)):
             index.save()  # stats refreshed by a hash fallback, if any
             return [(s.name, _unchanged(s)) for s in planned]
-        dirty = _load([s for s in planned if s.name not in clean], active(root), lazy=True)  # staged, or checked before anything is written
+        stats: dict[str, list[int]] = {}  # of files staged as whole new trees (prestage.py): recorded without an lstat
+        dirty = _load([s for s in planned if s.name not in clean], active(root), lazy=True, stats=stats)  # staged, or checked before anything is written
         orphans = _orphans(root, names) if prune else []
         written = _write(root, [*dirty, *((o, []) for o in orphans)], index) if dirty or orphans else {}
         if index is not None:
-            index.record(pairs, [name for name, _ in dirty], exact=prune)
+            index.record(pairs, [name for name, _ in dirty], exact=prune, known=stats)
             index.save()
     return [(s.name, written[s.name] if s.name in written else _unchanged(s)) for s in planned] + [(o, written[o]) for o in orphans]
 
@@ -88,19 +89,23 @@ def _write(root: Path, scoped: list[tuple[str, list[Any]]], index: OutIndex | No
     return written
 
 
-def _load(scopes: Sequence[PlannedScope], pre: Prestage | None = None, lazy: bool = False) -> list[tuple[str, list[Any]]]:
+def _load(scopes: Sequence[PlannedScope], pre: Prestage | None = None, lazy: bool = False,
+          stats: dict[str, list[int]] | None = None) -> list[tuple[str, list[Any]]]:
     """Every scope's files: staged by the worker that built it (``prestage.py``: no bytes here),
     else its bytes; if any cannot be read (a damaged cache entry) the first such error is
     raised after trying all of them, so one retry of the build recompiles every damaged one.
     ``lazy``: a scope that can read its bytes again (a build cache entry) is read here (so a
     damaged entry is found before anything is written), then dropped, and read again when the
-    writer commits it (``lazy.py``): one scope's bytes in memory at a time."""
+    writer commits it (``lazy.py``): one scope's bytes in memory at a time. ``stats`` gets the
+    stat a worker saw of each file it staged into a whole new tree."""
     out: list[tuple[str, list[Any]]] = []
     failed = None
     for s in scopes:
         try:
             found = pre.find(s.name, s.digests) if pre is not None else None
             files: list[Any] = found.files if found is not None else s.files()
+            if found is not None and stats is not None:
+                stats.update(found.stats)
             if {f.path for f in files} != set(s.digests):  # never write a scope from a partial list
                 raise RuntimeError(f"scope {s.name!r}: its files were neither staged nor kept; run the build again")
             if lazy and found is None and getattr(s, "entry", None) is not None and hasattr(s, "loaded"):

@@ -131,18 +131,24 @@ class OutIndex:
         """The manifest may list scopes besides ``scopes`` (orphans, or other shards')."""
         return not self.exact or bool(set(self.scopes) - set(scopes))
 
-    def record(self, planned: Sequence[tuple[str, Mapping[str, str]]], written: Iterable[str], exact: bool = True) -> None:
+    def record(self, planned: Sequence[tuple[str, Mapping[str, str]]], written: Iterable[str], exact: bool = True,
+               known: Mapping[str, Sequence[int]] | None = None) -> None:
         """After a write: the manifest lists the scopes of ``planned`` as planned (and, unless
         ``exact``, others too: a sharded build); the files of the ``written`` scopes were just
-        written (the others were clean). Files of scopes no longer planned are forgotten."""
+        written (the others were clean). Files of scopes no longer planned are forgotten.
+        ``known``: the stat of files whose bytes (of the planned digest) were written and stat'ed
+        by a worker and moved only with their whole directory since (``prestage.py``): recorded
+        without an ``lstat`` (a stat that is not the file's after all only makes the next build
+        hash that file)."""
         fresh = set(written)
+        seen = known or {}
         files: dict[str, list] = {}
         for scope, digests in planned:
             for rel, digest in digests.items():
-                known = self.files.get(rel)
-                if scope not in fresh and known is not None and known[4] == digest:
-                    files[rel] = known
-                elif (st := _stat(self.base + rel)) is not None:  # a string join, not a Path
+                old = self.files.get(rel)
+                if scope not in fresh and old is not None and old[4] == digest:
+                    files[rel] = old
+                elif (st := seen.get(rel)) is not None or (st := _stat(self.base + rel)) is not None:  # a string join, not a Path
                     files[rel] = [*st, digest]
         self.files = files
         self.scopes = {scope: scope_digest(digests) for scope, digests in planned}

@@ -29,7 +29,7 @@ import shutil
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,7 @@ class Found:
     files: list[StagedFile]
     where: Path  # pre-<token>/<scope hash>: the files at where/<path below the top directory>
     complete: bool  # every planned file was staged (out/<top>/ did not exist)
+    stats: dict[str, list[int]] = field(default_factory=dict)  # a new tree's: path -> the staged file's stat (index.py)
 
 
 class Prestage:
@@ -135,9 +136,10 @@ class Prestage:
             return outcome  # only a scope under one directory (every profile) is committed whole
         where = self._dir(name)
         try:
-            staged = self._write(where, files, tops.pop())
+            stats: dict[str, list[int]] = {}
+            staged = self._write(where, files, tops.pop(), stats)
             digests = {f.path: sha(f.content) for f in files}
-            marker = {"scope": name, "digests": digests, "staged": staged}
+            marker = {"scope": name, "digests": digests, "staged": staged, "stats": stats}
             with open(f"{where}.json", "w", encoding="utf-8") as fh:  # last: the scope is complete
                 json.dump(marker, fh)
         except (OSError, ValueError):
@@ -145,9 +147,12 @@ class Prestage:
             return outcome
         return replace(outcome, files=())
 
-    def _write(self, where: Path, files: Any, top: str) -> list[str]:
+    def _write(self, where: Path, files: Any, top: str, stats: dict[str, list[int]]) -> list[str]:
         """Write ``files`` (all under ``top/``) to ``where/<path below top>``, every one when
-        ``out/<top>`` does not exist, else those whose bytes differ from the disk's."""
+        ``out/<top>`` does not exist, else those whose bytes differ from the disk's. ``stats``
+        gets, for a new tree (renamed into place whole, its files untouched), each file's
+        ``(size, mtime_ns, ctime_ns, inode)`` once it is complete: the output index records them
+        without an ``lstat`` of every file in the parent (``index.OutIndex.record``)."""
         shutil.rmtree(where, ignore_errors=True)  # a retried build (a damaged cache entry) stages again
         with suppress(FileNotFoundError):
             os.unlink(f"{where}.json")
@@ -172,6 +177,9 @@ class Prestage:
                 while view:
                     view = view[os.write(fd, view):]
                 os.fchmod(fd, 0o644)
+                if not live:
+                    st = os.fstat(fd)
+                    stats[f.path] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
             finally:
                 os.close(fd)
             staged.append(f.path)
@@ -190,7 +198,11 @@ class Prestage:
         staged = set(marker.get("staged") or ())
         base = os.fspath(where)
         files = [StagedFile(p, d, base + "/" + p.split("/", 1)[1] if p in staged else None) for p, d in digests.items()]
-        return Found(files, where, staged == set(digests))
+        complete = staged == set(digests)
+        stats = marker.get("stats")
+        if not complete or not isinstance(stats, dict) or set(stats) != staged:
+            stats = {}
+        return Found(files, where, complete, stats)
 
     def clear(self) -> None:
         """Remove every staged file (before the manifest is written: nothing may outlive it)."""

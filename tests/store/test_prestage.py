@@ -223,3 +223,31 @@ def _serial(tmp_path: Path, scoped: list) -> Path:
     serial = tmp_path / "serial"
     write_scopes(serial, scoped)
     return serial
+
+
+def test_new_trees_are_indexed_with_the_workers_stats_which_are_the_files_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from compiler.store import index as index_mod
+    from compiler.store.index import OutIndex
+
+    scoped = [(n, _files(n, "v1")) for n in ("a", "b")]
+    out = tmp_path / "out"
+    statted: list[str] = []
+    real = index_mod._stat
+
+    def counting(path: Path | str) -> tuple[int, int, int, int] | None:
+        statted.append(str(path))
+        return real(path)
+
+    monkeypatch.setattr(index_mod, "_stat", counting)
+    index = OutIndex.load(tmp_path / "index.json", out.resolve())
+    with prestage.staging(out) as pre:
+        assert pre is not None
+        write_changed(out, [_worker_built(pre, n, files) for n, files in scoped], index)
+    assert not [p for p in statted if "/a/" in p or "/b/" in p]  # no lstat per file: the workers' fstat
+    for _, files in scoped:
+        for f in files:
+            st = os.lstat(out / f.path)
+            assert index.files[f.path] == [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, _sha(f.content)]
+    monkeypatch.setattr("builtins.open", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read a file")))
+    again = OutIndex.load(tmp_path / "index.json", out.resolve())
+    assert again.clean([(n, {f.path: _sha(f.content) for f in files}) for n, files in scoped]) == {"a", "b"}
