@@ -249,6 +249,8 @@ def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 
             with multiprocessing.get_context("fork").Pool(min(workers, len(rest))) as pool:
                 for o in pool.imap(_work, rest, chunksize=chunk):
                     outcomes.append(o)
+                    if pre is not None:
+                        pre.arrived(o)  # the commit's per-scope work, while the workers run (prestage.py)
                     tick(len(outcomes), len(targets))
         finally:
             _JOB = None

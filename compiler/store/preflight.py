@@ -11,7 +11,7 @@ from typing import Any
 from .manifest import LOCK_NAME, STATE_DIR, read_manifest
 from .paths import parent_problem, syntax_problems
 
-__all__ = ["WritePlanError", "preflight"]
+__all__ = ["WritePlanError", "forget_checked", "precheck", "preflight"]
 
 
 class WritePlanError(Exception):
@@ -20,6 +20,38 @@ class WritePlanError(Exception):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = sorted(set(problems))
         super().__init__("refusing to write outputs:\n  " + "\n  ".join(self.problems))
+
+
+#: (scope, manifest name) -> (its paths, their problems): checked by :func:`precheck` while the
+#: workers still run, taken (once) by :func:`preflight` when the paths are the same.
+_CHECKED: dict[tuple[str, str], tuple[tuple[str, ...], list[str]]] = {}
+
+
+def precheck(scope: str, paths: Sequence[str], manifest_name: str) -> None:
+    """Check one scope's paths ahead of :func:`preflight` (the parent does it as each worker's
+    outcome arrives: ``prestage.Prestage.arrived``); preflight uses the result only for exactly
+    these paths of this scope, and only once."""
+    _CHECKED[(scope, manifest_name)] = (tuple(paths), _validate([_Path(p) for p in paths], scope, manifest_name))
+
+
+def forget_checked() -> None:
+    """Drop what :func:`precheck` kept (the build is over)."""
+    _CHECKED.clear()
+
+
+class _Path:
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+def _checked(files: Sequence[Any], scope: str, manifest_name: str) -> list[str]:
+    """:func:`_validate`, or what :func:`precheck` found for the same paths."""
+    kept = _CHECKED.pop((scope, manifest_name), None) if isinstance(scope, str) else None
+    if kept is not None and kept[0] == tuple(f.path for f in files):
+        return list(kept[1])
+    return _validate(files, scope, manifest_name)
 
 
 def _validate(files: Sequence[Any], scope: str, manifest_name: str) -> list[str]:
@@ -75,7 +107,7 @@ def preflight(
 ) -> tuple[list[str], dict[str, dict[str, str]], bytes | None]:
     """Path problems of every scope, then -- only if the state files are safe to read -- the
     parsed manifest (read once): ``(problems, scopes, raw manifest bytes or None)``."""
-    problems = [p for scope, files in scoped for p in _validate(files, scope, manifest_name)]
+    problems = [p for scope, files in scoped for p in _checked(files, scope, manifest_name)]
     if len(scoped) > 1:
         problems += _cross_scope_problems(scoped)
     if root.exists() and not root.is_dir():

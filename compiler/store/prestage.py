@@ -36,8 +36,9 @@ from typing import Any
 from .durable import writeback
 from .lazy import LazyFile
 from .lock import OutputLocked, hold
-from .manifest import LOCK_NAME, STATE_DIR
+from .manifest import LOCK_NAME, MANIFEST_NAME, STATE_DIR
 from .paths import ParentCache, parent_problem, read_state, sha, syntax_problems
+from .preflight import forget_checked, precheck
 
 __all__ = ["PREFIX", "Found", "Prestage", "StagedFile", "active", "current", "digest_of", "remove_stale", "same_bytes", "staged_tree", "staging"]
 
@@ -105,6 +106,23 @@ class Prestage:
     def __init__(self, root: Path, base: Path) -> None:
         self.root, self.base = root, base
         self.flushing: threading.Thread | None = None
+        self.found: dict[str, tuple[dict[str, str], Found]] = {}  # scope -> (digests, its prestage): read by arrived()
+
+    def arrived(self, outcome: Any) -> None:
+        """In the parent, as each worker's outcome comes in (``build.build_all``), while the other
+        workers still run: the commit's work that needs only this scope -- its marker read
+        (:meth:`find`) and its paths checked (``preflight.precheck``). Both are used later only
+        for the same scope with the same planned files."""
+        name = outcome.name
+        if name is None:
+            return
+        self.found.pop(name, None)  # an earlier attempt's (a retried build stages again)
+        if outcome.files or not outcome.digests or outcome.errors or outcome.emit_errors:
+            return  # not staged
+        digests = dict(outcome.digests)
+        if (found := self.find(name, digests)) is not None:
+            self.found[name] = (digests, found)
+        precheck(name, list(digests), MANIFEST_NAME)
 
     def flush_early(self) -> None:
         """In the parent, once every worker staged its files: write them back to disk in a
@@ -187,6 +205,8 @@ class Prestage:
 
     def find(self, scope: str, digests: Mapping[str, str]) -> Found | None:
         """The scope's prestage if a worker staged exactly these planned files, else None."""
+        if (kept := self.found.get(scope)) is not None and kept[0] == dict(digests):
+            return kept[1]
         where = self._dir(scope)
         try:
             with open(f"{where}.json", encoding="utf-8") as fh:
@@ -264,6 +284,8 @@ def staging(out: Path, enabled: bool = True) -> Iterator[Prestage | None]:
     finally:
         _ACTIVE.remove(pre)
         pre.settle()
+        pre.found.clear()
+        forget_checked()
         pre.clear()
         for path in reversed(created if not done else ()):
             with suppress(OSError):

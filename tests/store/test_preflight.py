@@ -30,3 +30,21 @@ def test_overlaps_and_case_clashes_are_all_worded_among_many_plain_paths(tmp_pat
         "p/chart: differs from p/Chart only in letter case (clashes on macOS/Windows)",
     ]
     assert preflight(tmp_path, [("p", plain)], ".mcompile/manifest.json")[0] == []
+
+
+def test_a_precheck_is_used_only_for_the_same_paths_of_the_same_scope(tmp_path: Path) -> None:
+    from compiler.store.preflight import forget_checked, precheck
+
+    manifest = ".mcompile/manifest.json"
+    clean = [OutputFile(f"p/f{j}.yaml", b"x") for j in range(5)]
+    clash = [*clean, OutputFile("p/F1.yaml", b"x")]
+    try:
+        precheck("p", [f.path for f in clean], manifest)  # checked while the workers ran; then the files changed
+        assert preflight(tmp_path, [("p", clash)], manifest)[0] == ["p/f1.yaml: differs from p/F1.yaml only in letter case (clashes on macOS/Windows)"]
+        precheck("p", [f.path for f in clash], manifest)
+        precheck("q", [f.path for f in clean], manifest)
+        assert preflight(tmp_path, [("p", clash)], manifest)[0] == ["p/f1.yaml: differs from p/F1.yaml only in letter case (clashes on macOS/Windows)"]
+        assert preflight(tmp_path, [("q", [OutputFile("q/a", b""), OutputFile("q/a/b", b"")])], manifest)[0] == [
+            "q/a: overlaps with q/a/b (a file cannot also be a directory)"]  # q's precheck was for other paths
+    finally:
+        forget_checked()

@@ -251,3 +251,22 @@ def test_new_trees_are_indexed_with_the_workers_stats_which_are_the_files_own(tm
     monkeypatch.setattr("builtins.open", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read a file")))
     again = OutIndex.load(tmp_path / "index.json", out.resolve())
     assert again.clean([(n, {f.path: _sha(f.content) for f in files}) for n, files in scoped]) == {"a", "b"}
+
+
+def test_what_arrived_is_used_for_the_same_digests_only_and_a_later_unstaged_outcome_drops_it(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    files = _files("a", "v1")
+    with prestage.staging(out) as pre:
+        assert pre is not None
+        back = pre.put(_outcome("a", files))
+        pre.arrived(back)
+        digests = dict(back.digests)
+        found = pre.find("a", digests)
+        assert found is not None and found is pre.found["a"][1] and found.complete
+        other = {**digests, "a/chart/f0.yaml": _sha(b"other")}
+        assert pre.find("a", other) is None  # the marker on disk is for other digests
+        pre.arrived(_outcome("a", files))  # the same scope built again, not staged this time
+        assert "a" not in pre.found
+        os.unlink(pre.base / (pre._dir("a").name + ".json"))
+        assert pre.find("a", digests) is None  # read from disk again
+    assert pre.found == {}
