@@ -77,10 +77,14 @@ class _Writer:
             raise _Slow
         out = self.lines
         inner = indent + INDENT
+        ns, plain = self.ns, self.rx is None
+        lines_of = _LINES.get
         for k, head, head_sp in plan:
             value = mapping[k]
             kind = type(value)
-            if kind is dict:
+            if kind is str and (plain or ns not in value) and (line := lines_of(value)) is not None:
+                out.append(head_sp + line)  # what leaf() writes for it, without the call
+            elif kind is dict:
                 if value:
                     out.append(head)
                     self.mapping(value, inner, False, k, k, depth + 1)
@@ -99,9 +103,13 @@ class _Writer:
         out = self.lines
         dash = " " * indent + "- "
         inner = indent + INDENT
+        ns, plain = self.ns, self.rx is None
+        lines_of = _LINES.get
         for i, item in enumerate(items):
             kind = type(item)
-            if kind is dict and item:
+            if kind is str and (plain or ns not in item) and (line := lines_of(item)) is not None:
+                out.append(dash + line)  # what leaf() writes for it, without the call
+            elif kind is dict and item:
                 start = len(out)
                 self.mapping(item, inner, False, None, i, depth + 1)
                 out[start] = dash + out[start][inner:]
