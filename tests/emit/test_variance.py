@@ -61,7 +61,7 @@ def _envs() -> dict[str, list[dict[str, Any]]]:
             _obj("Deployment", "p-d", {"replicas": 2, "template": {"spec": {"containers": [
                 {"name": "c", "image": "r.io/a/b:1.0", "imagePullPolicy": "IfNotPresent", "resources": {"limits": {"cpu": "1"}}}]}}},
                  labels={ENV_LABEL: e, VERSION_LABEL: "1.0", "same": "v"}),
-            _obj("NodePool", "p-pool", {"limits": {"cpu": 100, "memory": "1Ti"}, "weight": 10, "template": {"spec": {"k": "v"}}}),
+            _obj("NodePool", "p-pool", {"limits": {"cpu": 100, "memory": "1Ti"}, "weight": [10], "template": {"spec": {"k": "v"}}}),
             _obj("ScaledObject", "p-so", {"advanced": {"scalingModifiers": {"target": "5", "formula": "a"}}, "minReplicaCount": 1,
                                           "cooldownPeriod": n, "triggers": [{"type": "prometheus", "metadata": {"q": "x"}}]}),
             _obj("Thing", "p-t", {
@@ -75,6 +75,8 @@ def _envs() -> dict[str, list[dict[str, Any]]]:
                 "truthy": {"t": True} if n == 1 else {"t": 1},  # equal values of different types
                 "nan": {"f": float("nan")},
                 "empty": {},
+                "lists": {"same": [1, {"a": 1}, [2]], "differs": [n], "named": [{"name": "a", "v": n}], "empty": [],
+                          "nan": [float("nan")], "typed": [1] if n == 1 else "1", "short": [{"name": "a"}] * n},
                 "spec": {"replicas": 3},  # spec.spec.replicas: not a knob path
             }),
         ]
@@ -96,6 +98,9 @@ def test_agreeing_knobs_are_still_values() -> None:
     templates = {v.key[1]: v.template for v in a.variants}
     assert isinstance(templates["Deployment"]["spec"]["replicas"], variance.ValueRef)
     assert isinstance(templates["NodePool"]["spec"]["limits"], variance.ValueRef)
+    assert isinstance(templates["NodePool"]["spec"]["weight"], variance.ValueRef)
+    assert isinstance(templates["Thing"]["spec"]["lists"]["differs"], variance.ValueRef)
+    assert templates["Thing"]["spec"]["lists"]["same"] == [1, {"a": 1}, [2]]
     assert isinstance(templates["ScaledObject"]["spec"]["advanced"]["scalingModifiers"]["target"], variance.ValueRef)
     assert templates["ScaledObject"]["spec"]["advanced"]["scalingModifiers"]["formula"] == "a"
     assert templates["Thing"]["spec"]["same"] == {"a": {"b": [1, 2], "c": None, "d": 1.5}}
