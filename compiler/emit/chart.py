@@ -46,6 +46,8 @@ CHART_FORMAT = "2"
 
 def escape_helm(text: str) -> str:
     """Make ``{{``/``}}`` in literal text print literally through Go templates."""
+    if "{{" not in text and "}}" not in text:  # (most texts: no regex call)
+        return text
     return _BRACES.sub(lambda m: '{{ "{{" }}' if m.group() == "{{" else '{{ "}}" }}', text)
 
 
@@ -54,7 +56,9 @@ def chart_version(objects_by_env: Mapping[str, Sequence[dict[str, Any]]]) -> str
     objects (and ``CHART_FORMAT``), so any change to what the chart deploys gives a new version
     and an unchanged profile keeps its version. The numbers are not ordered: compare versions
     for equality, not for age."""
-    doc = json.dumps({"format": CHART_FORMAT, "objects": {e: list(o) for e, o in sorted(objects_by_env.items())}}, sort_keys=True)
+    # (check_circular=False: the same bytes without a container-id table; rendered objects are
+    # trees, and a cycle still fails, with RecursionError instead of ValueError)
+    doc = json.dumps({"format": CHART_FORMAT, "objects": {e: list(o) for e, o in sorted(objects_by_env.items())}}, sort_keys=True, check_circular=False)
     return f"1.0.{int(hashlib.sha256(doc.encode()).hexdigest()[:8], 16)}"
 
 
@@ -133,7 +137,17 @@ def _tokens_replaced(lines: list[str], nodes: list[ValueRef | _Namespace], heade
     text = escape_helm(join_document(lines, header))
     if text.count(TOKEN_PREFIX) != len(nodes) or any(TOKEN_PREFIX in a for a in actions):
         return None
-    return _TOKENS.sub(lambda m: actions[int(m.group(1))], text)
+    # Tokens are numbered in writing order, so the text holds them in order: each piece after a
+    # prefix starts with its number (checked; the regex otherwise).
+    pieces = text.split(TOKEN_PREFIX)
+    out = [pieces[0]]
+    for i, piece in enumerate(pieces[1:]):
+        number = f"{i}X"
+        if not piece.startswith(number):
+            return _TOKENS.sub(lambda m: actions[int(m.group(1))], text)
+        out.append(actions[i])
+        out.append(piece[len(number):])
+    return "".join(out)
 
 
 def _two_passes(template: Any, header: str, chart: str, namespace: str | None) -> str:
