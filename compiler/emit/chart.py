@@ -25,7 +25,7 @@ from typing import Any
 
 from ..profile import Profile
 from ..render.identity import chart_notes
-from .chart_template import TOKEN, TOKEN_PREFIX, template_lines
+from .chart_template import TOKEN, TOKEN_PREFIX, pair_lines, template_lines
 from .chart_template import Namespace as _Namespace
 from .chart_template import leaf_namespace as _leaf_namespace
 from .chart_template import ns_pattern as _ns_pattern
@@ -46,6 +46,8 @@ CHART_FORMAT = "2"
 
 def escape_helm(text: str) -> str:
     """Make ``{{``/``}}`` in literal text print literally through Go templates."""
+    if "{{" not in text and "}}" not in text:  # (most texts: no regex call)
+        return text
     return _BRACES.sub(lambda m: '{{ "{{" }}' if m.group() == "{{" else '{{ "}}" }}', text)
 
 
@@ -54,7 +56,9 @@ def chart_version(objects_by_env: Mapping[str, Sequence[dict[str, Any]]]) -> str
     objects (and ``CHART_FORMAT``), so any change to what the chart deploys gives a new version
     and an unchanged profile keeps its version. The numbers are not ordered: compare versions
     for equality, not for age."""
-    doc = json.dumps({"format": CHART_FORMAT, "objects": {e: list(o) for e, o in sorted(objects_by_env.items())}}, sort_keys=True)
+    # (check_circular=False: the same bytes without a container-id table; rendered objects are
+    # trees, and a cycle still fails, with RecursionError instead of ValueError)
+    doc = json.dumps({"format": CHART_FORMAT, "objects": {e: list(o) for e, o in sorted(objects_by_env.items())}}, sort_keys=True, check_circular=False)
     return f"1.0.{int(hashlib.sha256(doc.encode()).hexdigest()[:8], 16)}"
 
 
@@ -93,6 +97,24 @@ def template_text(template: Any, header: str, guard: str | None, chart: str = "c
     text = _one_walk(template, header, chart, namespace) if type(template) is dict else None
     if text is None:
         text = _two_passes(template, header, chart, namespace)
+    return _guarded(text, guard)
+
+
+def template_and_base(template: Any, header: str, guard: str | None, chart: str, namespace: str | None,
+                      base: Any, base_header: str) -> tuple[str, str]:
+    """``template_text(template, header, guard, chart, namespace)`` and ``dump_document(base,
+    header=base_header)`` (the kustomize base file of the object the template was made from),
+    in one walk where :func:`chart_template.pair_lines` can write both."""
+    paired = pair_lines(template, base, namespace) if type(template) is dict else None
+    if paired is None:
+        return template_text(template, header, guard, chart, namespace), dump_document(base, header=base_header)
+    lines, nodes, base_lines = paired
+    text = _tokens_replaced(lines, nodes, header, chart)
+    template_file = _guarded(text, guard) if text is not None else template_text(template, header, guard, chart, namespace)
+    return template_file, join_document(base_lines, base_header)
+
+
+def _guarded(text: str, guard: str | None) -> str:
     if guard:
         lines = text.splitlines(keepends=True)
         head = [ln for ln in lines if ln.startswith("#")]
@@ -107,12 +129,25 @@ def _one_walk(template: dict[str, Any], header: str, chart: str, namespace: str 
     written = template_lines(template, namespace)
     if written is None:
         return None
-    lines, nodes = written
+    return _tokens_replaced(*written, header, chart)
+
+
+def _tokens_replaced(lines: list[str], nodes: list[ValueRef | _Namespace], header: str, chart: str) -> str | None:
     actions = [_action(n, chart) for n in nodes]
     text = escape_helm(join_document(lines, header))
     if text.count(TOKEN_PREFIX) != len(nodes) or any(TOKEN_PREFIX in a for a in actions):
         return None
-    return _TOKENS.sub(lambda m: actions[int(m.group(1))], text)
+    # Tokens are numbered in writing order, so the text holds them in order: each piece after a
+    # prefix starts with its number (checked; the regex otherwise).
+    pieces = text.split(TOKEN_PREFIX)
+    out = [pieces[0]]
+    for i, piece in enumerate(pieces[1:]):
+        number = f"{i}X"
+        if not piece.startswith(number):
+            return _TOKENS.sub(lambda m: actions[int(m.group(1))], text)
+        out.append(actions[i])
+        out.append(piece[len(number):])
+    return "".join(out)
 
 
 def _two_passes(template: Any, header: str, chart: str, namespace: str | None) -> str:
@@ -158,13 +193,21 @@ def _two_passes(template: Any, header: str, chart: str, namespace: str | None) -
     return text
 
 
-def chart_files(profile: Profile, analysis: Analysis, header: str, version: str = "1.0.0") -> dict[str, str]:
-    """Relative path inside the chart dir -> text."""
+def chart_files(profile: Profile, analysis: Analysis, header: str, version: str = "1.0.0",
+                bases: dict[str, str] | None = None, base_header: str = "") -> dict[str, str]:
+    """Relative path inside the chart dir -> text. With ``bases``: also each variant's kustomize
+    base file (stem -> text, with ``base_header``), written in the same walk as its template."""
     files: dict[str, str] = {}
     namespaces = {analysis.values[e].get("namespace") for e in analysis.envs}
     shared_ns = profile.namespace if namespaces == {profile.namespace} else None
     for v in analysis.variants:
-        files[f"templates/{v.stem}.yaml"] = template_text(v.template, header, v.alias if v.optional else None, profile.name, shared_ns)
+        guard = v.alias if v.optional else None
+        base = v.per_env[analysis.base_env] if bases is not None else None
+        if base is None:
+            files[f"templates/{v.stem}.yaml"] = template_text(v.template, header, guard, profile.name, shared_ns)
+        else:
+            assert bases is not None
+            files[f"templates/{v.stem}.yaml"], bases[v.stem] = template_and_base(v.template, header, guard, profile.name, shared_ns, base, base_header)
     schema = values_schema(analysis)
     base = analysis.values[analysis.base_env]
     files["values.yaml"] = values_yaml(base, schema, header, f"defaults = environment {analysis.base_env}")

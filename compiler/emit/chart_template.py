@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .variance import ValueRef
-from .yamlout import _LINES, INDENT, _other, _plan, _Slow, _value_lines
+from .yamlout import _LINES, INDENT, _fast_mapping, _fast_sequence, _other, _plan, _Slow, _value_lines
 
 TOKEN_PREFIX = "MCVALUE"
 TOKEN = TOKEN_PREFIX + "{}X"
@@ -77,10 +77,14 @@ class _Writer:
             raise _Slow
         out = self.lines
         inner = indent + INDENT
+        ns, plain = self.ns, self.rx is None
+        lines_of = _LINES.get
         for k, head, head_sp in plan:
             value = mapping[k]
             kind = type(value)
-            if kind is dict:
+            if kind is str and (plain or ns not in value) and (line := lines_of(value)) is not None:
+                out.append(head_sp + line)  # what leaf() writes for it, without the call
+            elif kind is dict:
                 if value:
                     out.append(head)
                     self.mapping(value, inner, False, k, k, depth + 1)
@@ -99,9 +103,13 @@ class _Writer:
         out = self.lines
         dash = " " * indent + "- "
         inner = indent + INDENT
+        ns, plain = self.ns, self.rx is None
+        lines_of = _LINES.get
         for i, item in enumerate(items):
             kind = type(item)
-            if kind is dict and item:
+            if kind is str and (plain or ns not in item) and (line := lines_of(item)) is not None:
+                out.append(dash + line)  # what leaf() writes for it, without the call
+            elif kind is dict and item:
                 start = len(out)
                 self.mapping(item, inner, False, None, i, depth + 1)
                 out[start] = dash + out[start][inner:]
@@ -134,6 +142,111 @@ class _Writer:
             self.lines.append(prefix + self.token(value))
         else:
             self.lines.append(prefix + _other(value, kind))
+
+
+class _PairWriter(_Writer):
+    """A template and the object it was made from (the kustomize base: the base environment's
+    object) written in one walk: where both hold the same text (a string equal in both without
+    the namespace, a mapping with the same keys, a list of the same length) it is written once
+    for both; everything else is written on each side as :class:`_Writer` and
+    ``yamlout._fast_mapping`` write it."""
+
+    def __init__(self, namespace: str | None, kind: str) -> None:
+        super().__init__(namespace, kind)
+        self.base: list[str] = []
+
+    def pair_mapping(self, mapping: dict[str, Any], base: dict[str, Any], indent: int, root: bool, parent_key: str | None, key: Any, depth: int) -> None:
+        plan = _plan(tuple(mapping), root, parent_key, indent)  # (same keys: the same plan as base's)
+        if plan is None:
+            raise _Slow
+        out, bout = self.lines, self.base
+        inner = indent + INDENT
+        ns, plain = self.ns, self.rx is None
+        lines_of = _LINES.get
+        for k, head, head_sp in plan:
+            value, b = mapping[k], base[k]
+            kind = type(value)
+            if kind is str and type(b) is str and value == b and (plain or ns not in value) and (line := lines_of(value)) is not None:
+                out.append(head_sp + line)
+                bout.append(head_sp + line)
+            elif kind in _OTHER and type(b) is kind:  # (each its own text: equal or not)
+                out.append(head_sp + _other(value, kind))
+                bout.append(head_sp + _other(b, kind))
+            elif kind is ValueRef or kind is str:  # (what mapping() does with it)
+                self.leaf(head_sp, value, inner, k, key, depth + 1)
+                _base_value(bout, b, indent, head_sp, k)
+            elif kind is dict and type(b) is dict and value and value.keys() == b.keys():
+                out.append(head)
+                bout.append(head)
+                self.pair_mapping(value, b, inner, False, k, k, depth + 1)
+            elif kind is list and type(b) is list and value and len(value) == len(b):
+                out.append(head)
+                bout.append(head)
+                self.pair_sequence(value, b, inner, k, depth + 1)
+            else:  # each side on its own: the key alone is written as within the mapping
+                self.mapping({k: value}, indent, False, parent_key, key, depth)
+                _fast_mapping(bout, {k: b}, indent, False, parent_key)
+
+    def pair_sequence(self, items: list[Any], base: list[Any], indent: int, key: Any, depth: int) -> None:
+        out, bout = self.lines, self.base
+        dash = " " * indent + "- "
+        inner = indent + INDENT
+        ns, plain = self.ns, self.rx is None
+        lines_of = _LINES.get
+        for i, item in enumerate(items):
+            b = base[i]
+            kind = type(item)
+            if kind is str and type(b) is str and item == b and (plain or ns not in item) and (line := lines_of(item)) is not None:
+                out.append(dash + line)
+                bout.append(dash + line)
+            elif kind in _OTHER and type(b) is kind:
+                out.append(dash + _other(item, kind))
+                bout.append(dash + _other(b, kind))
+            elif kind is dict and type(b) is dict and item and item.keys() == b.keys():
+                start, bstart = len(out), len(bout)
+                self.pair_mapping(item, b, inner, False, None, i, depth + 1)
+                out[start] = dash + out[start][inner:]
+                bout[bstart] = dash + bout[bstart][inner:]
+            elif kind is list and type(b) is list and item and len(item) == len(b):
+                start, bstart = len(out), len(bout)
+                self.pair_sequence(item, b, inner, i, depth + 1)
+                out[start] = dash + out[start][inner:]
+                bout[bstart] = dash + bout[bstart][inner:]
+            else:  # each side on its own: the item alone is written as within the list (the
+                # namespace rules see an item's index only as "not a key name")
+                self.sequence([item], indent, key, depth)
+                _fast_sequence(bout, [b], indent)
+
+
+#: Scalar types ``yamlout._other`` writes.
+_OTHER = frozenset({int, bool, float, type(None)})
+
+
+def _base_value(out: list[str], value: Any, indent: int, head_sp: str, key: str) -> None:
+    """The lines of ``key: value`` in a mapping at ``indent`` as ``yamlout._fast_mapping``
+    writes them (``head_sp``: ``<pad><key>: ``)."""
+    kind = type(value)
+    if kind is str:
+        lines = _value_lines(value, indent + INDENT)
+        out.append(head_sp + lines[0])
+        out.extend(lines[1:])
+    elif kind in _OTHER:
+        out.append(head_sp + _other(value, kind))
+    else:
+        _fast_mapping(out, {key: value}, indent, False, None)
+
+
+def pair_lines(template: dict[str, Any], base: dict[str, Any], namespace: str | None) -> tuple[list[str], list[ValueRef | Namespace], list[str]] | None:
+    """:func:`template_lines` of ``template`` and ``yamlout.document_lines`` of ``base`` (the
+    object the template was made from) in one walk; ``None`` when either may need another path."""
+    if type(base) is not dict or not base or template.keys() != base.keys():
+        return None
+    writer = _PairWriter(namespace, template.get("kind", ""))
+    try:
+        writer.pair_mapping(template, base, 0, True, None, None, 0)
+    except (_Slow, RecursionError):
+        return None
+    return writer.lines, writer.nodes, writer.base
 
 
 def template_lines(template: dict[str, Any], namespace: str | None) -> tuple[list[str], list[ValueRef | Namespace]] | None:

@@ -43,15 +43,17 @@ def _target(obj: dict[str, Any]) -> dict[str, str]:
     return t
 
 
-def kustomize_files(analysis: Analysis, header: str) -> dict[str, str]:
-    """Relative path inside the kustomize dir -> text."""
+def kustomize_files(analysis: Analysis, header: str, bases: dict[str, str] | None = None) -> dict[str, str]:
+    """Relative path inside the kustomize dir -> text; ``bases``: base files already written
+    (stem -> ``dump_document`` of the base environment's object with ``header``)."""
     files: dict[str, str] = {}
     base_env = analysis.base_env
     base_resources = []
     for v in analysis.variants:
         obj = v.per_env[base_env]
         if obj is not None:
-            files[f"base/{v.stem}.yaml"] = dump_document(obj, header=header)
+            written = bases.get(v.stem) if bases else None
+            files[f"base/{v.stem}.yaml"] = written if written is not None else dump_document(obj, header=header)
             base_resources.append(f"{v.stem}.yaml")
     files["base/kustomization.yaml"] = dump_document({**KUSTOMIZATION, "resources": sorted(base_resources)}, header=header)
     for env in analysis.envs:

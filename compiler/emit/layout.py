@@ -58,9 +58,10 @@ def profile_files(compiled: Sequence[Compiled], gitops: Mapping[str, Sequence[di
     analysis = analysis_of(compiled, deployed)
     version = deployed[0]
     texts: dict[str, str] = {}
-    for rel, text in chart_files(profile, analysis, header_for(profile.source, chart=True), version).items():
+    bases: dict[str, str] = {}  # the kustomize base files, written with the chart's templates
+    for rel, text in chart_files(profile, analysis, header_for(profile.source, chart=True), version, bases, header).items():
         texts[f"{profile.name}/chart/{rel}"] = text
-    for rel, text in kustomize_files(analysis, header).items():
+    for rel, text in kustomize_files(analysis, header, bases).items():
         texts[f"{profile.name}/kustomize/{rel}"] = text
     texts.update(object_files(profile.name, gitops, header))
     texts[f"{profile.name}/plan.json"] = plan_summary(compiled)  # what `mcompile diff` compares

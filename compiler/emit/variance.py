@@ -233,6 +233,20 @@ class _Walker:
                     if not _is_knob(self.kind, _path_child(text, k)):
                         out[k] = first
                         continue
+            elif type(first) is dict and k not in _SPECIAL_LAST:
+                # what walk() does for it (mappings with the same keys), without the call
+                child = _path_child(text, k)
+                if not (knobs and _is_knob(self.kind, child)):
+                    column = [first]
+                    keys = first.keys()
+                    for n in rest:
+                        v = n[k]
+                        if not (isinstance(v, dict) and v.keys() == keys):
+                            break
+                        column.append(v)
+                    else:
+                        out[k] = self.walk_mapping(column, path + [k], child)
+                        continue
             out[k] = self.walk([n[k] for n in nodes], path + [k], _path_child(text, k))
         return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from compiler.emit import chart
 from compiler.emit.chart_template import TOKEN, ns_pattern, template_lines
 from compiler.emit.layout import analysis_of
 from compiler.emit.variance import ValueRef
+from compiler.emit.yamlout import dump_document
 from compiler.pipeline import compile_resolved
 from compiler.resolve import resolve_all
 
@@ -112,3 +114,93 @@ def test_namespace_pattern_matches_where_the_lookbehind_spelling_does() -> None:
 def test_namespace_pattern_on_longer_texts(ns: str, fragments: list[str]) -> None:
     text = "".join(fragments)
     assert ns_pattern(ns).split(text) == _ns_definition(ns).split(text)
+
+
+# --- a template and its kustomize base in one walk (chart.template_and_base) ------------------
+
+def _separately(template: Any, base: Any, ns: str | None, guard: str | None = None) -> tuple[str, str]:
+    return chart.template_text(template, "Profile: p", guard, "c", ns), dump_document(base, header="Source: p")
+
+
+def _concrete(node: Any, leaf: Any) -> Any:
+    """A base object for a template: its value nodes replaced by ``leaf(node)``."""
+    if isinstance(node, ValueRef):
+        return leaf(node)
+    if isinstance(node, dict):
+        return {k: _concrete(v, leaf) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_concrete(v, leaf) for v in node]
+    return node
+
+
+BASE_LEAVES = [
+    lambda r: "r.io/a/b:1.0", lambda r: 3, lambda r: None, lambda r: True, lambda r: 1.5, lambda r: {"a": [1, {"b": "c"}]},
+    lambda r: [1, "x", {}], lambda r: {}, lambda r: [], lambda r: "multi\nline\n", lambda r: " lead\n", lambda r: "llm",
+    lambda r: 'up{namespace="llm"}', lambda r: (1, 2),
+]
+
+
+def test_every_shipped_template_and_base_in_one_walk() -> None:
+    from compiler.emit.chart_template import pair_lines
+    paired = 0
+    for path in sorted((REPO / "profiles").glob("*.yaml")):
+        compiled = [compile_resolved(r) for r in resolve_all(target_for(path, REPO / "out", (), ()).request)]
+        profile = compiled[0].profile
+        analysis = analysis_of(compiled)
+        for v in analysis.variants:
+            base = v.per_env[analysis.base_env]
+            if base is None:
+                continue
+            for ns in (profile.namespace, None):
+                assert chart.template_and_base(v.template, "Profile: p", "g", "c", ns, base, "Source: p") == _separately(v.template, base, ns, "g")
+                paired += pair_lines(v.template, base, ns) is not None
+    assert paired > 400  # the one walk wrote them (not the fallback)
+
+
+@pytest.mark.parametrize("ns", [NS, None])
+@pytest.mark.parametrize("leaf", range(len(BASE_LEAVES)))
+def test_adversarial_template_and_base(ns: str | None, leaf: int) -> None:
+    from compiler.emit.chart_template import pair_lines
+    base = _concrete(ADVERSARIAL, BASE_LEAVES[leaf])
+    assert pair_lines(ADVERSARIAL, base, ns) is not None  # the one walk writes it
+    assert chart.template_and_base(ADVERSARIAL, "Profile: p", None, "c", ns, base, "Source: p") == _separately(ADVERSARIAL, base, ns)
+
+
+@pytest.mark.parametrize(("change", "general"), [
+    (lambda b: b["spec"].update(n=1, b=1), False),  # equal values of other types (1.5 vs 1, True vs 1)
+    (lambda b: b["spec"].update(n=-0.0, none=0), False),
+    (lambda b: b["spec"].update(block="other\ntext\n", query="q"), False),  # strings that differ (literal blocks too)
+    (lambda b: b["spec"]["matchNames"].append("more"), False),  # a list of another length
+    (lambda b: b["spec"]["matchNames"].__setitem__(1, 5), False),  # list items of other types / that differ
+    (lambda b: b["spec"]["containers"][0]["args"].__setitem__(0, "--other"), False),
+    (lambda b: b["spec"]["matchNames"].__setitem__(3, {"k": "other", "z": [1]}), False),
+    (lambda b: b["spec"].update(deep={"other": "keys"}, empty={"a": 1}), False),  # mappings with other keys
+    (lambda b: b["spec"].update(deep=[1], matchNames={"k": 1}), False),  # other container types
+    (lambda b: b["spec"].update(deep=OrderedDict(a=1)), True),  # only the general path writes it
+    (lambda b: b["spec"].update(deep={"k" * 1001: 1}), True),  # a key too long for the fast path
+    (lambda b: b["spec"].update(deep={1: "x"}), True),  # a key that is refused
+    (lambda b: b["spec"]["containers"][0].update(args=("--ns", "llm")), False),  # a tuple where the template has a list
+    (lambda b: b.update(spec="text"), False),
+])
+def test_template_and_base_that_differ(change: Any, general: bool) -> None:
+    from compiler.emit.chart_template import pair_lines
+    base = _concrete(ADVERSARIAL, lambda r: 7)
+    change(base)
+    # the one walk writes both unless only the general path can write the base
+    assert (pair_lines(ADVERSARIAL, base, NS) is None) == general
+    try:
+        expected = _separately(ADVERSARIAL, base, NS)
+    except TypeError:  # the refused key: refused the same way
+        with pytest.raises(TypeError):
+            chart.template_and_base(ADVERSARIAL, "Profile: p", None, "c", NS, base, "Source: p")
+        return
+    assert chart.template_and_base(ADVERSARIAL, "Profile: p", None, "c", NS, base, "Source: p") == expected
+
+
+def test_template_and_base_list_items() -> None:
+    """Scalars in lists of other types or values, nested lists of other lengths."""
+    from compiler.emit.chart_template import pair_lines
+    template = {"apiVersion": "v1", "kind": "K", "nums": [1, True, 1.5, None, 2, "s"], "deep": [[1, "a"], [2], [ValueRef(("v",))]], "m": {"a": [1]}}
+    base = {"apiVersion": "v1", "kind": "K", "nums": [True, 1, 1, None, 3, 4], "deep": [[1, "a", 3], [2.0], ["x"]], "m": {"a": [1]}}
+    assert pair_lines(template, base, None) is not None
+    assert chart.template_and_base(template, "Profile: p", None, "c", None, base, "Source: p") == _separately(template, base, None)
