@@ -208,8 +208,8 @@ def effective_jobs(jobs: int | None, n: int) -> int:
     (an embedding test runner, say): forking a multi-threaded process can copy a lock some other
     thread holds. An explicit ``jobs`` is obeyed."""
     default = default_jobs() if threading.active_count() == 1 else 1
-    wanted = default if jobs is None or jobs <= 0 else jobs
-    return max(1, min(wanted, n)) if can_fork() else 1
+    wanted = min(default if jobs is None or jobs <= 0 else jobs, n)
+    return wanted if wanted > 1 and can_fork() else 1  # one profile: no multiprocessing to load
 
 
 def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1,
@@ -222,8 +222,6 @@ def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 
     on each outcome in the process that built it.
     """
     global _JOB
-    import multiprocessing
-
     from .store.prestage import current
 
     pre = current()
@@ -246,6 +244,8 @@ def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 
         try:
             outcomes = [_work(0)]
             tick(1, len(targets))
+            import multiprocessing
+
             with multiprocessing.get_context("fork").Pool(min(workers, len(rest))) as pool:
                 for o in pool.imap(_work, rest, chunksize=chunk):
                     outcomes.append(o)

@@ -68,6 +68,18 @@ def test_a_valid_check_imports_neither_pydantic_nor_rich_nor_http_nor_jsonschema
     assert [m for m in heavy(modules) if m.split(".")[0] in ("pydantic", "rich", "urllib", "http", "jsonschema", "referencing")] == []
 
 
+def test_one_profile_is_built_without_multiprocessing(repo: Path, tmp_path: Path) -> None:
+    """One profile never runs workers, whatever --jobs says: a single build does not load
+    multiprocessing (nor, with the user cache warm, cel-python)."""
+    shutil.copytree(repo / "profiles", tmp_path / "profiles")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    for jobs in ("1", "4"):  # the first run fills the user cache
+        p, modules = imported(["build", "profiles/tier2.yaml", "--jobs", jobs, "--no-cache"], tmp_path, env)
+        assert p.returncode == 0, p.stderr
+        assert "compiler.render" in modules and "multiprocessing" not in modules
+    assert not {m for m in modules if m.split(".")[0] in ("celpy", "lark", "pendulum")}
+
+
 #: What a build whose every profile and platform is a cache hit must not load: nothing verifies,
 #: plans, renders or emits (the toolchain key needs only the CRD lookup of compiler.verify).
 NOT_ON_A_HIT = (*HEAVY[:-3], "ruamel.yaml", "yaml", "deepmerge", "compiler.render", "compiler.emit", "compiler.plan", "compiler.profile",
