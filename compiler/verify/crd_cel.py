@@ -31,7 +31,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from . import cel_meta, cel_py
+from . import cel_meta, cel_py, schema_cache
 from .cel_ext import _extensions, known_functions
 
 EVALUATED = "evaluated"
@@ -107,15 +107,7 @@ def _parser() -> Any:
 def cache_dir() -> Path | None:
     """``$XDG_CACHE_HOME/mcompile`` (``~/.cache/mcompile``), created if need be; None when it
     cannot be (read-only home) or ``MCOMPILE_NO_CACHE`` is set."""
-    if os.environ.get("MCOMPILE_NO_CACHE"):
-        return None
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    where = Path(base) / "mcompile"
-    try:
-        where.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return where if os.access(where, os.W_OK) else None
+    return schema_cache.cache_dir()  # one definition of the user cache for every verify cache
 
 
 def compile_rule(spec: dict[str, Any]) -> CelRule:

@@ -35,9 +35,9 @@ _GENERATORS = ("accept.py", "crd_schema.py", "crd_defaults.py", "crd_compiled.py
 
 
 def cache_dir() -> Path | None:
-    """The user cache, as :func:`compiler.verify.crd_cel.cache_dir` finds it (that module imports
-    cel-python, which validating a profile does not need): ``$XDG_CACHE_HOME/mcompile``
-    (``~/.cache/mcompile``); None when it cannot be written or ``MCOMPILE_NO_CACHE`` is set."""
+    """The user cache of every verify cache (``crd_cel.cache_dir`` is this one):
+    ``$XDG_CACHE_HOME/mcompile`` (``~/.cache/mcompile``), created if need be; None when it cannot
+    be written or ``MCOMPILE_NO_CACHE`` is set."""
     if os.environ.get("MCOMPILE_NO_CACHE"):
         return None
     return _writable(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"))
