@@ -226,6 +226,9 @@ def bench_fleet(repo: Path, work: Path, n: int, jobs: int | None, cores: list[in
     args = ["build", *(p.relative_to(project).as_posix() for p in paths), "--out", "out"]
     if jobs is not None:
         args += ["--jobs", str(jobs)]
+    # the disk writes back what earlier runs left dirty (hundreds of MB of out/ and cache) before
+    # the build starts, not while it runs: the figure is this build's own I/O
+    os.sync()
     run = must(run_cli(repo, args + (["--timings"] if timings else []), project, cores, sample=True), f"fleet {n}")
     noop = must(run_cli(repo, args, project, cores), f"fleet {n} no-op")
     files = sum(1 for p in (project / "out").rglob("*") if p.is_file() and p.name != "lock")
