@@ -12,11 +12,8 @@ anything SGLang would refuse at the command line.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
-MARK = "MCOMPILE-RESULT "
-
+from parser_io import serve
 from sglang.srt.server_args import ServerArgs, prepare_server_args
 
 
@@ -35,24 +32,11 @@ def parse(argv: list[str]) -> dict[str, object]:
     return {"ok": True, "leftover": [], "error": None}
 
 
-def flag_lists() -> dict[str, list[str]]:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sglang serve")
     ServerArgs.add_cli_args(parser)
-    value, switch = set(), set()
-    for action in parser._actions:
-        for opt in action.option_strings:
-            if opt.startswith("--"):
-                (switch if action.nargs == 0 else value).add(opt)
-    return {"value": sorted(value), "switch": sorted(switch)}
-
-
-def main() -> None:
-    req = json.load(sys.stdin)
-    out = {"results": [{"id": c["id"], **parse(c["argv"])} for c in req["cases"]]}
-    if req.get("flags"):
-        out["flags"] = flag_lists()
-    sys.stdout.write("\n" + MARK + json.dumps(out) + "\n")  # SGLang logs to stdout too
+    return parser
 
 
 if __name__ == "__main__":
-    main()
+    serve(parse, _parser)

@@ -12,8 +12,6 @@ locally). A missing vLLM install fails, never skips.
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,59 +19,25 @@ from typing import Any
 import pytest
 
 from compiler.engine import pinned
+from tests.engine.engine_cli import REPO, command_argvs, run_helper
 from tests.shipped import compile_tier, shipped_envs, shipped_profiles
 
 pytestmark = pytest.mark.vllm_parser
 
-REPO = Path(__file__).resolve().parents[2]
 PYTHON = REPO / ".tools" / "vllm-venv" / "bin" / "python"
 HELPER = Path(__file__).with_name("vllm_parse.py")
 SHIPPED = {stem: tuple(e for s, e in shipped_envs() if s == stem) for stem in shipped_profiles()}  # every profile in profiles/
 #: Variants compiled beside the shipped files: a time-sliced GPU (--gpu-memory-utilization split 4 ways).
 VARIANTS = {"small-shared/timeSlicing": ("small-shared", ("serving.gpuSharing={mode: timeSlicing, replicas: 4}",), "prod")}
-_VAR = re.compile(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
 def run_parser(cases: list[dict[str, Any]], flags: bool = False) -> dict[str, Any]:
-    if not PYTHON.exists():
-        pytest.fail(f"{PYTHON} missing: run scripts/install_vllm_parser.py (scripts/test does)")
-    proc = subprocess.run([str(PYTHON), str(HELPER)], input=json.dumps({"cases": cases, "flags": flags}), capture_output=True, text=True, check=False,
-                          timeout=600, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("MCOMPILE-RESULT ")][-1]
-    return json.loads(line.removeprefix("MCOMPILE-RESULT "))
-
-
-def expand(arg: str, env: dict[str, str]) -> str:
-    """The kubelet's expansion: ``$(VAR)`` from the container env (LWS injects its own), ``$$`` -> ``$``."""
-    return _VAR.sub(lambda m: env[m.group(1)], arg).replace("$$", "$")
+    return run_helper(PYTHON, HELPER, "scripts/install_vllm_parser.py", cases, flags)
 
 
 def serve_argvs(objects: tuple[dict[str, Any], ...]) -> list[tuple[str, list[str]]]:
     """(where, argv after ``vllm serve``) for every pod template that runs vllm serve."""
-    out = []
-    for obj in objects:
-        spec = obj.get("spec") or {}
-        name = f"{obj.get('kind')}/{obj['metadata']['name']}"
-        if obj.get("kind") == "Deployment":
-            templates = [("pod", spec["template"], 1)]
-        elif obj.get("kind") == "LeaderWorkerSet":
-            lwt = spec["leaderWorkerTemplate"]
-            size = int(lwt.get("size", 1))
-            templates = [("leader", lwt.get("leaderTemplate") or lwt["workerTemplate"], size)]
-            if lwt.get("leaderTemplate"):
-                templates.append(("worker", lwt["workerTemplate"], size))
-        else:
-            continue
-        for position, tmpl, size in templates:
-            for c in tmpl["spec"]["containers"]:
-                if c.get("command") != ["vllm", "serve"]:
-                    continue
-                env = {"LWS_GROUP_SIZE": str(size), "LWS_LEADER_ADDRESS": f"{obj['metadata']['name']}-0.{obj['metadata']['name']}",
-                       "LWS_WORKER_INDEX": "1" if position == "worker" else "0"}
-                env.update({e["name"]: e["value"] for e in c.get("env") or () if "value" in e})
-                out.append((f"{name} {position}", [expand(a, env) for a in c.get("args") or ()]))
-    return out
+    return command_argvs(objects, ["vllm", "serve"])
 
 
 @cache

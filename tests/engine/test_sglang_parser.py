@@ -13,7 +13,6 @@ missing SGLang install fails, never skips.
 from __future__ import annotations
 
 import json
-import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,11 @@ import pytest
 
 from compiler.engine import pinned
 from compiler.render.sglang import LAUNCH
-from tests.engine.test_real_parser import expand
+from tests.engine.engine_cli import REPO, command_argvs, run_helper
 from tests.shipped import compile_tier
 
 pytestmark = pytest.mark.sglang_parser
 
-REPO = Path(__file__).resolve().parents[2]
 PYTHON = REPO / ".tools" / "sglang-venv" / "bin" / "python"
 HELPER = Path(__file__).with_name("sglang_parse.py")
 #: (profile, --set values, env): the shipped SGLang profiles and variants that reach the other
@@ -41,40 +39,12 @@ CASES = [
 
 
 def run_parser(cases: list[dict[str, Any]], flags: bool = False) -> dict[str, Any]:
-    if not PYTHON.exists():
-        pytest.fail(f"{PYTHON} missing: run scripts/install_sglang_parser.py (scripts/test does)")
-    proc = subprocess.run([str(PYTHON), str(HELPER)], input=json.dumps({"cases": cases, "flags": flags}), capture_output=True, text=True,
-                          check=False, timeout=600, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("MCOMPILE-RESULT ")][-1]
-    return json.loads(line.removeprefix("MCOMPILE-RESULT "))
+    return run_helper(PYTHON, HELPER, "scripts/install_sglang_parser.py", cases, flags)
 
 
 def launch_argvs(objects: tuple[dict[str, Any], ...]) -> list[tuple[str, list[str]]]:
     """(where, argv after ``python3 -m sglang.launch_server``) for every pod template that runs it."""
-    out = []
-    for obj in objects:
-        spec = obj.get("spec") or {}
-        name = f"{obj.get('kind')}/{obj['metadata']['name']}"
-        if obj.get("kind") == "Deployment":
-            templates = [("pod", spec["template"], 1)]
-        elif obj.get("kind") == "LeaderWorkerSet":
-            lwt = spec["leaderWorkerTemplate"]
-            size = int(lwt.get("size", 1))
-            templates = [("leader", lwt.get("leaderTemplate") or lwt["workerTemplate"], size)]
-            if lwt.get("leaderTemplate"):
-                templates.append(("worker", lwt["workerTemplate"], size))
-        else:
-            continue
-        for position, tmpl, size in templates:
-            for c in tmpl["spec"]["containers"]:
-                if c.get("command") != LAUNCH:
-                    continue
-                env = {"LWS_GROUP_SIZE": str(size), "LWS_LEADER_ADDRESS": f"{obj['metadata']['name']}-0.{obj['metadata']['name']}",
-                       "LWS_WORKER_INDEX": "1" if position == "worker" else "0"}
-                env.update({e["name"]: e["value"] for e in c.get("env") or () if "value" in e})
-                out.append((f"{name} {position}", [expand(a, env) for a in c.get("args") or ()]))
-    return out
+    return command_argvs(objects, LAUNCH)
 
 
 @cache

@@ -8,13 +8,11 @@ vLLM's own ``make_arg_parser(FlexibleArgumentParser())``, then ``AsyncEngineArgs
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 
 os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
-MARK = "MCOMPILE-RESULT "
 
+from parser_io import serve
 from vllm.engine.arg_utils import AsyncEngineArgs
 from vllm.entrypoints.openai.cli_args import make_arg_parser
 from vllm.utils.argparse_utils import FlexibleArgumentParser
@@ -34,23 +32,9 @@ def parse(argv: list[str]) -> dict[str, object]:
     return {"ok": not leftover, "leftover": leftover, "error": None}
 
 
-def flag_lists() -> dict[str, list[str]]:
-    parser = make_arg_parser(FlexibleArgumentParser())
-    value, switch = set(), set()
-    for action in parser._actions:
-        for opt in action.option_strings:
-            if opt.startswith("--"):
-                (switch if action.nargs == 0 else value).add(opt)
-    return {"value": sorted(value), "switch": sorted(switch)}
-
-
-def main() -> None:
-    req = json.load(sys.stdin)
-    out = {"results": [{"id": c["id"], **parse(c["argv"])} for c in req["cases"]]}
-    if req.get("flags"):
-        out["flags"] = flag_lists()
-    sys.stdout.write("\n" + MARK + json.dumps(out) + "\n")  # vLLM logs to stdout too
+def _parser() -> FlexibleArgumentParser:
+    return make_arg_parser(FlexibleArgumentParser())
 
 
 if __name__ == "__main__":
-    main()
+    serve(parse, _parser)

@@ -40,3 +40,19 @@ def outcomes(paths: list[Path], out: Path, ver: Verifier | None = None, sets: tu
 def landings(outs: list[Outcome]) -> list[Landing]:
     assert all(o.name for o in outs), [d for o in outs for d in o.errors]
     return [x for o in outs for x in o.landings]
+
+
+def clusters_from(paths: list[Path], out: Path) -> list:
+    """The clusters of these profiles' landings (built into ``out``); no cluster conflicts allowed."""
+    from compiler.fleet.clusters import clusters_of
+
+    found, errors = clusters_of(landings(outcomes(paths, out)))
+    assert errors == []
+    return found
+
+
+def keys(cluster) -> list[str]:
+    """The keys of the platform components a cluster gets, in install order."""
+    from compiler.fleet.platform import components
+
+    return [c.key for c, _ in components(cluster)]

@@ -13,7 +13,7 @@ from compiler.fleet.platform import components, render_platform
 from compiler.verify.crds import CrdRegistry
 
 from ..conftest import find_crd_dirs
-from .fleetkit import REPO, copy_profile, landings, outcomes
+from .fleetkit import REPO, clusters_from, copy_profile, keys, landings, outcomes
 
 SHIPPED = sorted((REPO / "profiles").glob("tier*.yaml"))
 
@@ -25,13 +25,7 @@ def all_crds() -> CrdRegistry:
 
 @pytest.fixture(scope="module")
 def clusters(tmp_path_factory):
-    found, errors = clusters_of(landings(outcomes(SHIPPED, tmp_path_factory.mktemp("p") / "out")))
-    assert errors == []
-    return found
-
-
-def keys(cluster) -> list[str]:
-    return [c.key for c, _ in components(cluster)]
+    return clusters_from(SHIPPED, tmp_path_factory.mktemp("p") / "out")
 
 
 def values(cluster, key: str) -> dict:

@@ -15,20 +15,14 @@ from compiler.fleet.platform import components, render_platform
 from compiler.render.metrics import KSM_NODE_LABEL_ALLOWLIST, ksm_label
 from tests.shipped import compile_tier
 
-from .fleetkit import REPO, copy_profile, landings, outcomes
+from .fleetkit import REPO, clusters_from, copy_profile, keys, landings, outcomes
 
 SHIPPED = [REPO / "profiles" / f"tier{i}.yaml" for i in (1, 2, 3)]
 
 
 @pytest.fixture(scope="module")
 def clusters(tmp_path_factory):
-    found, errors = clusters_of(landings(outcomes(SHIPPED, tmp_path_factory.mktemp("p") / "out")))
-    assert errors == []
-    return found
-
-
-def keys(cluster) -> list[str]:
-    return [c.key for c, _ in components(cluster)]
+    return clusters_from(SHIPPED, tmp_path_factory.mktemp("p") / "out")
 
 
 def test_each_cluster_gets_what_its_profiles_need(clusters) -> None:
