@@ -330,7 +330,8 @@ def goals(tiers: list[dict], noop: dict, fleets: list[dict], floor: float, pytho
 
 def plain(markdown: str) -> str:
     """The same report with its Markdown tables as aligned text columns (for the terminal)."""
-    out, table = [], []
+    out: list[str] = []
+    table: list[str] = []
 
     def flush() -> None:
         rows = [[c.strip() for c in row.strip("|").split("|")] for row in table if not set(row) <= set("|-")]
