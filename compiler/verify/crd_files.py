@@ -59,6 +59,7 @@ class _SourceFile:
     parsed: bool = False
     text: str | None = field(default=None, repr=False)
     mentions: dict[str, frozenset[str]] | None = field(default=None, repr=False)
+    digest: str | None = None  # sha256 of the text, when known (from :func:`file_facts`)
 
     def read(self) -> str:
         if self.text is None:
@@ -70,8 +71,7 @@ class _SourceFile:
         followed by neither a word character, ``.`` nor ``-``? The values so written are
         collected once per file; a value of other characters is searched for directly."""
         if self.mentions is None:
-            text = self.read()
-            self.mentions = {key: frozenset(pattern.findall(text)) for key, pattern in _MENTIONS.items()}
+            self.mentions = _mentioned(self.read())
         return all(
             value in self.mentions[key] if _TOKEN.fullmatch(value) else self._mentions(key, value)
             for key, value in (("group", group), ("kind", kind))
@@ -79,6 +79,50 @@ class _SourceFile:
 
     def _mentions(self, key: str, value: str) -> bool:
         return re.search(rf"""{key}["']?\s*:\s*["']?{re.escape(value)}["']?(?![\w.-])""", self.read()) is not None
+
+
+def _mentioned(text: str) -> dict[str, frozenset[str]]:
+    """The ``group:`` and ``kind:`` values written in a text (see :meth:`_SourceFile.may_define`)."""
+    return {key: frozenset(pattern.findall(text)) for key, pattern in _MENTIONS.items()}
+
+
+#: What :func:`file_facts` computes from a text: a change here must give other memo entries.
+_FACTS = "crd-file-facts/v1 sha256 " + " ".join(p.pattern for p in _MENTIONS.values())
+
+
+def file_facts(files: Sequence[_SourceFile]) -> bool:
+    """Give every file its text's sha256 and its ``group:``/``kind:`` values without reading it:
+    memoized in the user cache by the stat of every file (:mod:`compiler.cache.memo`, as the
+    build cache's digest of these same CRD trees is), so a warm run reads no CRD text to find
+    which file defines a kind, nor to key its cached index and checks. On a miss every file is
+    read once. False (nothing set) when the user cache is off: the files are then read lazily."""
+    from compiler.cache.memo import Fingerprint, memoized, user_cache_dir
+
+    if user_cache_dir() is None or not files:
+        return False
+    name = "\0".join([_FACTS, *(str(f.path) for f in files)])  # one entry per list of files
+    fingerprint = Fingerprint()
+    for f in files:
+        fingerprint.add(str(f.path), f.path)
+
+    def compute() -> str:
+        facts = []
+        for f in files:
+            text = f.path.read_text(encoding="utf-8")
+            found = _mentioned(text)
+            facts.append([hashlib.sha256(text.encode()).hexdigest(), sorted(found["group"]), sorted(found["kind"])])
+        return json.dumps(facts)
+
+    try:
+        data = json.loads(memoized(name, fingerprint, compute))
+        facts = [(str(d), frozenset(map(str, g)), frozenset(map(str, k))) for d, g, k in data]
+    except (OSError, UnicodeDecodeError, ValueError, TypeError):  # unreadable now: found lazily, as without the memo
+        return False
+    if len(facts) != len(files):
+        return False
+    for f, (digest, groups, kinds) in zip(files, facts, strict=True):
+        f.digest, f.mentions = digest, {"group": groups, "kind": kinds}
+    return True
 
 
 def _iter_yaml_files(path: Path) -> Iterator[Path]:

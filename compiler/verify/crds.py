@@ -40,6 +40,7 @@ from compiler.verify.crd_files import (  # noqa: F401  (_documents, _SourceFile:
     _iter_yaml_files,
     _parse_text,
     _SourceFile,
+    file_facts,
 )
 from compiler.verify.crd_schema import RuleNode, duplicate_map_keys, iter_rule_nodes
 from compiler.verify.findings import Finding, format_path, object_identity
@@ -74,6 +75,7 @@ class CrdRegistry:
         self._compiled: dict[tuple[str, str, str], _Compiled] = {}
         self._outcomes: dict[tuple[int, str, str], crd_cel.CelOutcome] = {}  # see _evaluate
         self._resolved: dict[tuple[str, str], _CrdDef | None] = {}  # lookups already answered
+        self._facts = False  # file_facts asked (at the first lookup)
 
     @classmethod
     def load(cls, paths: Sequence[Path]) -> CrdRegistry:
@@ -103,12 +105,14 @@ class CrdRegistry:
         source = self._files[index]
         if source.parsed:
             return
-        text = source.read()
-        digest = hashlib.sha256(text.encode()).hexdigest()
+        digest = source.digest or hashlib.sha256(source.read().encode()).hexdigest()
         parsed: dict[int, _CrdDef] = {}
 
         def index_file() -> list[Any]:
             """(position, group, kind, served versions) of each CRD in the file."""
+            text = source.read()
+            if source.digest is not None and hashlib.sha256(text.encode()).hexdigest() != digest:
+                raise ValueError(f"CRD file {source.path} changed while it was being read")
             parsed.update(_parse_text(source.path, text, digest))
             return [[position, crd.group, crd.kind, list(crd.versions)] for position, crd in parsed.items()]
 
@@ -135,6 +139,9 @@ class CrdRegistry:
     def _lookup(self, group: str, kind: str) -> _CrdDef | None:
         if (group, kind) in self._resolved:  # final: every earlier file was searched
             return self._resolved[(group, kind)]
+        if not self._facts:  # digests and group/kind values of every file, from the user cache
+            self._facts = True
+            file_facts(self._files)
         for index, source in enumerate(self._files):
             known = self._defs.get((group, kind))
             if known is not None and known[0] < (index + 1) * 100_000:
