@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compiler.verify import crd_cel, schema_cache
+from compiler.verify.cel_bundle import CelBundle
 from compiler.verify.crd_compiled import _Compiled, _generate, _load
 from compiler.verify.crd_files import (  # noqa: F401  (_documents, _SourceFile: tests reach them here)
     _CrdDef,
@@ -187,6 +188,8 @@ class CrdRegistry:
         if crd.digest:  # generated once, then kept in the user cache (schema_cache)
             parts = ("crd", crd.digest, group, kind, version)
             schema_cache.cached(parts, lambda: _generate(compiled), lambda data: _load(compiled, data))
+            if compiled.rules is not None:
+                compiled.cel = CelBundle(parts)  # its CEL rules compiled by earlier runs
         else:
             _load(compiled, _generate(compiled))
         self._compiled[(group, version, kind)] = compiled
@@ -233,6 +236,8 @@ class CrdRegistry:
                     unevaluated.append(f"{format_path(path) or '<root>'}: {rule.rule} ({outcome.message})")
                 elif not outcome.passed:
                     findings.append(Finding(where, outcome.message, kind, name))
+        if compiled.cel is not None:
+            compiled.cel.save(compiled.rules)  # rules compiled now join the kind's bundle
         return sorted(set(findings)), unevaluated
 
     def _evaluate(self, rule: crd_cel.CelRule, value: Any, text: _ValueText) -> crd_cel.CelOutcome:
