@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -177,6 +176,8 @@ def _parse(env: Any, text: str) -> Any:
     and a file that is missing, truncated, corrupt or not a parse tree is ignored and rewritten.
     Parse errors are not cached. Like Lark's grammar cache, the files are pickles in the user's
     own cache directory."""
+    import pickle  # only here: a process whose rules all come from cel-py/ entries or bundles never loads it
+
     from celpy.evaluation import TranspilerTree
 
     where = cache_dir()
