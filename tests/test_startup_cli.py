@@ -115,6 +115,20 @@ def test_an_all_hits_build_or_check_loads_no_stage(command: str, repo: Path, tmp
     assert (loaded, verify) == ([], ["compiler.verify.crd_sources"])
 
 
+def test_a_command_ends_with_its_output_complete_and_its_exit_handlers_run(tmp_path: Path) -> None:
+    """``main`` freezes the heap once the command is done (no exit-time collection of every
+    object): stdout is still flushed whole, atexit handlers still run (``imported`` records the
+    modules from one), and the exit code is the command's."""
+    from compiler.schema import schema_path
+
+    p, modules = imported(["schema"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == json.loads(schema_path().read_text()) and len(p.stdout) > 50_000
+    assert "compiler.cli.schema_cmd" in modules
+    p, _ = imported(["build", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "out")], tmp_path)
+    assert p.returncode == 2 and "nothing written" in p.stderr
+
+
 def test_one_command_module_is_loaded_per_command() -> None:
     """root.MODULE_OF names the module of every command typer knows (run loads only that one)."""
     from compiler.cli.root import COMMANDS, MODULE_OF, modules_for
