@@ -18,11 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from compiler.verify import crd_cel
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -141,13 +137,13 @@ def _documents(text: str, digest: str | None = None) -> list[Any]:
     JSON) and the same on every run. Only data that JSON represents exactly is cached."""
     where = crd_cel.cache_dir()
     if where is None:
-        return list(yaml.load_all(text, Loader=_Loader))
+        return _yaml_documents(text)
     path = where / "parsed-crds" / f"{digest or hashlib.sha256(text.encode()).hexdigest()}.json"
     try:
         return json.loads(path.read_bytes())
     except (OSError, ValueError):
         pass
-    docs = list(yaml.load_all(text, Loader=_Loader))
+    docs = _yaml_documents(text)
     try:
         data = json.dumps(docs, ensure_ascii=False, allow_nan=False)
         if json.loads(data) == docs:  # e.g. int keys or timestamps would not survive: not cached
@@ -160,11 +156,25 @@ def _documents(text: str, digest: str | None = None) -> list[Any]:
     return docs
 
 
+def _yaml_documents(text: str) -> list[Any]:
+    """PyYAML's documents of a text, with libyaml when PyYAML has it. PyYAML is imported here, not
+    with the module: a build whose CRD indexes and checks come from the user cache parses no CRD."""
+    import yaml
+
+    return list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+
+
+def _yaml_error() -> type[Exception]:
+    import yaml
+
+    return yaml.YAMLError  # type: ignore[no-any-return]
+
+
 def _parse_text(path: Path, text: str, digest: str) -> dict[int, _CrdDef]:
     """The CRDs of one file by position (YAML errors as ValueError naming the file)."""
     try:
         docs = _documents(text, digest)
-    except yaml.YAMLError as exc:
+    except _yaml_error() as exc:
         raise ValueError(f"cannot parse CRD file {path}: {exc}") from exc
     return {position: crd for position, doc in enumerate(_crd_documents(docs)) if (crd := _crd_def(doc, path, digest)) is not None}
 

@@ -129,6 +129,7 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("MCOMPILE_NO_CACHE", raising=False)
     crd_cel._compile_rule.cache_clear()
+    crd_cel.PRIMED.clear()  # nothing from a kind's bundle (cel_bundle) loaded by an earlier test
     yield tmp_path / "mcompile"
     crd_cel._compile_rule.cache_clear()
 
