@@ -188,7 +188,7 @@ class CrdRegistry:
         if crd.digest:  # generated once, then kept in the user cache (schema_cache)
             parts = ("crd", crd.digest, group, kind, version)
             schema_cache.cached(parts, lambda: _generate(compiled), lambda data: _load(compiled, data))
-            if compiled.rules is not None:
+            if compiled.rules is not None and schema_cache.cache_dir() is not None:
                 compiled.cel = CelBundle(parts)  # its CEL rules compiled by earlier runs
         else:
             _load(compiled, _generate(compiled))
