@@ -162,7 +162,7 @@ def _has_crd(paths: Sequence[Path]) -> bool:
         for f in _yaml_files(path):
             try:
                 with f.open(encoding="utf-8", errors="replace") as fh:
-                    if "kind: CustomResourceDefinition" in fh.read():
+                    if any("kind: CustomResourceDefinition" in line for line in fh):  # stops at the first
                         return True
             except OSError:
                 continue
