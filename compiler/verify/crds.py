@@ -85,8 +85,9 @@ class CrdRegistry:
         seen: set[Path] = set()
         for path in paths:
             for file in _iter_yaml_files(Path(path)):
-                if file.resolve() not in seen:
-                    seen.add(file.resolve())
+                real = file.resolve()
+                if real not in seen:
+                    seen.add(real)
                     files.append(file)
         return cls(files)
 
