@@ -68,16 +68,25 @@ def test_a_valid_check_imports_neither_pydantic_nor_rich_nor_http_nor_jsonschema
     assert [m for m in heavy(modules) if m.split(".")[0] in ("pydantic", "rich", "urllib", "http", "jsonschema", "referencing")] == []
 
 
+#: What compiling a profile does not load once the user cache is warm: cel-python (rules come from
+#: the cel-py/ entries and kind bundles), pickle (only its parse-tree cache), the metadata scan of
+#: installed packages (memoized), what only ``crds pull`` (tempfile), a fallback of the kube schema
+#: lookup (importlib.resources) or ``check`` (compiler.store.check) need, and secrets/random (temp
+#: names come from os.urandom).
+NOT_ON_A_WARM_COMPILE = ("celpy", "lark", "pendulum", "pickle", "importlib.metadata", "tempfile", "importlib.resources",
+                         "compiler.store.check", "secrets", "random")
+
+
 def test_one_profile_is_built_without_multiprocessing(repo: Path, tmp_path: Path) -> None:
     """One profile never runs workers, whatever --jobs says: a single build does not load
-    multiprocessing (nor, with the user cache warm, cel-python)."""
+    multiprocessing (nor, with the user cache warm, cel-python and the rest of NOT_ON_A_WARM_COMPILE)."""
     shutil.copytree(repo / "profiles", tmp_path / "profiles")
     env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
     for jobs in ("1", "4"):  # the first run fills the user cache
         p, modules = imported(["build", "profiles/tier2.yaml", "--jobs", jobs, "--no-cache"], tmp_path, env)
         assert p.returncode == 0, p.stderr
         assert "compiler.render" in modules and "multiprocessing" not in modules
-    assert not {m for m in modules if m.split(".")[0] in ("celpy", "lark", "pendulum")}
+    assert sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in NOT_ON_A_WARM_COMPILE)) == []
 
 
 #: What a build whose every profile and platform is a cache hit must not load: nothing verifies,
@@ -104,6 +113,20 @@ def test_an_all_hits_build_or_check_loads_no_stage(command: str, repo: Path, tmp
     loaded = sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in NOT_ON_A_HIT))
     verify = sorted(m for m in modules if m.startswith("compiler.verify."))
     assert (loaded, verify) == ([], ["compiler.verify.crd_sources"])
+
+
+def test_a_command_ends_with_its_output_complete_and_its_exit_handlers_run(tmp_path: Path) -> None:
+    """``main`` freezes the heap once the command is done (no exit-time collection of every
+    object): stdout is still flushed whole, atexit handlers still run (``imported`` records the
+    modules from one), and the exit code is the command's."""
+    from compiler.schema import schema_path
+
+    p, modules = imported(["schema"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == json.loads(schema_path().read_text()) and len(p.stdout) > 50_000
+    assert "compiler.cli.schema_cmd" in modules
+    p, _ = imported(["build", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "out")], tmp_path)
+    assert p.returncode == 2 and "nothing written" in p.stderr
 
 
 def test_one_command_module_is_loaded_per_command() -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ def write_entry(path: Path, header: dict[str, Any], sections: Sequence[bytes]) -
     full = {**header, "sections": [[len(s), hashlib.sha256(s).hexdigest()] for s in sections]}
     body = json.dumps(full, sort_keys=True, separators=(",", ":")).encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(8).hex()}.tmp")
     try:
         with open(tmp, "xb") as fh:
             fh.write(MAGIC + b"%d\n" % len(body) + body + hashlib.sha256(body).hexdigest().encode() + b"\n")

@@ -54,19 +54,23 @@ def _frame(h: hashlib._Hash, *parts: bytes) -> None:
         h.update(p)
 
 
-def _tree_files(root: Path, wanted: tuple[str, ...] | None) -> list[tuple[str, Path]]:
-    """(relative POSIX path, path) of every file :func:`tree_digest` reads, sorted."""
-    found: list[tuple[str, Path]] = []
+def _tree_files(root: Path, wanted: tuple[str, ...] | None) -> list[tuple[str, str]]:
+    """(relative POSIX path, path) of every file :func:`tree_digest` reads, sorted (plain strings:
+    this runs on every build, and Path objects for each of the package's files cost more than
+    the walk)."""
+    found: list[tuple[str, str]] = []
     if root.is_file():
-        found.append((root.name, root))
+        found.append((root.name, str(root)))
     else:
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        top = str(root)
+        for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
             dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+            rel = os.path.relpath(dirpath, top).replace(os.sep, "/")
+            prefix = "" if rel == "." else rel + "/"
             for name in filenames:
                 if name.endswith((".pyc", ".pyo")) or (wanted is not None and not name.endswith(wanted)):
                     continue
-                full = Path(dirpath) / name
-                found.append((full.relative_to(root).as_posix(), full))
+                found.append((prefix + name, os.path.join(dirpath, name)))
     return sorted(found)
 
 
@@ -76,18 +80,19 @@ def tree_digest(root: Path, suffixes: Iterable[str] | None = None) -> str:
     return _hash_files(_tree_files(root, tuple(suffixes) if suffixes is not None else None))
 
 
-def _hash_files(found: list[tuple[str, Path]]) -> str:
+def _hash_files(found: list[tuple[str, str]]) -> str:
     h = hashlib.sha256()
     for rel, full in found:
         try:
-            data = full.read_bytes()
+            with open(full, "rb") as fh:
+                data = fh.read()
         except OSError as exc:  # unreadable: in the key as such (never silently equal to "absent")
             data = f"<unreadable: {exc.strerror}>".encode()
         _frame(h, rel.encode("utf-8", "surrogateescape"), data)
     return h.hexdigest()
 
 
-def _fingerprint(found: list[tuple[str, Path]], *extra: Path) -> Fingerprint:
+def _fingerprint(found: list[tuple[str, str]], *extra: Path) -> Fingerprint:
     fp = Fingerprint()
     for rel, full in found:
         fp.add(rel, full)

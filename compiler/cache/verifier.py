@@ -42,7 +42,7 @@ class LazyVerifier:
         if self._made is None:
             from ..verify import make_verifier
 
-            made = make_verifier(self.crds, self.kube_version, self.allow)
+            made = make_verifier(self.crds, self.kube_version, self.allow, self.located)  # not located twice
             made.unchecked |= self.unchecked
             self.unchecked = made.unchecked
             self._made = made

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import stat
 import sys
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ class _File(Protocol):
 
 def _temp_name(directory: str, name: str) -> str:
     """A fresh temp file name beside ``directory/name`` (matches :data:`TMP_RE`)."""
-    return os.path.join(directory, f".{name[:64]}.mcompile-tmp-{secrets.token_hex(8)}")
+    return os.path.join(directory, f".{name[:64]}.mcompile-tmp-{os.urandom(8).hex()}")
 
 
 def _write_temp(target: Path, content: bytes, sync: bool) -> Path:

@@ -13,15 +13,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..types import OutputFile
-from .check import CheckResult, check_scopes
 from .index import OutIndex
 from .lazy import lazy_files
 from .manifest import MANIFEST_NAME, read_manifest
 from .prestage import Prestage, active
 from .writer import WriteSummary, locked, write_scopes
+
+if TYPE_CHECKING:  # loaded by check_changed: a build does not compare out/ with the plan
+    from .check import CheckResult
 
 __all__ = ["PlannedScope", "check_changed", "index_for", "write_changed"]
 
@@ -127,6 +129,8 @@ def _unchanged(scope: PlannedScope) -> WriteSummary:
 def check_changed(out: Path, planned: Sequence[PlannedScope], index: OutIndex | None, orphans: bool = True) -> tuple[list[CheckResult], list[str]]:
     """``check_scopes`` for the scopes the index cannot vouch for (clean ones are up to date),
     and the orphaned scopes (``orphans=False``: not looked for, a shard)."""
+    from .check import CheckResult, check_scopes
+
     root = Path(out).resolve()
     names = [s.name for s in planned]
     clean = _clean(index, planned)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import threading
 from collections.abc import Iterator, Mapping
@@ -269,7 +268,7 @@ def staging(out: Path, enabled: bool = True) -> Iterator[Prestage | None]:
     try:
         lock.enter_context(hold(root))
         remove_stale(root)
-        base = root / _STAGE / f"{PREFIX}{secrets.token_hex(8)}"
+        base = root / _STAGE / f"{PREFIX}{os.urandom(8).hex()}"
         base.mkdir(parents=True)
     except (OutputLocked, OSError):
         lock.close()

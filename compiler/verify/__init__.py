@@ -106,9 +106,11 @@ def _registry(paths: tuple[Path, ...]) -> CrdRegistry:
     return CrdRegistry.load(list(paths))
 
 
-def make_verifier(crds: Sequence[Path] = (), kube_version: str = "1.33", allow: Sequence[str] = ()) -> Verifier:
-    """``allow``: extra ``group/version/Kind`` entries that have no CRD and are accepted unchecked."""
-    paths, where = locate_crds(tuple(crds))
+def make_verifier(crds: Sequence[Path] = (), kube_version: str = "1.33", allow: Sequence[str] = (),
+                  located: tuple[Sequence[Path], str] | None = None) -> Verifier:
+    """``allow``: extra ``group/version/Kind`` entries that have no CRD and are accepted unchecked.
+    ``located``: what ``locate_crds(crds)`` returned, when the caller already asked."""
+    paths, where = located if located is not None else locate_crds(tuple(crds))
     registry = _registry(tuple(paths)) if paths else None
     extra = frozenset((api, kind) for api, kind in (a.rsplit("/", 1) for a in allow))
     return Verifier(_kube(kube_version), registry, where, NO_PUBLIC_CRD | extra)

@@ -13,6 +13,7 @@ evaluated rule, that it never passes what the interpreter fails.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import CodeType
 from typing import Any
 
 from compiler.verify import cel_rt
@@ -39,9 +40,24 @@ def to_python(ast: Any) -> str | None:
 
 def load(source: str) -> Callable[[Any], Any]:
     """The compiled function of a :func:`to_python` source."""
+    return function(compile_program(source))
+
+
+def compile_program(source: str) -> CodeType:
+    """The code of a :func:`to_python` source (what :mod:`.cel_bundle` keeps)."""
+    return compile(source, "<cel>", "exec")
+
+
+def function(code: CodeType) -> Callable[[Any], Any]:
+    """The ``rule`` function the code of a :func:`to_python` source defines."""
+    if not isinstance(code, CodeType):
+        raise TypeError("not compiled code")
     namespace: dict[str, Any] = {name: getattr(cel_rt, name) for name in _HELPERS}
-    exec(compile(source, "<cel>", "exec"), namespace)  # noqa: S102 - our own generated code
-    return namespace["rule"]  # type: ignore[no-any-return]
+    exec(code, namespace)  # noqa: S102 - our own generated code
+    rule = namespace["rule"]
+    if not callable(rule):
+        raise TypeError("not a rule program")
+    return rule  # type: ignore[no-any-return]
 
 
 _HELPERS = ("ERR", "get", "has", "index", "eq", "ne", "lt", "le", "gt", "ge", "in_", "and_", "or_", "not_",

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,6 +122,20 @@ def compile_rule(spec: dict[str, Any]) -> CelRule:
     )
 
 
+RuleKey = tuple[str, str, bool]
+
+
+def rule_key(spec: dict[str, Any]) -> RuleKey:
+    """What a rule's facts and program depend on: its text, messageExpression, optionalOldSelf."""
+    return str(spec.get("rule", "")), str(spec.get("messageExpression") or ""), bool(spec.get("optionalOldSelf"))
+
+
+#: Rules whose facts and program a kind's bundle (:mod:`.cel_bundle`) provided, by :func:`rule_key`.
+PRIMED: dict[RuleKey, tuple[cel_meta.RuleMeta, Any]] = {}
+#: The facts of every rule compiled in this process that no bundle provided (what bundles save).
+COMPILED: dict[RuleKey, cel_meta.RuleMeta] = {}
+
+
 class DeferredRule:
     """An ``x-kubernetes-validations`` entry compiled on first use (:meth:`get`).
 
@@ -136,6 +149,10 @@ class DeferredRule:
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
         self._rule: CelRule | None = None
+
+    def ready(self) -> bool:
+        """Compiled already (reached by a value)."""
+        return self._rule is not None
 
     def get(self) -> CelRule:
         if self._rule is None:
@@ -159,6 +176,8 @@ def _parse(env: Any, text: str) -> Any:
     and a file that is missing, truncated, corrupt or not a parse tree is ignored and rewritten.
     Parse errors are not cached. Like Lark's grammar cache, the files are pickles in the user's
     own cache directory."""
+    import pickle  # only here: a process whose rules all come from cel-py/ entries or bundles never loads it
+
     from celpy.evaluation import TranspilerTree
 
     where = cache_dir()
@@ -200,15 +219,19 @@ def _parser_key() -> str:
 
 @cache
 def _compile_rule(text: str, message: str, field_path: str, message_expression: str, optional_old_self: bool) -> CelRule:
-    path = cel_meta.entry_path(cache_dir(), text, message_expression, optional_old_self)
-    meta = cel_meta.load(path)
-    if meta is None:
-        meta = _derive(text, message_expression, optional_old_self)
-        cel_meta.store(path, meta)
+    key = (text, message_expression, optional_old_self)
+    meta, code = PRIMED.get(key, (None, None))
+    if meta is None:  # not in a bundle: this rule's own entry, else derived (and stored)
+        path = cel_meta.entry_path(cache_dir(), text, message_expression, optional_old_self)
+        meta = cel_meta.load(path)
+        if meta is None:
+            meta = _derive(text, message_expression, optional_old_self)
+            cel_meta.store(path, meta)
+        COMPILED[key] = meta
     fast = None
     if meta.source is not None:
         try:
-            fast = cel_py.load(meta.source)
+            fast = cel_py.function(code if code is not None else cel_py.compile_program(meta.source))
         except Exception:  # noqa: BLE001 - not a program after all: the interpreter alone
             fast = None
     return CelRule(text, message, field_path, meta.status, meta.reason, meta.self_fields, meta.per_element, fast,

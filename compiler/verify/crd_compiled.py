@@ -39,6 +39,7 @@ class _Compiled:
     #: Applies the schema's defaults (compiler.verify.crd_defaults); None: the schema has none;
     #: False: copy_json + apply_defaults (a default that is not plain JSON).
     defaults: Any = None
+    cel: Any = field(default=None, repr=False)  # the kind's CelBundle (compiler.verify.cel_bundle), None: no cache
     _schema: dict[str, Any] | None = field(default=None, repr=False)
     _validator: Any = field(default=None, repr=False)
     _root: dict[str, Any] | None = field(default=None, repr=False)

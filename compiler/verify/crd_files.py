@@ -18,11 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from compiler.verify import crd_cel
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -59,6 +55,7 @@ class _SourceFile:
     parsed: bool = False
     text: str | None = field(default=None, repr=False)
     mentions: dict[str, frozenset[str]] | None = field(default=None, repr=False)
+    digest: str | None = None  # sha256 of the text, when known (from :func:`file_facts`)
 
     def read(self) -> str:
         if self.text is None:
@@ -70,8 +67,7 @@ class _SourceFile:
         followed by neither a word character, ``.`` nor ``-``? The values so written are
         collected once per file; a value of other characters is searched for directly."""
         if self.mentions is None:
-            text = self.read()
-            self.mentions = {key: frozenset(pattern.findall(text)) for key, pattern in _MENTIONS.items()}
+            self.mentions = _mentioned(self.read())
         return all(
             value in self.mentions[key] if _TOKEN.fullmatch(value) else self._mentions(key, value)
             for key, value in (("group", group), ("kind", kind))
@@ -79,6 +75,50 @@ class _SourceFile:
 
     def _mentions(self, key: str, value: str) -> bool:
         return re.search(rf"""{key}["']?\s*:\s*["']?{re.escape(value)}["']?(?![\w.-])""", self.read()) is not None
+
+
+def _mentioned(text: str) -> dict[str, frozenset[str]]:
+    """The ``group:`` and ``kind:`` values written in a text (see :meth:`_SourceFile.may_define`)."""
+    return {key: frozenset(pattern.findall(text)) for key, pattern in _MENTIONS.items()}
+
+
+#: What :func:`file_facts` computes from a text: a change here must give other memo entries.
+_FACTS = "crd-file-facts/v1 sha256 " + " ".join(p.pattern for p in _MENTIONS.values())
+
+
+def file_facts(files: Sequence[_SourceFile]) -> bool:
+    """Give every file its text's sha256 and its ``group:``/``kind:`` values without reading it:
+    memoized in the user cache by the stat of every file (:mod:`compiler.cache.memo`, as the
+    build cache's digest of these same CRD trees is), so a warm run reads no CRD text to find
+    which file defines a kind, nor to key its cached index and checks. On a miss every file is
+    read once. False (nothing set) when the user cache is off: the files are then read lazily."""
+    from compiler.cache.memo import Fingerprint, memoized, user_cache_dir
+
+    if user_cache_dir() is None or not files:
+        return False
+    name = "\0".join([_FACTS, *(str(f.path) for f in files)])  # one entry per list of files
+    fingerprint = Fingerprint()
+    for f in files:
+        fingerprint.add(str(f.path), f.path)
+
+    def compute() -> str:
+        facts = []
+        for f in files:
+            text = f.path.read_text(encoding="utf-8")
+            found = _mentioned(text)
+            facts.append([hashlib.sha256(text.encode()).hexdigest(), sorted(found["group"]), sorted(found["kind"])])
+        return json.dumps(facts)
+
+    try:
+        data = json.loads(memoized(name, fingerprint, compute))
+        facts = [(str(d), frozenset(map(str, g)), frozenset(map(str, k))) for d, g, k in data]
+    except (OSError, UnicodeDecodeError, ValueError, TypeError):  # unreadable now: found lazily, as without the memo
+        return False
+    if len(facts) != len(files):
+        return False
+    for f, (digest, groups, kinds) in zip(files, facts, strict=True):
+        f.digest, f.mentions = digest, {"group": groups, "kind": kinds}
+    return True
 
 
 def _iter_yaml_files(path: Path) -> Iterator[Path]:
@@ -97,13 +137,13 @@ def _documents(text: str, digest: str | None = None) -> list[Any]:
     JSON) and the same on every run. Only data that JSON represents exactly is cached."""
     where = crd_cel.cache_dir()
     if where is None:
-        return list(yaml.load_all(text, Loader=_Loader))
+        return _yaml_documents(text)
     path = where / "parsed-crds" / f"{digest or hashlib.sha256(text.encode()).hexdigest()}.json"
     try:
         return json.loads(path.read_bytes())
     except (OSError, ValueError):
         pass
-    docs = list(yaml.load_all(text, Loader=_Loader))
+    docs = _yaml_documents(text)
     try:
         data = json.dumps(docs, ensure_ascii=False, allow_nan=False)
         if json.loads(data) == docs:  # e.g. int keys or timestamps would not survive: not cached
@@ -116,11 +156,25 @@ def _documents(text: str, digest: str | None = None) -> list[Any]:
     return docs
 
 
+def _yaml_documents(text: str) -> list[Any]:
+    """PyYAML's documents of a text, with libyaml when PyYAML has it. PyYAML is imported here, not
+    with the module: a build whose CRD indexes and checks come from the user cache parses no CRD."""
+    import yaml
+
+    return list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+
+
+def _yaml_error() -> type[Exception]:
+    import yaml
+
+    return yaml.YAMLError  # type: ignore[no-any-return]
+
+
 def _parse_text(path: Path, text: str, digest: str) -> dict[int, _CrdDef]:
     """The CRDs of one file by position (YAML errors as ValueError naming the file)."""
     try:
         docs = _documents(text, digest)
-    except yaml.YAMLError as exc:
+    except _yaml_error() as exc:
         raise ValueError(f"cannot parse CRD file {path}: {exc}") from exc
     return {position: crd for position, doc in enumerate(_crd_documents(docs)) if (crd := _crd_def(doc, path, digest)) is not None}
 

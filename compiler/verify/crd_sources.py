@@ -22,7 +22,6 @@ user cache.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,7 +162,7 @@ def _has_crd(paths: Sequence[Path]) -> bool:
         for f in _yaml_files(path):
             try:
                 with f.open(encoding="utf-8", errors="replace") as fh:
-                    if "kind: CustomResourceDefinition" in fh.read():
+                    if any("kind: CustomResourceDefinition" in line for line in fh):  # stops at the first
                         return True
             except OSError:
                 continue
@@ -228,6 +227,8 @@ def github_raw_url(pin: PinnedCrd) -> str:
 
 
 def _write_atomic(target: Path, data: bytes) -> None:
+    import tempfile  # only `crds pull` writes files
+
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compiler.verify import crd_cel, schema_cache
+from compiler.verify.cel_bundle import CelBundle
 from compiler.verify.crd_compiled import _Compiled, _generate, _load
 from compiler.verify.crd_files import (  # noqa: F401  (_documents, _SourceFile: tests reach them here)
     _CrdDef,
@@ -40,6 +41,7 @@ from compiler.verify.crd_files import (  # noqa: F401  (_documents, _SourceFile:
     _iter_yaml_files,
     _parse_text,
     _SourceFile,
+    file_facts,
 )
 from compiler.verify.crd_schema import RuleNode, duplicate_map_keys, iter_rule_nodes
 from compiler.verify.findings import Finding, format_path, object_identity
@@ -74,6 +76,7 @@ class CrdRegistry:
         self._compiled: dict[tuple[str, str, str], _Compiled] = {}
         self._outcomes: dict[tuple[int, str, str], crd_cel.CelOutcome] = {}  # see _evaluate
         self._resolved: dict[tuple[str, str], _CrdDef | None] = {}  # lookups already answered
+        self._facts = False  # file_facts asked (at the first lookup)
 
     @classmethod
     def load(cls, paths: Sequence[Path]) -> CrdRegistry:
@@ -82,8 +85,9 @@ class CrdRegistry:
         seen: set[Path] = set()
         for path in paths:
             for file in _iter_yaml_files(Path(path)):
-                if file.resolve() not in seen:
-                    seen.add(file.resolve())
+                real = file.resolve()
+                if real not in seen:
+                    seen.add(real)
                     files.append(file)
         return cls(files)
 
@@ -103,12 +107,14 @@ class CrdRegistry:
         source = self._files[index]
         if source.parsed:
             return
-        text = source.read()
-        digest = hashlib.sha256(text.encode()).hexdigest()
+        digest = source.digest or hashlib.sha256(source.read().encode()).hexdigest()
         parsed: dict[int, _CrdDef] = {}
 
         def index_file() -> list[Any]:
             """(position, group, kind, served versions) of each CRD in the file."""
+            text = source.read()
+            if source.digest is not None and hashlib.sha256(text.encode()).hexdigest() != digest:
+                raise ValueError(f"CRD file {source.path} changed while it was being read")
             parsed.update(_parse_text(source.path, text, digest))
             return [[position, crd.group, crd.kind, list(crd.versions)] for position, crd in parsed.items()]
 
@@ -135,6 +141,9 @@ class CrdRegistry:
     def _lookup(self, group: str, kind: str) -> _CrdDef | None:
         if (group, kind) in self._resolved:  # final: every earlier file was searched
             return self._resolved[(group, kind)]
+        if not self._facts:  # digests and group/kind values of every file, from the user cache
+            self._facts = True
+            file_facts(self._files)
         for index, source in enumerate(self._files):
             known = self._defs.get((group, kind))
             if known is not None and known[0] < (index + 1) * 100_000:
@@ -180,6 +189,8 @@ class CrdRegistry:
         if crd.digest:  # generated once, then kept in the user cache (schema_cache)
             parts = ("crd", crd.digest, group, kind, version)
             schema_cache.cached(parts, lambda: _generate(compiled), lambda data: _load(compiled, data))
+            if compiled.rules is not None and schema_cache.cache_dir() is not None:
+                compiled.cel = CelBundle(parts)  # its CEL rules compiled by earlier runs
         else:
             _load(compiled, _generate(compiled))
         self._compiled[(group, version, kind)] = compiled
@@ -226,6 +237,8 @@ class CrdRegistry:
                     unevaluated.append(f"{format_path(path) or '<root>'}: {rule.rule} ({outcome.message})")
                 elif not outcome.passed:
                     findings.append(Finding(where, outcome.message, kind, name))
+        if compiled.cel is not None:
+            compiled.cel.save(compiled.rules)  # rules compiled now join the kind's bundle
         return sorted(set(findings)), unevaluated
 
     def _evaluate(self, rule: crd_cel.CelRule, value: Any, text: _ValueText) -> crd_cel.CelOutcome:

@@ -22,7 +22,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -45,6 +44,8 @@ def _schema_root() -> Path:
     where = list(spec.submodule_search_locations or ()) if spec else []
     if where:
         return Path(where[0]) / "kubernetes-json-schema"
+    from importlib import resources
+
     return Path(str(resources.files("kubernetes_validate") / "kubernetes-json-schema"))
 
 

@@ -72,31 +72,51 @@ def entry_path(parts: Sequence[str]) -> Path | None:
     return where / "schema-checks" / f"{key}.bin"
 
 
+_MISSING = object()
+
+
+def read(parts: Sequence[str], missing: Any = None) -> Any:
+    """The intact ``marshal`` data of the entry for ``parts``, else ``missing`` (no entry, a
+    damaged one, no cache)."""
+    path = entry_path(parts)
+    if path is not None:
+        try:
+            raw = path.read_bytes()
+            if len(raw) > 32 and hashlib.sha256(raw[32:]).digest() == raw[:32]:
+                return marshal.loads(raw[32:])
+        except Exception:  # noqa: BLE001, S110 - missing, unreadable or not ours
+            pass
+    return missing
+
+
+def write(parts: Sequence[str], data: Any) -> None:
+    """Store ``data`` for ``parts`` (atomically; best effort: a cache that cannot be written costs time)."""
+    path = entry_path(parts)
+    if path is None:
+        return
+    try:
+        body = marshal.dumps(data)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(hashlib.sha256(body).digest() + body)
+        os.replace(tmp, path)
+    except (OSError, ValueError):
+        pass
+
+
 def cached(parts: Sequence[str], build: Callable[[], Any], load: Callable[[Any], T]) -> T:
     """``load(data)`` for the cached ``data`` of ``parts``, or for ``build()`` (then cached).
 
     ``data`` is what ``marshal`` stores (code objects, tuples, lists, dicts, str, numbers,
     None); ``load`` turns it into the result and may raise on data that is not what it expects:
     such an entry counts as corrupt."""
-    path = entry_path(parts)
-    if path is not None:
+    data = read(parts, _MISSING)
+    if data is not _MISSING:
         try:
-            raw = path.read_bytes()
-            if len(raw) > 32 and hashlib.sha256(raw[32:]).digest() == raw[:32]:
-                return load(marshal.loads(raw[32:]))
-        except Exception:  # noqa: BLE001, S110 - missing, unreadable or not ours: build again
+            return load(data)
+        except Exception:  # noqa: BLE001, S110 - not what load expects: build again
             pass
     data = build()
     result = load(data)
-    if path is not None:
-        try:
-            body = marshal.dumps(data)
-            path.parent.mkdir(exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(hashlib.sha256(body).digest() + body)
-            os.replace(tmp, path)
-        except (OSError, ValueError):
-            pass
+    write(parts, data)
     return result
-
-

@@ -20,12 +20,14 @@ from tests.shipped import REPO, compile_tier, shipped_profiles
 def _fresh(rule: crd_cel.CelRule) -> crd_cel.CelRule:
     """The rule compiled from scratch (no in-process memo, no user cache): with
     :func:`crd_cel.interpret`, the reference."""
-    saved = crd_cel.cache_dir
+    saved, primed = crd_cel.cache_dir, dict(crd_cel.PRIMED)  # nor a kind's bundle (cel_bundle)
     try:
         crd_cel.cache_dir = lambda: None  # type: ignore[assignment]
+        crd_cel.PRIMED.clear()
         return crd_cel._compile_rule.__wrapped__(rule.rule, rule.message, rule.field_path, rule.message_expression, False)
     finally:
         crd_cel.cache_dir = saved  # type: ignore[assignment]
+        crd_cel.PRIMED.update(primed)
 
 
 def _variants(value: Any) -> list[Any]:
@@ -127,6 +129,7 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("MCOMPILE_NO_CACHE", raising=False)
     crd_cel._compile_rule.cache_clear()
+    crd_cel.PRIMED.clear()  # nothing from a kind's bundle (cel_bundle) loaded by an earlier test
     yield tmp_path / "mcompile"
     crd_cel._compile_rule.cache_clear()
 

@@ -15,17 +15,25 @@ from pathlib import Path
 
 import pytest
 
-from compiler.verify import accept, schema_cache
+from compiler.verify import accept, crd_cel, schema_cache
 from compiler.verify.crds import CrdRegistry
 from compiler.verify.kube import KubeValidator
 from tests.verify.test_crds import leaderworkerset, messages, nodepool
 
 
 @pytest.fixture
-def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("MCOMPILE_NO_CACHE", raising=False)
-    return tmp_path / "mcompile" / "schema-checks"
+    _new_process()  # whether a kind's CEL bundle (cel_bundle) is written depends on what this process compiled
+    yield tmp_path / "mcompile" / "schema-checks"
+    _new_process()
+
+
+def _new_process() -> None:
+    crd_cel._compile_rule.cache_clear()
+    crd_cel.PRIMED.clear()
+    crd_cel.COMPILED.clear()
 
 
 def _generated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -75,7 +83,7 @@ def test_a_changed_crd_file_is_a_new_key(crd_dir, user_cache, monkeypatch, tmp_p
     assert "maxLength: 63" in text
     copy.write_text(text.replace("maxLength: 63", "maxLength: 2"))  # e.g. a CRD upgrade tightens a field
     refused = CrdRegistry.load([copy]).validate(nodepool())
-    assert len(calls) == 2 and len(list(user_cache.glob("*.bin"))) == 4
+    assert len(calls) == 2 and len(list(user_cache.glob("*.bin"))) == 6  # index, check and CEL bundle of each text
     assert any("too long" in m for m in messages(refused)), messages(refused)
 
 
@@ -84,7 +92,7 @@ def test_a_damaged_entry_is_ignored_and_rewritten(crd_dir, user_cache, monkeypat
     path = _crd_file(crd_dir, "karpenter.sh_nodepools.yaml")
     CrdRegistry.load([path]).validate(nodepool())
     entries = sorted(user_cache.glob("*.bin"))
-    assert len(entries) == 2  # the file's CRD index, the kind's check
+    assert len(entries) == 3  # the file's CRD index, the kind's check, its CEL rules (cel_bundle)
     for entry in entries:
         good = entry.read_bytes()
         for damaged in (good[:-10], good[:40] + bytes([good[40] ^ 1]) + good[41:], b"", good[:32] + b"junk"):
