@@ -155,7 +155,8 @@ def _internal_kustomize(overlay: Path) -> list[dict[str, Any]]:
         path = (overlay / res).resolve()
         objects += _internal_kustomize(path) if path.is_dir() else [d for d in yaml.safe_load_all(path.read_text()) if d]
     for patch in k.get("patches", []):
-        doc = yaml.safe_load((overlay / patch["path"]).read_text())
+        # inline (kustomize trims it), or a file as mcompile wrote them before (a --base tree)
+        doc = yaml.safe_load(patch["patch"].strip() if "patch" in patch else (overlay / patch["path"]).read_text())
         if isinstance(doc, dict) and doc.get("$patch") == "delete":
             gone = (doc["kind"], doc["metadata"]["name"])
             objects = [o for o in objects if (o["kind"], o["metadata"]["name"]) != gone]

@@ -54,7 +54,7 @@ HAND = "NOTES.md"  # a hand-written file in every profile directory
 OLD_EDITS = {
     "tier1.yaml": [("    team: ml-platform\n", "    team: ml-platform-old\n"), ("  targetRPS: 6\n", "  targetRPS: 12\n")],
     "tier2.yaml": [("    team: ml-platform\n", "    team: ml-platform-old\n"), ("  targetRPS: 4\n", "  targetRPS: 9\n"),
-                   ("  dev:\n", "  dev:\n    network: {policy: false}\n")],
+                   ("  prod:\n", "  prod:\n    network: {policy: false}\n")],  # dev-only objects: files in its overlay
     "tier3.yaml": [("    team: ml-platform\n", "    team: ml-platform-old\n"), ("  targetRPS: 2\n", "  targetRPS: 5\n")],
 }
 OLD_APPEND = {"tier1.yaml": "monitoring: {alerts: false}\n"}

@@ -1,15 +1,30 @@
 """kustomize: ``base/`` holds the base environment's objects (one per file); each
 ``overlays/<env>/`` adds the objects only that environment has, deletes the ones it lacks and
-JSON6902-patches the rest, so ``kubectl kustomize overlays/<env>`` is exactly that environment."""
+JSON6902-patches the rest, so ``kubectl kustomize overlays/<env>`` is exactly that environment.
+
+The patches are written inline in the overlay's ``kustomization.yaml`` (``patches: - patch: |``
+with the object's ``target``; a delete is an inline strategic-merge ``$patch: delete``): kustomize
+reads an inline patch exactly as it reads the same text from a file, and a file per patch cost a
+file create per changed object (about 20 of a profile's ~108 files) for no reader's benefit. The
+patch text is this module's own YAML of the operations, a literal block in the kustomization (the
+canonical emitter writes any text it produced as one), so a reviewer reads the same ops as before.
+
+One difference between the two forms: kustomize trims the whitespace around an inline patch
+(``strings.TrimSpace`` in its PatchTransformer; a patch file is read untrimmed). When the last
+scalar of the ops is a string ending in whitespace -- a literal block keeping its final newline,
+like a dashboard's JSON -- trimming would change that value, so such a patch ends with a comment
+line (:data:`TRIM_GUARD`) that the trimming stops at."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .variance import Analysis, Variant
-from .yamlout import dump_document
+from .yamlout import dump_document, order_keys
 
 KUSTOMIZATION = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+#: Ends an inline patch whose last value ends in whitespace (see the module docstring).
+TRIM_GUARD = "# end of patch: kustomize trims an inline patch, this line keeps the value above whole\n"
 
 
 def _pointer(path: list[str | int]) -> str:
@@ -33,6 +48,29 @@ def json_patch(base: Any, env: Any, path: list[str | int] | None = None) -> list
     if isinstance(base, list) and isinstance(env, list) and len(base) == len(env):
         return [op for i, (b, e) in enumerate(zip(base, env, strict=True)) if b != e for op in json_patch(b, e, path + [i])]
     return [{"op": "replace", "path": _pointer(path), "value": env}]
+
+
+def _last_scalar(ops: list[dict[str, Any]]) -> Any:
+    """The scalar the canonical emitter writes last for ``ops`` (a root sequence of mappings)."""
+    node: Any = ops
+    parent_key: str | None = None
+    while True:
+        if isinstance(node, dict) and node:
+            key = order_keys(node, parent_key=parent_key)[-1]
+            node, parent_key = node[key], key
+        elif isinstance(node, list) and node:
+            node, parent_key = node[-1], None
+        else:
+            return node
+
+
+def inline_json_patch(ops: list[dict[str, Any]]) -> str:
+    """``ops`` as the text of an inline patch that reads back as ``ops`` after kustomize's trim."""
+    text = dump_document(ops)
+    last = _last_scalar(ops)
+    if isinstance(last, str) and last[-1:].isspace():
+        text += TRIM_GUARD
+    return text
 
 
 def _target(obj: dict[str, Any]) -> dict[str, str]:
@@ -72,11 +110,9 @@ def _overlay(variants: list[Variant], base_env: str, env: str, header: str) -> d
             resources.append(f"{v.stem}.yaml")
         elif base is not None and mine is None:
             delete = {"apiVersion": base["apiVersion"], "kind": base["kind"], "metadata": {k: base["metadata"][k] for k in ("name", "namespace") if k in base["metadata"]}, "$patch": "delete"}
-            files[f"overlays/{env}/patches/{v.stem}-delete.yaml"] = dump_document(delete, header=header)
-            patches.append({"path": f"patches/{v.stem}-delete.yaml"})
+            patches.append({"patch": dump_document(delete)})
         elif base is not None and mine is not None and base != mine:
-            files[f"overlays/{env}/patches/{v.stem}.yaml"] = dump_document(json_patch(base, mine), header=header)
-            patches.append({"path": f"patches/{v.stem}.yaml", "target": _target(base)})
+            patches.append({"patch": inline_json_patch(json_patch(base, mine)), "target": _target(base)})
     doc: dict[str, Any] = {**KUSTOMIZATION, "resources": resources}
     if patches:
         doc["patches"] = patches

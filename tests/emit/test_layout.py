@@ -99,3 +99,28 @@ def test_image_digest_and_a_per_environment_tag_survive_both_tools(tmp_path: Pat
     _assert_equivalent(out, compiled)
     dev_values = (out / "llama-70b" / "chart" / "values-dev.yaml").read_text()
     assert "image:\n  tag: v0.28.1\n" in dev_values
+
+
+def test_adversarial_strings_of_one_environment_survive_the_overlay_patches(tmp_path: Path) -> None:
+    """Profile strings that differ in dev only reach kustomize as inline patch ops (and helm as
+    values-dev.yaml) and come out exactly: tests/emit/test_kustomize.ADVERSARIAL as env values."""
+    import json
+
+    from .test_kustomize import ADVERSARIAL
+
+    values = [s for s in ADVERSARIAL if s and len(s) < 600]
+    base = "".join(f"    - {{name: ADV_{i}, value: base}}\n" for i in range(len(values)))
+    dev = "".join(f"        - {{name: ADV_{i}, value: {json.dumps(s, ensure_ascii=False)}}}\n" for i, s in enumerate(values))
+    profile = tmp_path / "p.yaml"
+    text = (REPO / "profiles" / "tier2.yaml").read_text()
+    text = text.replace("  serviceAccount: {name: llama-70b-vllm}", "  serviceAccount: {name: llama-70b-vllm}\n  env:\n" + base.rstrip("\n"))
+    text = text.replace("  dev:\n", "  dev:\n    serving:\n      env:\n" + dev)
+    profile.write_text(text)
+    out, compiled = _build(tmp_path, profile)
+    _assert_equivalent(out, compiled)
+    by_env = {c.profile.env: c for c in compiled}
+    deployment = next(o for o in by_env["dev"].objects if o["kind"] == "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert [env[f"ADV_{i}"].replace("$$", "$") for i in range(len(values))] == values
+    kustomization = (out / "llama-70b" / "kustomize" / "overlays" / "dev" / "kustomization.yaml").read_text()
+    assert "ADV_" not in kustomization and "path: /spec/template/spec/containers/0/env/" in kustomization
