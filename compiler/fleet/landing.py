@@ -148,10 +148,11 @@ def _src(c: Compiled, path: Sequence[str | int]) -> Source:
 
 def object_sources(c: Compiled, objects: Sequence[dict[str, Any]]) -> tuple[tuple[ObjectKey, Source], ...]:
     out = []
+    where = {"namespace": _src(c, ["metadata", "namespace"]), "name": _src(c, ["metadata", "name"])}  # (the same two for every object)
     for obj in objects:
         m = obj.get("metadata", {})
         key = (obj["apiVersion"], obj["kind"], m.get("namespace", ""), m["name"])
-        out.append((key, _src(c, ["metadata", "namespace" if key[2] else "name"])))
+        out.append((key, where["namespace" if key[2] else "name"]))
     return tuple(out)
 
 
