@@ -204,9 +204,10 @@ class _PairWriter(_Writer):
         for k, head, head_sp in plan:
             value, b = mapping[k], base[k]
             kind = type(value)
-            if kind is str and type(b) is str and value == b and (plain or ns not in value) and (line := lines_of(value)) is not None:
-                out.append(head_sp + line)
-                bout.append(head_sp + line)
+            if kind is str and value == b and type(b) is str and (plain or ns not in value) and (line := lines_of(value)) is not None:
+                both = head_sp + line
+                out.append(both)
+                bout.append(both)
             elif kind in _OTHER and type(b) is kind:  # (each its own text: equal or not)
                 out.append(head_sp + _other(value, kind))
                 bout.append(head_sp + _other(b, kind))
