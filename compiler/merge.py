@@ -10,18 +10,21 @@ Precedence (lowest first): tier defaults < profile < ``environments.<env>`` < ``
 * an explicit ``null`` deletes the key (and everything below it) from the lower layers;
 * a scalar replaces whatever was there, of any type.
 
-The merge runs on deepmerge with our own strategies over *copies* of wrapped trees (deepmerge
-mutates its ``base`` argument and appends lists by default). Leaves are wrapped as
-:class:`Leaf` so each carries the :class:`~compiler.errors.Source` of the layer that set it.
+Leaves are wrapped as :class:`Leaf` so each carries the :class:`~compiler.errors.Source` of the
+layer that set it. The merge never mutates a tree: a merged mapping or list is a new container
+that shares the subtrees the upper layer does not touch, so the merged tier defaults can be
+computed once per tier and merged under every profile and environment (``resolve.py``). The rules
+are deepmerge's (type strategies for mappings and lists, "override" for everything else) with our
+strategies; ``tests/test_merge.py`` keeps that deepmerge implementation as the reference and
+compares the two on every shipped profile and a generated fleet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
-
-from deepmerge import Merger
 
 from .errors import Source, json_path, json_step
 from .load import Layer
@@ -96,22 +99,34 @@ def _strip_nulls(v: Any) -> Any:
     return v
 
 
-class _Strategies:
+class _Merge:
+    """deepmerge's ``Merger([(LDict, dicts), (LList, lists)], ["override"], ["override"])`` without
+    mutation: ``value`` returns the merged node, a new container wherever something changed."""
+
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
 
-    def dicts(self, merger: Merger, path: list, base: LDict, nxt: LDict) -> LDict:
-        for key, value in nxt.items():
-            if _is_null(value):
-                base.pop(key, None)
-            elif key in base:
-                base[key] = merger.value_strategy(path + [key], base[key], value)
-            else:
-                base[key] = _strip_nulls(value)
-        base.sources.extend(nxt.sources)
-        return base
+    def value(self, path: list, base: Any, nxt: Any) -> Any:
+        kind = type(base)
+        if kind is type(nxt):  # (no subclasses: the isinstance pairs deepmerge checks)
+            if kind is LDict:
+                return self.dicts(path, base, nxt)
+            if kind is LList:
+                return self.lists(path, base, nxt)
+        return nxt  # "override", for leaves and for a type conflict alike
 
-    def lists(self, merger: Merger, path: list, base: LList, nxt: LList) -> LList:
+    def dicts(self, path: list, base: LDict, nxt: LDict) -> LDict:
+        out = LDict(base, sources=[*base.sources, *nxt.sources])
+        for key, value in nxt.items():
+            if type(value) is Leaf and value.value is None:
+                out.pop(key, None)
+            elif key in out:
+                out[key] = self.value(path + [key], out[key], value)
+            else:
+                out[key] = _strip_nulls(value)
+        return out
+
+    def lists(self, path: list, base: LList, nxt: LList) -> LList:
         key = self.schema.merge_key(path)
         if key is None:
             return _strip_nulls(nxt)
@@ -121,7 +136,7 @@ class _Strategies:
             k = _item_key(item, key)
             if k is not None and k in index:
                 i = index[k]
-                out[i] = merger.value_strategy(path + [i], out[i], item)
+                out[i] = self.value(path + [i], out[i], item)
             elif not _is_null(item):
                 index[k] = len(out)
                 out.append(_strip_nulls(item))
@@ -134,18 +149,20 @@ def _item_key(item: Any, key: str) -> Any:
     return None
 
 
-def merge_layers(layers: Sequence[Layer], schema: Schema) -> Merged:
-    """Merge ``layers`` lowest precedence first; inputs are never mutated."""
-    strategies = _Strategies(schema)
-    merger = Merger(
-        [(LDict, strategies.dicts), (LList, strategies.lists)],
-        ["override"],
-        ["override"],
-    )
-    acc: Any = LDict()
+def merge_tree(layers: Sequence[Layer], schema: Schema, start: LDict | None = None) -> LDict:
+    """The wrapped merge of ``layers`` (lowest precedence first) over ``start`` (a tree this
+    function returned before, e.g. the merged tier defaults); neither is mutated."""
+    merge = _Merge(schema)
+    acc = start if start is not None else LDict()
     for layer in layers:
-        acc = merger.merge(acc, wrap(layer))  # wrap builds fresh containers: nothing to copy
-    return _unwrap(acc)
+        acc = merge.value([], acc, wrap(layer))
+    return acc
+
+
+def merge_layers(layers: Sequence[Layer], schema: Schema, start: LDict | None = None) -> Merged:
+    """Merge ``layers`` lowest precedence first (over ``start``, see :func:`merge_tree`); inputs
+    are never mutated."""
+    return _unwrap(merge_tree(layers, schema, start))
 
 
 def _container_source(sources: list[Source]) -> Source | None:
@@ -164,7 +181,7 @@ def _unwrap(tree: Any) -> Merged:
             src = _container_source(v.sources)
             if src:
                 prov[path] = src
-            return {k: go(x, path + json_step(k)) for k, x in v.items()}
+            return {k: go(x, path + _step(k)) for k, x in v.items()}
         if isinstance(v, LList):
             prov[path] = v.source
             return [go(x, f"{path}[{i}]") for i, x in enumerate(v)]
@@ -173,3 +190,7 @@ def _unwrap(tree: Any) -> Merged:
 
     values = go(tree, "$")
     return Merged(values, prov)
+
+
+#: :func:`json_step` of a key (keys repeat in every profile: each is spelled once; typed: 1 and True differ).
+_step = lru_cache(maxsize=1 << 12, typed=True)(json_step)

@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import Diagnostic, InputError, Source, json_path
 from .load import Layer, load_file
-from .merge import Merged, merge_layers
+from .merge import LDict, Merged, merge_layers, merge_tree
 from .schema import Schema
 from .setflags import new_items, parse_set
 from .types import Request  # a stage type (compiler/types.py), also imported from here
@@ -61,6 +61,13 @@ def _defaults_values(tier: str) -> dict[str, Any]:
     return out
 
 
+@lru_cache(maxsize=8)
+def _defaults_tree(tier: str) -> LDict:
+    """The tier's default layers merged (wrapped): the start of every merge of a profile of that
+    tier (``merge_tree`` never mutates it)."""
+    return merge_tree(_defaults(tier), schema())
+
+
 def tier_defaults(tier: str) -> dict[str, Any]:
     """The tier's default values (``common`` then ``<tier>``) as plain data; lists replace."""
     return copy.deepcopy(_defaults_values(tier))
@@ -89,8 +96,8 @@ def resolve(req: Request, profile: Layer | None = None, profile_errors: list[Dia
         raise InputError([Diagnostic(profile.source(("environments",)), "$.environments", f"the profile defines several environments ({', '.join(envs)}): choose one with --env")])
     layers: list[Layer] = []
     tier = profile.data.get("tier") if isinstance(profile.data, dict) else None
-    if tier in ("tier1", "tier2", "tier3"):
-        layers += _defaults(tier)
+    defaults = _defaults(tier) if tier in ("tier1", "tier2", "tier3") else ()
+    layers += defaults
     base = profile.data if isinstance(profile.data, dict) else {}
     layers.append(Layer("profile", profile.origin, {k: v for k, v in base.items() if k != "environments"}, profile.positions))
     if env not in envs:
@@ -119,7 +126,8 @@ def resolve(req: Request, profile: Layer | None = None, profile_errors: list[Dia
         layers.append(layer)
     if errors:  # also what the merged profile lacks (a missing key beside a typo): one round, not two
         raise InputError(errors + (_merged_problems(layers, sch, errors) if isinstance(profile.data, dict) else []))
-    merged = merge_layers(layers, sch)
+    # the tier defaults come merged already (once per tier); the same result as merging them here
+    merged = merge_layers(layers[len(defaults):], sch, _defaults_tree(tier)) if defaults else merge_layers(layers, sch)
     errors += validate_merged(merged, sch, env)
     if errors:
         raise InputError(errors + _new_item_hints(layers))

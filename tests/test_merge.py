@@ -110,3 +110,126 @@ def test_set_selects_named_item() -> None:
 
     layer = parse_set("capacity.pools[burst].weight=20", 1, schema())
     assert layer.data == {"capacity": {"pools": [{"weight": 20, "name": "burst"}]}}
+
+
+# --- the fast merge against deepmerge (the reference) -------------------------------------------
+
+def _reference_merge(layers, sch):
+    """The merge as it ran on deepmerge (mutating fresh wrapped copies), kept as the reference for
+    :func:`compiler.merge.merge_layers` (no mutation, shared subtrees, the tier defaults merged
+    once per tier)."""
+    from deepmerge import Merger
+
+    from compiler.merge import LDict, Leaf, LList, _strip_nulls, _unwrap, wrap
+
+    def is_null(v):
+        return isinstance(v, Leaf) and v.value is None
+
+    def item_key(item, key):
+        return item[key].value if isinstance(item, LDict) and isinstance(item.get(key), Leaf) else None
+
+    def dicts(merger, path, base, nxt):
+        for key, value in nxt.items():
+            if is_null(value):
+                base.pop(key, None)
+            elif key in base:
+                base[key] = merger.value_strategy(path + [key], base[key], value)
+            else:
+                base[key] = _strip_nulls(value)
+        base.sources.extend(nxt.sources)
+        return base
+
+    def lists(merger, path, base, nxt):
+        key = sch.merge_key(path)
+        if key is None:
+            return _strip_nulls(nxt)
+        index = {item_key(item, key): i for i, item in enumerate(base)}
+        out = LList(base, source=nxt.source)
+        for item in nxt:
+            k = item_key(item, key)
+            if k is not None and k in index:
+                out[index[k]] = merger.value_strategy(path + [index[k]], out[index[k]], item)
+            elif not is_null(item):
+                index[k] = len(out)
+                out.append(_strip_nulls(item))
+        return out
+
+    merger = Merger([(LDict, dicts), (LList, lists)], ["override"], ["override"])
+    acc = LDict()
+    for layer in layers:
+        acc = merger.merge(acc, wrap(layer))
+    return _unwrap(acc)
+
+
+def _layers_of(path: Path, env: str | None, overrides=(), sets=()):
+    """The layers resolve() merges for one environment (captured from the real resolve)."""
+    import compiler.resolve as res
+
+    seen = []
+    real = res.merge_layers
+
+    def spy(layers, sch, start=None):
+        seen.append((list(layers), start))
+        return real(layers, sch, start)
+
+    res.merge_layers = spy
+    try:
+        r = resolve(Request(path, path.name, env, tuple(overrides), tuple(sets)))
+    finally:
+        res.merge_layers = real
+    (layers, start), = seen
+    tier = r.values["tier"]
+    assert start is res._defaults_tree(tier)  # the shipped profiles take the cached defaults
+    return [*res._defaults(tier), *layers], r
+
+
+def _assert_same_merge(path: Path, env: str | None, overrides=(), sets=()) -> None:
+    layers, r = _layers_of(path, env, overrides, sets)
+    ref = _reference_merge(layers, schema())
+    fast = merge_layers(layers, schema())
+    assert fast.values == ref.values and fast.provenance == ref.provenance
+    assert list(fast.provenance) == list(ref.provenance)  # (the same walk order, too)
+    assert r.merged.provenance == ref.provenance  # what resolve() kept: over the cached defaults
+
+
+def test_fast_merge_equals_deepmerge_on_every_shipped_profile() -> None:
+    from tests.shipped import REPO, shipped_envs
+
+    pairs = shipped_envs()
+    assert len(pairs) >= 9
+    for stem, env in pairs:
+        _assert_same_merge(REPO / "profiles" / f"{stem}.yaml", env)
+
+
+def test_fast_merge_equals_deepmerge_on_a_generated_fleet(tmp_path: Path) -> None:
+    import yaml
+
+    from bench.fleet import write_fleet
+
+    for path in write_fleet(tmp_path / "profiles", 12):
+        for env in sorted(yaml.safe_load(path.read_text())["environments"]):
+            _assert_same_merge(path, env)
+
+
+def test_fast_merge_equals_deepmerge_with_overrides_sets_nulls_and_type_conflicts(tmp_path: Path) -> None:
+    """Every rule at once over the real tier defaults: a null deleting a default subtree, a map
+    replacing a list and a scalar replacing a map (type conflicts: the upper node is taken as
+    it is, nulls and all), keyed lists merged by name, and the layers after it merging into
+    what a type conflict took."""
+    (tmp_path / "p.yaml").write_text(PROFILE)
+    layers, _ = _layers_of(tmp_path / "p.yaml", "prod")
+    layers += [parse_text("serving:\n  image: {tag: o1, digest: null}\n  env:\n    - {name: X, value: '1'}\n"
+                          "capacity:\n  pools:\n    - {name: baseline, weight: 7, limits: null}\n    - {name: new, role: burst, instanceTypes: [p5.48xlarge]}\n"
+                          "monitoring: {dashboards: null}\n", "o1.yaml", "override"),
+               parse_text("serving:\n  env:\n    - {name: X, value: '2'}\n    - null\n    - {name: Y, value: null}\n", "o2.yaml", "override")]
+    c1, c2, c3 = (parse_text("serving:\n  image:\n    tag: {x: 1, y: null}\n", "c1.yaml", "override"),
+                  parse_text("serving:\n  image: plain\n", "c2.yaml", "override"),
+                  parse_text("serving:\n  image:\n    tag: {z: 2, x: null}\n", "c3.yaml", "override"))
+    for tail in ([], [c1], [c1, c3], [c1, c2], [c1, c2, c3], [c2, c1, c3]):
+        ref = _reference_merge([*layers, *tail], schema())
+        fast = merge_layers([*layers, *tail], schema())
+        assert fast.values == ref.values and fast.provenance == ref.provenance
+        if tail == [c1]:  # a type conflict takes the upper map whole, its null too
+            assert fast.values["serving"]["image"]["tag"] == {"x": 1, "y": None}
+        if tail == [c1, c3]:  # ... and a later layer merges into it
+            assert fast.values["serving"]["image"]["tag"] == {"y": None, "z": 2}

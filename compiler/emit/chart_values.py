@@ -67,18 +67,31 @@ def _leaf_schema(vp: tuple[str, ...], origin: tuple[str, str] | None, envs: tupl
         return {"type": "boolean", "description": f"Render the {vp[0]} object (the profile enables it only in some environments)."}
     kind, field = origin or ("", "")
     what = f"{kind} {field}"
-    for kinds, rx, ppath in PROFILE_FIELDS:
-        if re.fullmatch(kinds, kind) and re.fullmatch(rx, field):
-            return _from_profile(ppath, what)
-    if re.fullmatch(r"spec\.advanced\.scalingModifiers\.(target|activationTarget)", field):
+    rule = _field_rule(kind, field)
+    if rule == "modifier":
         node = _from_profile(("autoscaling", field.rsplit(".", 1)[-1]), what)
         return {**NUMBER_STRING, "description": node["description"]}
+    if isinstance(rule, tuple):
+        return _from_profile(rule, what)
     if kind == "NodePool" and field == "spec.limits":
         desc = _from_profile(("capacity", "pools", 0, "limits"), what)["description"]
         return {"type": "object", "additionalProperties": QUANTITY, "properties": {k: QUANTITY for k in ("cpu", "memory", "nvidia.com/gpu")},
                 "required": ["cpu", "memory", "nvidia.com/gpu"], "description": desc}
     ordered = sorted(types | ({"number"} if "integer" in types and "number" in types else set()))
     return {"type": ordered[0] if len(ordered) == 1 else ordered, "description": f"{what}: differs between environments (set through the profile's environments)."}
+
+
+@lru_cache(maxsize=1 << 10)
+def _field_rule(kind: str, field: str) -> tuple[str | int, ...] | str | None:
+    """The profile field of the first ``PROFILE_FIELDS`` row matching (kind, object field), else
+    ``"modifier"`` for a KEDA scaling modifier, else None (fields repeat across profiles: each
+    pair is matched once)."""
+    for kinds, rx, ppath in PROFILE_FIELDS:
+        if re.fullmatch(kinds, kind) and re.fullmatch(rx, field):
+            return ppath
+    if re.fullmatch(r"spec\.advanced\.scalingModifiers\.(target|activationTarget)", field):
+        return "modifier"
+    return None
 
 
 def values_schema(analysis: Analysis) -> dict[str, Any]:

@@ -29,10 +29,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
-
-from ruamel.yaml import YAML
 
 __all__ = ["document_lines", "dump_document", "dump_documents", "join_document", "load_documents", "needs_quotes", "order_keys"]
 
@@ -74,11 +72,18 @@ def _printable(ch: str) -> bool:
 
 
 #: A character :func:`_printable` rejects (the same set, as one regex: a C-speed scan).
-_UNPRINTABLE = re.compile("[^\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]")
+_UNPRINTABLE_RX = "[^\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]"
 #: The same, but allowing tab and newline (what a literal block may carry).
-_UNPRINTABLE_IN_BLOCK = re.compile("[^\t\n\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]")
+_UNPRINTABLE_IN_BLOCK_RX = "[^\t\n\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u2028\u2029\ufeff]"
 #: A character a double-quoted scalar writes escaped (:data:`_ESCAPES` or not printable).
-_NEEDS_ESCAPE = re.compile('[\\\\"]|' + _UNPRINTABLE.pattern)
+_NEEDS_ESCAPE_RX = '[\\\\"]|' + _UNPRINTABLE_RX
+
+
+@cache
+def _rx(pattern: str) -> re.Pattern[str]:
+    """``re.compile(pattern)``, on first use: these Unicode ranges take ~1.5 ms each to compile,
+    and only non-ASCII text (rare) needs them, so a process that meets none never pays for them."""
+    return re.compile(pattern)
 #: A line ending in a space or tab.
 _TRAILING_BLANK = re.compile("[ \t](?:\n|\\Z)")
 
@@ -106,16 +111,17 @@ def _needs_quotes(text: str) -> bool:
 
 
 def _all_printable(text: str) -> bool:
-    """``_UNPRINTABLE.search(text) is None``; for ASCII text (nearly all) the C ``isprintable``,
+    """``_rx(_UNPRINTABLE_RX).search(text) is None``; for ASCII text (nearly all) the C ``isprintable``,
     which accepts exactly the ASCII part of that set (a regex scan of a 10 kB text is 100x slower)."""
-    return text.isprintable() if text.isascii() else _UNPRINTABLE.search(text) is None
+    return text.isprintable() if text.isascii() else _rx(_UNPRINTABLE_RX).search(text) is None
 
 
 _needs_quotes_cached = lru_cache(maxsize=1 << 16)(_needs_quotes)
 
 
 def _double_quoted(text: str) -> str:
-    if _NEEDS_ESCAPE.search(text) is None:
+    # (= _rx(_NEEDS_ESCAPE_RX).search(text) is None; for ASCII text without the regex, as in _all_printable)
+    if (text.isprintable() and '"' not in text and "\\" not in text) if text.isascii() else _rx(_NEEDS_ESCAPE_RX).search(text) is None:
         return '"' + text + '"'
     out = []
     for ch in text:
@@ -139,9 +145,9 @@ def _literal_ok(text: str) -> bool:
     # = _TRAILING_BLANK.search(text) is not None, as substring tests
     if " \n" in text or "\t\n" in text or text.endswith((" ", "\t")):
         return False
-    if text.isascii():  # = _UNPRINTABLE_IN_BLOCK.search(text) is None (see _all_printable)
+    if text.isascii():  # = _rx(_UNPRINTABLE_IN_BLOCK_RX).search(text) is None (see _all_printable)
         return text.replace("\n", "").replace("\t", "").isprintable()
-    return _UNPRINTABLE_IN_BLOCK.search(text) is None
+    return _rx(_UNPRINTABLE_IN_BLOCK_RX).search(text) is None
 
 
 def _literal(text: str, indent: int, with_indicator: bool) -> list[str]:
@@ -411,5 +417,7 @@ def document_lines(doc: Any) -> list[str]:
 
 def load_documents(text: str) -> list[Any]:
     """Safe-load every document of a YAML stream (YAML 1.2 rules) into plain Python data."""
+    from ruamel.yaml import YAML  # (here: emitting needs no YAML library)
+
     yaml = YAML(typ="safe", pure=True)
     return list(yaml.load_all(text))

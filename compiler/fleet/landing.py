@@ -84,16 +84,19 @@ class Landing:
 def _has_key(value: Any, key: str) -> bool:
     """True when a mapping anywhere in ``value`` has ``key`` (one loop over a stack: nested
     generators cost a frame per level for every node)."""
-    stack = [value]
-    while stack:
+    stack = [value] if isinstance(value, (dict, list)) else []
+    while stack:  # (only containers are pushed: most nodes are strings, each one test less)
         node = stack.pop()
         if isinstance(node, dict):
             if key in node:
                 return True
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
+            stack.extend([v for v in node.values() if isinstance(v, _CONTAINERS)])
+        else:
+            stack.extend([v for v in node if isinstance(v, _CONTAINERS)])
     return False
+
+
+_CONTAINERS = (dict, list)
 
 
 def _efs_csi(objects: Sequence[dict[str, Any]]) -> bool:
@@ -145,10 +148,11 @@ def _src(c: Compiled, path: Sequence[str | int]) -> Source:
 
 def object_sources(c: Compiled, objects: Sequence[dict[str, Any]]) -> tuple[tuple[ObjectKey, Source], ...]:
     out = []
+    where = {"namespace": _src(c, ["metadata", "namespace"]), "name": _src(c, ["metadata", "name"])}  # (the same two for every object)
     for obj in objects:
         m = obj.get("metadata", {})
         key = (obj["apiVersion"], obj["kind"], m.get("namespace", ""), m["name"])
-        out.append((key, _src(c, ["metadata", "namespace" if key[2] else "name"])))
+        out.append((key, where["namespace" if key[2] else "name"]))
     return tuple(out)
 
 

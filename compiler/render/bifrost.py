@@ -22,9 +22,9 @@ Clients call ``http://<name>-bifrost.<namespace>:<port>/v1/...`` with model ``vl
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from ..emit.jsonout import dumps_indented
 from ..plan.path import bifrost_name, gateway_url, hybrid_url, step_timeouts
 from ..profile_path import Step
 from . import meta, security
@@ -119,7 +119,7 @@ def config(ctx: Context) -> dict[str, Any]:
 
 
 def config_map(ctx: Context) -> dict[str, Any]:
-    text = json.dumps(config(ctx), indent=2, sort_keys=True) + "\n"
+    text = dumps_indented(config(ctx)) + "\n"  # = json.dumps(..., indent=2, sort_keys=True), C-encoded strings
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _md(ctx), "data": {CONFIG_FILE: text}}
 
 

@@ -135,6 +135,24 @@ DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def config_text(config: dict[str, Any], dumper: Any = DUMPER) -> str:
+    """The config as YAML; with the default dumper remembered per ``repr(config)`` (a fleet's
+    configs are a few variants, and PyYAML's representer is pure Python: ~0.3 ms a dump). The
+    repr tells apart everything the dump can (key order, 1/1.0/True/"1", list/tuple)."""
+    if dumper is not DUMPER:
+        return _dump(config, dumper)
+    key = repr(config)
+    text = _TEXTS.get(key)
+    if text is None:
+        if len(_TEXTS) >= 256:
+            _TEXTS.clear()
+        text = _TEXTS[key] = _dump(config, dumper)
+    return text
+
+
+_TEXTS: dict[str, str] = {}
+
+
+def _dump(config: dict[str, Any], dumper: Any) -> str:
     return str(yaml.dump(config, Dumper=dumper, sort_keys=False, default_flow_style=False))
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from compiler.build import target_for
 from compiler.emit import chart
-from compiler.emit.chart_template import TOKEN, ns_pattern, template_lines
+from compiler.emit.chart_template import TOKEN, NsSplitter, ns_pattern, template_lines
 from compiler.emit.layout import analysis_of
 from compiler.emit.variance import ValueRef
 from compiler.emit.yamlout import dump_document
@@ -100,11 +100,12 @@ def _ns_definition(ns: str) -> re.Pattern[str]:
 def test_namespace_pattern_matches_where_the_lookbehind_spelling_does() -> None:
     """The namespace regex leads with the literal (fast); it must split text exactly where the
     plain lookbehind form (the definition) does: every text of up to four fragments."""
-    fast, definition = ns_pattern("llm"), _ns_definition("llm")
+    fast, definition, by_hand = ns_pattern("llm"), _ns_definition("llm"), NsSplitter("llm")
     for n in range(1, 5):
         for fragments in itertools.product(_NS_FRAGMENTS, repeat=n):
             text = "".join(fragments)
             assert fast.split(text) == definition.split(text), text
+            assert by_hand.split(text) == definition.split(text), text  # what the one-walk writers use
     assert fast.split('up{namespace="llm"} x.llm.svc job="llm/x" namespace="llm-a"') == \
         ['up{namespace="', '"} x.', '.svc job="', '/x" namespace="llm-a"']
 
@@ -114,6 +115,24 @@ def test_namespace_pattern_matches_where_the_lookbehind_spelling_does() -> None:
 def test_namespace_pattern_on_longer_texts(ns: str, fragments: list[str]) -> None:
     text = "".join(fragments)
     assert ns_pattern(ns).split(text) == _ns_definition(ns).split(text)
+    assert NsSplitter(ns).split(text) == _ns_definition(ns).split(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["llm", "a.b", "ab", "a"]), st.lists(st.sampled_from([*'ab.lmsvcx"\\/=_é1 -', "job=", "namespace=", ".svc"]), max_size=40))
+def test_namespace_splitter_on_any_text(ns: str, pieces: list[str]) -> None:
+    """The hand-written splitter against the regex definition on arbitrary text (word and non-word
+    characters after ``.svc``, overlapping and repeated namespaces)."""
+    text = "".join(pieces)
+    assert NsSplitter(ns).split(text) == _ns_definition(ns).split(text)
+
+
+@pytest.mark.parametrize("after", ["", ".", "-", " ", ":", "_", "x", "1", "é", "\u0663", "\"", "/"])
+def test_namespace_splitter_word_boundary_after_svc(after: str) -> None:
+    """``\\b`` after ``.svc``: a word character (letters, digits, ``_``, any script) continues the
+    word and is no match; anything else, or the end of the text, is one."""
+    for text in (f"http://a.llm.svc{after}", f"a.llm.svc{after}x.llm.svc{after}"):
+        assert NsSplitter("llm").split(text) == _ns_definition("llm").split(text), text
 
 
 # --- a template and its kustomize base in one walk (chart.template_and_base) ------------------

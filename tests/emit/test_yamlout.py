@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import subprocess
 import warnings
@@ -339,7 +340,11 @@ def test_fast_scans_agree_with_the_regex_definitions(text: str) -> None:
     """The C string scans used for speed decide exactly what the documented regexes decide."""
     from compiler.emit import yamlout
 
-    assert yamlout._all_printable(text) == (yamlout._UNPRINTABLE.search(text) is None)
+    unprintable, in_block = re.compile(yamlout._UNPRINTABLE_RX), re.compile(yamlout._UNPRINTABLE_IN_BLOCK_RX)
+    assert yamlout._all_printable(text) == (unprintable.search(text) is None)
     by_regex = ("\n" in text and bool(text.strip("\n")) and yamlout._TRAILING_BLANK.search(text) is None
-                and yamlout._UNPRINTABLE_IN_BLOCK.search(text) is None)
+                and in_block.search(text) is None)
     assert yamlout._literal_ok(text) == by_regex
+    # a double-quoted scalar: written as is exactly when the escape regex finds nothing to escape
+    plain = '"' + text + '"'
+    assert (yamlout._double_quoted(text) == plain) == (re.compile(yamlout._NEEDS_ESCAPE_RX).search(text) is None)

@@ -63,3 +63,4 @@ def test_has_key_finds_a_key_at_any_depth_and_only_as_a_key() -> None:
     assert _has_key(deep, "vpc.amazonaws.com/efa")
     assert not _has_key({"a": ["vpc.amazonaws.com/efa", {"b": "vpc.amazonaws.com/efa"}]}, "vpc.amazonaws.com/efa")
     assert not _has_key(None, "x") and _has_key({"x": None}, "x")
+    assert _has_key([1, "x", [{"y": {"x": 0}}]], "x") and not _has_key("x", "x") and not _has_key([["x"], {"y": ["x"]}], "x")

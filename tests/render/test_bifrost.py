@@ -10,11 +10,14 @@ from typing import Any
 import pytest
 from jsonschema import Draft201909Validator
 
+from compiler.pipeline import compile_env
 from compiler.plan.path import gateway_service, step_timeouts
 from compiler.render import bifrost
+from compiler.resolve import Request
 from compiler.verify.kube import KubeValidator
 from tests.conftest import REPO
 from tests.render.test_vllm import compiled, ctx_of, matches, objects
+from tests.shipped import shipped_envs
 
 SCHEMA = json.loads((REPO.parent / "shared" / "upstream" / "bifrost" / "config.schema.json").read_text())
 TIERS = ("tier1", "tier2", "tier3")
@@ -88,3 +91,14 @@ def test_workload_is_valid_and_mounts_its_config(kube: KubeValidator) -> None:
 
 def test_off_renders_nothing() -> None:
     assert bifrost.render(ctx_of(compiled("tier2", "fallback.enabled=false"))) == []
+
+
+@pytest.mark.parametrize("stem,env", shipped_envs())
+def test_config_text_is_json_dumps_indented(stem: str, env: str) -> None:
+    """config.json is written by emit.jsonout (C-encoded strings): the bytes of
+    ``json.dumps(config, indent=2, sort_keys=True)`` on every shipped profile and environment."""
+    ctx = ctx_of(compile_env(Request(REPO / "profiles" / f"{stem}.yaml", f"profiles/{stem}.yaml", env, (), ())))
+    maps = [o for o in bifrost.render(ctx) if o["kind"] == "ConfigMap"]
+    for cm in maps:
+        assert cm["data"]["config.json"] == json.dumps(bifrost.config(ctx), indent=2, sort_keys=True) + "\n"
+    assert maps or not ctx.profile.path.fallback.enabled

@@ -175,3 +175,16 @@ def test_the_config_text_is_what_the_pure_python_emitter_writes(stem: str, env: 
     config = picker.plugin_config(ctx_of(compiled(stem, env=env)))
     assert picker.DUMPER is yaml.CSafeDumper  # the fast emitter is really the one in use
     assert picker.config_text(config) == picker.config_text(config, yaml.SafeDumper)
+    assert picker.config_text(config) == picker.config_text(config, yaml.SafeDumper)  # (now from the cache)
+
+
+def test_remembered_config_texts_keep_apart_what_the_dump_keeps_apart() -> None:
+    """Texts are remembered per repr: configs that differ only in a value's type or in key order
+    each get their own text (every one dumped twice: the second comes from the cache)."""
+    configs = [{"a": 1}, {"a": True}, {"a": 1.0}, {"a": "1"}, {"a": [1]}, {"b": 1, "a": 2}, {"a": 2, "b": 1}, {"a": {"x": None}}]
+    texts = {picker.config_text(c) for c in configs}
+    assert len(texts) == len(configs)
+    for c in configs:
+        assert picker.config_text(c) == yaml.dump(c, Dumper=yaml.SafeDumper, sort_keys=False, default_flow_style=False)
+    for odd in ({"a": (1,)}, {"a": {1: "x"}}, {"a": {"1": "x"}}):  # (a tuple, an int key: not read from [1]'s or "1"'s text)
+        assert picker.config_text(odd) == yaml.dump(odd, Dumper=yaml.SafeDumper, sort_keys=False, default_flow_style=False)
