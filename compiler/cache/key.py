@@ -38,7 +38,7 @@ __all__ = ["IGNORED_ENV", "KEY_FORMAT", "package_digest", "profile_key", "toolch
 KEY_FORMAT = "mcompile-cache-key/v1"
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 #: Libraries whose version can change the bytes mcompile writes or what it accepts.
-LIBRARIES = ("kubernetes-validate", "jsonschema", "referencing", "ruamel.yaml", "PyYAML", "cel-python", "lark", "deepmerge")
+LIBRARIES = ("kubernetes-validate", "jsonschema", "referencing", "ruamel.yaml", "PyYAML", "cel-python", "lark", "google-re2")
 #: ``MCOMPILE_*`` variables that do not change the output (everything else under that prefix is in the key).
 IGNORED_ENV = frozenset({"MCOMPILE_CACHE_DIR", "MCOMPILE_NO_CACHE", "MCOMPILE_DEBUG", "MCOMPILE_TOOLS_DIR"})
 _SKIP_DIRS = frozenset({"__pycache__"})
