@@ -57,6 +57,16 @@ def main() -> None:
     if text is not None:
         sys.stdout.write(text)
         return
+    import gc
+
+    # A compile allocates millions of objects and frees nearly all of them by reference count;
+    # few form cycles. With the default threshold (a collection every 700 net allocations) the
+    # collector runs thousands of times per build, each pass walking the young objects and every
+    # tenth or hundredth pass all of them: 8 % of a fleet's CPU and ~40 ms of a cold single build
+    # on the 2-core bench machine. Collecting every 200,000 allocations (mypy does the same)
+    # keeps the cycles bounded: the peak memory of a fleet of 100 did not change (54 MB).
+    # Worker processes are forked from here and inherit it.
+    gc.set_threshold(200_000, 30, 30)
     from .root import run
 
     try:
@@ -68,8 +78,6 @@ def main() -> None:
         # than its whole verify stage. gc.freeze() moves every object out of the collector's
         # reach; atexit handlers, the flush of stdout/stderr and the join of non-daemon threads
         # still run as before (every file mcompile writes is closed by then).
-        import gc
-
         gc.freeze()
 
 
