@@ -180,6 +180,36 @@ def test_jobs_really_use_worker_processes(monkeypatch: pytest.MonkeyPatch) -> No
     assert [o.name for o in build_mod.build_all(targets, make_verifier(), jobs=1)] == ["qwen3-32b", "llama-70b", "glm-5"]
 
 
+def test_workers_fork_from_a_frozen_heap_and_the_parent_unfreezes_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The parent's objects are frozen while the workers fork (their collections then copy none of
+    its pages) and collectable again afterwards, even when a worker fails: a caller that builds
+    many times in one process (tests, an editor integration) keeps nothing frozen for good."""
+    import dataclasses
+    import gc
+
+    from compiler import build as build_mod
+    from compiler.verify import make_verifier
+
+    real = build_mod.build_one
+    monkeypatch.setattr(build_mod, "build_one", lambda t, v: dataclasses.replace(real(t, v), display=str(gc.get_freeze_count())))
+    targets = [build_mod.target_for(REPO / p, REPO / "out", (), ()) for p in TIERS]
+    before = gc.get_freeze_count()
+    counts = [int(o.display) for o in build_mod.build_all(targets, make_verifier(), jobs=2)]
+    assert counts[0] == before  # profile 0 runs in this process, before the fork
+    assert all(c > before for c in counts[1:])  # the workers see the parent's heap frozen
+    assert gc.get_freeze_count() == before
+
+    def boom(t, v):  # type: ignore[no-untyped-def]
+        if not str(t.request.profile).endswith(TIERS[0]):
+            raise RuntimeError("worker failed")
+        return real(t, v)
+
+    monkeypatch.setattr(build_mod, "build_one", boom)
+    with pytest.raises(RuntimeError, match="worker failed"):
+        build_mod.build_all(targets, make_verifier(), jobs=2)
+    assert gc.get_freeze_count() == before
+
+
 def test_cli_jobs_1_and_default_write_the_same_tree(project: Path, tmp_path: Path) -> None:
     work = tmp_path / "w"
     shutil.copytree(project / "profiles", work / "profiles")
