@@ -75,6 +75,7 @@ _INT = re.compile(r"^[-+]?[0-9][0-9_]*$")  # YAML 1.2 core: 0755 is decimal 755
 _OCT = re.compile(r"^0o[0-7_]+$")
 _HEX = re.compile(r"^0x[0-9a-fA-F_]+$")
 _CORE = "tag:yaml.org,2002:"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Builder:
@@ -115,6 +116,7 @@ class _Builder:
                 continue
             key = str(knode.value)
             kpath = path + (key,)
+            self._no_surrogates(knode, kpath, key)
             if key in out:
                 first = self.positions.get(kpath, (0, 0))
                 self.err(knode, kpath, f"duplicate key {key!r} (first defined at line {first[0]})")
@@ -124,6 +126,23 @@ class _Builder:
             out[key] = self.build(vnode, kpath, depth + 1)
         return out
 
+    def _no_surrogates(self, node: Node, path: Path_, text: str) -> None:
+        """A ``\\uD800``-``\\uDFFF`` escape in a double-quoted scalar reads as a UTF-16 surrogate, which
+        is not a character: Go's YAML reader (helm, kustomize, Argo CD, Flux) refuses the file we
+        would write it into, so it is refused here, where it was written."""
+        if text.isascii():
+            return
+        m = _SURROGATE.search(text)
+        if m is None:
+            return
+        hi, lo = m.group(), text[m.end():m.end() + 1]
+        if "\ud800" <= hi <= "\udbff" and "\udc00" <= lo <= "\udfff":
+            cp = 0x10000 + ((ord(hi) - 0xD800) << 10) + (ord(lo) - 0xDC00)
+            hint = f"write the character itself or \\U{cp:08X} (the pair \\u{ord(hi):04X}\\u{ord(lo):04X} is JSON's spelling, not YAML's)"
+        else:
+            hint = "it is half of a UTF-16 surrogate pair; write the character itself or a \\U00XXXXXX escape"
+        self.err(node, path, f"\\u{ord(hi):04X} is not a Unicode character: {hint}")
+
     def _scalar(self, node: ScalarNode, path: Path_) -> Any:
         tag, v = node.tag, node.value
         if node.style == ">" and isinstance(v, str):
@@ -132,6 +151,7 @@ class _Builder:
             # hold a BEL: it is not printable)
             v = v.replace("\a", "")
         if tag == _CORE + "str" or tag == _CORE + "timestamp":
+            self._no_surrogates(node, path, v)
             return str(v)
         if tag == _CORE + "null":
             return None

@@ -56,3 +56,21 @@ def test_a_folded_block_scalar_reads_as_yaml_defines_it() -> None:
 
     text = "description: >-\n  one\n  two\n\n  three\n"
     assert parse_text(text, "f.yaml", "profile").data == {"description": "one two\nthree"}
+
+
+def test_utf16_surrogate_escapes_are_refused_where_they_are_written() -> None:
+    """helm, kustomize, Argo CD and Flux refuse a YAML file with a surrogate escape ("found invalid
+    Unicode character escape code"), so a profile string holding one must not reach out/."""
+    text = 'a: "rocket \\ud83d\\ude80"\nb:\n  - "half \\udc00 x"\n"k\\ud800": 1\nok: "caf\\u00e9 \\U0001F680"\n'
+    with pytest.raises(InputError) as e:
+        parse_text(text, "p.yaml", "profile")
+    assert [str(d) for d in e.value.sorted()] == [
+        ("p.yaml:1:4: $.a: \\uD83D is not a Unicode character: write the character itself or \\U0001F680 "
+        "(the pair \\uD83D\\uDE80 is JSON's spelling, not YAML's)"),
+        ("p.yaml:3:5: $.b[0]: \\uDC00 is not a Unicode character: it is half of a UTF-16 surrogate pair; "
+        "write the character itself or a \\U00XXXXXX escape"),
+        ("p.yaml:4:1: $[\"k\\ud800\"]: \\uD800 is not a Unicode character: it is half of a UTF-16 surrogate pair; "
+        "write the character itself or a \\U00XXXXXX escape"),
+    ]
+    # the spelling the message suggests reads as the character the pair meant
+    assert parse_text('a: "rocket \\U0001F680"\n', "p.yaml", "profile").data == {"a": "rocket \U0001F680"}
