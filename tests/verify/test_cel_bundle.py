@@ -13,26 +13,11 @@ import pytest
 
 from compiler.verify import cel_bundle, cel_meta, cel_py, crd_cel, schema_cache
 from compiler.verify.crds import CrdRegistry, _walk_rule_tree
+from tests.verify.conftest import new_process as _new_process
 from tests.verify.test_crd_cel import _fresh, _variants
 from tests.verify.test_crds import messages, nodepool
 
 KIND = ("karpenter.sh/v1", "NodePool")
-
-
-@pytest.fixture
-def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.delenv("MCOMPILE_NO_CACHE", raising=False)
-    _new_process()
-    yield tmp_path / "mcompile" / "schema-checks"
-    _new_process()
-
-
-def _new_process() -> None:
-    """Forget what this process compiled (as a new process would)."""
-    crd_cel._compile_rule.cache_clear()
-    crd_cel.PRIMED.clear()
-    crd_cel.COMPILED.clear()
 
 
 def _bundle_entry(registry: CrdRegistry) -> Path:

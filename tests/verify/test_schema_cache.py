@@ -15,25 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from compiler.verify import accept, crd_cel, schema_cache
+from compiler.verify import accept, schema_cache
 from compiler.verify.crds import CrdRegistry
 from compiler.verify.kube import KubeValidator
 from tests.verify.test_crds import leaderworkerset, messages, nodepool
-
-
-@pytest.fixture
-def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.delenv("MCOMPILE_NO_CACHE", raising=False)
-    _new_process()  # whether a kind's CEL bundle (cel_bundle) is written depends on what this process compiled
-    yield tmp_path / "mcompile" / "schema-checks"
-    _new_process()
-
-
-def _new_process() -> None:
-    crd_cel._compile_rule.cache_clear()
-    crd_cel.PRIMED.clear()
-    crd_cel.COMPILED.clear()
 
 
 def _generated(monkeypatch: pytest.MonkeyPatch) -> list[str]:
