@@ -124,3 +124,36 @@ def test_readme_counts_the_rules_and_lists_every_shipped_profile() -> None:
     assert int(count) == len(RULES)
     for profile in sorted((REPO / "profiles").glob("*.yaml")):
         assert f"| `profiles/{profile.name}` |" in readme, f"{profile.name} is missing from the README's profile table"
+
+
+def test_the_workflows_keep_the_user_cache_where_mcompile_writes_it(tmp_path: Path, monkeypatch) -> None:
+    """Each job that installs mcompile restores ~/.cache/mcompile before it pulls the CRDs: the
+    directory the compiled schema checks and CEL programs (schema_cache) and the pulled CRDs
+    (crd_sources) live in when $XDG_CACHE_HOME is unset, as on a hosted runner; keyed by the
+    installed version. Without it every CI run recompiles them (~1 s per run)."""
+    from compiler.verify import crd_sources, schema_cache
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("MCOMPILE_NO_CACHE", raising=False)
+    schema_cache._writable.cache_clear()
+    try:
+        checks = schema_cache.cache_dir()
+    finally:
+        schema_cache._writable.cache_clear()
+    jobs = 0
+    for name in ("mcompile.yml", "mcompile-shards.yml"):
+        workflow = yaml.safe_load((REPO / ".github/workflows" / name).read_text())
+        for job in workflow["jobs"].values():
+            steps = job["steps"]
+            pulls = [i for i, s in enumerate(steps) if "mcompile crds pull" in s.get("run", "")]
+            if not pulls:
+                continue
+            jobs += 1
+            caches = [i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/cache@")]
+            assert caches and caches[0] < pulls[0], f"{name}: no user cache restored before `crds pull`"
+            step = steps[caches[0]]["with"]
+            where = Path(step["path"].replace("~", str(tmp_path), 1))
+            assert where == checks and crd_sources.user_cache_dir().is_relative_to(where)
+            assert "inputs.mcompile-version" in step["key"]
+    assert jobs == 3  # mcompile.yml's check, the shards and their final job
