@@ -124,17 +124,11 @@ def _alias(obj: dict[str, Any], profile_name: str, taken: set[str]) -> str:
     return alias
 
 
-def _path_text(path: Sequence[str | int]) -> str:
-    out = ""
-    for p in path:
-        out = _path_child(out, p)
-    return out
-
-
 @lru_cache(maxsize=1 << 15, typed=True)  # (typed: True and 1 spell differently)
 def _path_child(text: str, p: str | int) -> str:
-    """:func:`_path_text` of a path one segment longer than the one ``text`` spells (paths
-    repeat across objects and profiles: each is spelled once)."""
+    """The dotted spelling (``spec.template``, ``[0]`` for an index or a key with ``.`` or ``/``)
+    of a path one segment longer than the one ``text`` spells (paths repeat across objects and
+    profiles: each is spelled once)."""
     return text + (f"[{p}]" if isinstance(p, int) or "." in str(p) or "/" in str(p) else (("." if text else "") + str(p)))
 
 
@@ -145,7 +139,7 @@ def _named(items: Sequence[Any]) -> bool:
 class _Walker:
     def __init__(self, kind: str, alias: str, envs: list[str], shared: dict[tuple[str, ...], dict[str, Any]]) -> None:
         self.kind, self.alias, self.envs = kind, alias, envs
-        self.knobs = [re.compile(rx) for k, rx in KNOBS if k == kind]
+        self.has_knobs = any(k == kind for k, _ in KNOBS)  # (matched by _is_knob)
         self.values: dict[tuple[str, ...], dict[str, Any]] = {}
         self.origins: dict[tuple[str, ...], tuple[str, str]] = {}
         self.shared = shared  # chart-wide values (image) every object must agree on
@@ -192,12 +186,12 @@ class _Walker:
 
     def walk(self, nodes: list[Any], path: list, text: str = "") -> Any:
         """The template of ``nodes`` (one per environment) at ``path`` (``text``: its
-        :func:`_path_text`, grown one segment per level instead of respelled per node)."""
+        spelling, grown one segment per level by :func:`_path_child`)."""
         first = nodes[0]
         last = path[-1] if path else None
         if last in _WIDE_LAST and (wide := self.chart_wide(path, nodes, text)) is not None:
             return wide
-        if last == ENV_LABEL or (self.knobs and _is_knob(self.kind, text)):
+        if last == ENV_LABEL or (self.has_knobs and _is_knob(self.kind, text)):
             return self.value(path, nodes, text)
         if isinstance(first, dict):
             keys = first.keys()
@@ -216,7 +210,7 @@ class _Walker:
         is the field itself (what :meth:`walk` would return for it, without the call) unless it
         could be a value anyway: a knob of this kind, or a chart-wide/environment field."""
         out: dict[str, Any] = {}
-        knobs = bool(self.knobs)
+        knobs = self.has_knobs
         rest = nodes[1:]
         for k, first in nodes[0].items():
             if type(first) in _SCALARS and k not in _SPECIAL_LAST:

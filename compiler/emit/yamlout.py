@@ -84,8 +84,6 @@ def _rx(pattern: str) -> re.Pattern[str]:
     """``re.compile(pattern)``, on first use: these Unicode ranges take ~1.5 ms each to compile,
     and only non-ASCII text (rare) needs them, so a process that meets none never pays for them."""
     return re.compile(pattern)
-#: A line ending in a space or tab.
-_TRAILING_BLANK = re.compile("[ \t](?:\n|\\Z)")
 
 
 #: Strings up to this length are cached (names, labels, keys, flags: they repeat across objects,
@@ -142,7 +140,7 @@ def _literal_ok(text: str) -> bool:
     """True when ``text`` can be a literal block scalar that reads back exactly."""
     if "\n" not in text or not text.strip("\n"):
         return False
-    # = _TRAILING_BLANK.search(text) is not None, as substring tests
+    # = a line ending in a space or tab (the regex [ \t](?:\n|\Z), kept in the test), as substring tests
     if " \n" in text or "\t\n" in text or text.endswith((" ", "\t")):
         return False
     if text.isascii():  # = _rx(_UNPRINTABLE_IN_BLOCK_RX).search(text) is None (see _all_printable)
