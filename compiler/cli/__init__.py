@@ -38,10 +38,15 @@ def terminal_columns() -> int:
         return 80
 
 
+def completing() -> bool:
+    """Shell completion asked (typer answers it from the whole command tree)."""
+    return any(k.startswith("_MCOMPILE_COMPLETE") or k == "_TYPER_COMPLETE_ARGS" for k in os.environ)
+
+
 def quick_answer(argv: list[str]) -> str | None:
     """What ``mcompile <argv>`` prints when that needs no command module (None: run typer)."""
-    if any(k.startswith("_MCOMPILE_COMPLETE") or k == "_TYPER_COMPLETE_ARGS" for k in os.environ):
-        return None  # shell completion is typer's (root.completing)
+    if completing():
+        return None  # shell completion is typer's
     if argv == ["--version"]:
         from .. import __version__
 

@@ -16,7 +16,7 @@ import typer
 from typer.exceptions import TyperException
 
 from ..errors import InputError
-from . import coerce
+from . import coerce, completing
 
 EXIT_HELP = "Exit codes: 0 ok, 1 check/diff found differences, 2 input or usage error, 3 internal error."
 
@@ -91,11 +91,6 @@ def register(modules: Sequence[str] = COMMANDS) -> None:
 
     for name in modules:
         importlib.import_module(f"{__package__}.{name}")
-
-
-def completing() -> bool:
-    """Shell completion asked (typer answers it from the whole command tree)."""
-    return any(k.startswith("_MCOMPILE_COMPLETE") or k == "_TYPER_COMPLETE_ARGS" for k in os.environ)
 
 
 def modules_for(argv: Sequence[str]) -> Sequence[str]:

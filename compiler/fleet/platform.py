@@ -51,10 +51,11 @@ from .charts import (
     HelmChart,
 )
 from .clusters import Cluster
+from .stage import PLATFORM_SCOPE
 
 FLUX_HELM_API = "helm.toolkit.fluxcd.io/v2"
 
-PLATFORM_DIR = "_platform"
+PLATFORM_DIR = PLATFORM_SCOPE  # (the manifest scope is the directory)
 PART_OF = PLATFORM_KUSTOMIZATION  # every platform object is part of the cluster's mcompile-platform
 MANIFESTS = "manifests"
 

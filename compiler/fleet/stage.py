@@ -21,8 +21,8 @@ if TYPE_CHECKING:  # the stage's modules load when it runs: a build whose platfo
     from .clusters import Cluster
     from .landing import Landing
 
-#: Manifest scope of the platform tree (a profile name cannot start with ``_``); the directory
-#: ``platform.PLATFORM_DIR`` (tests/fleet/test_stage.py holds them equal).
+#: Manifest scope of the platform tree (a profile name cannot start with ``_``), and its directory
+#: (``platform.PLATFORM_DIR`` is this one: stage.py itself loads no platform module on a cache hit).
 PLATFORM_SCOPE = "_platform"
 
 
