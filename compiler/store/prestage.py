@@ -148,6 +148,8 @@ class Prestage:
         name, files = outcome.name, outcome.files
         if name is None or not files or outcome.errors or outcome.emit_errors or not outcome.digests:
             return outcome  # (no digests: a caller that wants the bytes, not scopes; see cache/run.py)
+        if [p for p, _ in outcome.digests] != [f.path for f in files]:
+            return outcome  # digests of other files: not this outcome's to stage
         tops = {f.path.split("/", 1)[0] for f in files}
         if len(tops) != 1 or any("/" not in f.path for f in files):
             return outcome  # only a scope under one directory (every profile) is committed whole
@@ -155,7 +157,7 @@ class Prestage:
         try:
             stats: dict[str, list[int]] = {}
             staged = self._write(where, files, tops.pop(), stats)
-            digests = {f.path: sha(f.content) for f in files}
+            digests = dict(outcome.digests)  # (path, sha256) of these files, taken when they were built (cache/run.py)
             marker = {"scope": name, "digests": digests, "staged": staged, "stats": stats}
             with open(f"{where}.json", "w", encoding="utf-8") as fh:  # last: the scope is complete
                 fh.write(json.dumps(marker))  # (json.dump streams through json's pure-Python encoder: ~1.4 ms a profile)
