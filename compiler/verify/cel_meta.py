@@ -25,7 +25,7 @@ from .cel_ext import _MACROS
 
 _CHAIN = frozenset({"expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication", "unary", "member"})
 #: This compiler's sources: a change to any of them gives new cache keys.
-_SOURCES = ("cel_meta.py", "cel_py.py", "cel_rt.py", "cel_ext.py", "crd_cel.py")
+_SOURCES = ("cel_meta.py", "cel_py.py", "cel_rt.py", "cel_ext.py", "crd_cel.py", "cel_bundle.py")
 _LIBRARIES = (("celpy", ("cel.lark", "evaluation.py", "celtypes.py", "celparser.py", "__init__.py")), ("lark", ("__init__.py",)))
 
 
