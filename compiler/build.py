@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import Diagnostic, InputError, Source, with_sources
 from .fleet.stage import PLATFORM_SCOPE
@@ -186,6 +186,40 @@ def _work(index: int) -> Outcome:
     return pre.put(outcome) if pre is not None else outcome
 
 
+class WorkerError(RuntimeError):
+    """An internal error in a worker process, raised in the parent once every task has come back."""
+
+
+class _Failure(NamedTuple):
+    """A worker's exception as plain strings: an exception object may not survive the pickle back
+    (one whose ``__init__`` takes other arguments than its ``args`` kills the pool's result thread,
+    and the parent then waits forever)."""
+
+    display: str
+    kind: str
+    message: str
+    trace: str
+
+
+class _Remote(Exception):
+    def __str__(self) -> str:
+        return f"\n\n(in the worker)\n{self.args[0]}"
+
+
+def _pool_work(index: int) -> Outcome | _Failure:
+    """:func:`_work` in a pool worker: an exception comes back as a value, never raised across the
+    pool. CPython's ``Pool.terminate`` (what ``with Pool`` does when ``imap`` re-raises) can hang
+    while tasks are still queued; returning the failure lets the parent drain the pool and close
+    it normally, then raise (exit 3 instead of a hung ``build --jobs N``)."""
+    try:
+        return _work(index)
+    except Exception as e:  # noqa: BLE001 (any internal error: reported by the parent, exit 3)
+        import traceback
+
+        assert _JOB is not None
+        return _Failure(_JOB[0][index].display, type(e).__name__, str(e), traceback.format_exc())
+
+
 def default_jobs() -> int:
     """The CPUs this process may run on."""
     try:
@@ -252,15 +286,21 @@ def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 
             # worker. Frozen objects are never walked (the gc module's advice before a fork): the
             # summed PSS of a fleet of 1,000 went from 273 to 250 MB, and its CPU down by ~10 %.
             gc.freeze()
+            failed: _Failure | None = None
             try:
                 with multiprocessing.get_context("fork").Pool(min(workers, len(rest))) as pool:
-                    for o in pool.imap(_work, rest, chunksize=chunk):
+                    for o in pool.imap(_pool_work, rest, chunksize=chunk):
+                        if isinstance(o, _Failure):
+                            failed = failed or o  # the first one; the pool drains (no terminate with tasks queued)
+                            continue
                         outcomes.append(o)
                         if pre is not None:
                             pre.arrived(o)  # the commit's per-scope work, while the workers run (prestage.py)
                         tick(len(outcomes), len(targets))
             finally:
                 gc.unfreeze()  # the parent's own objects are collectable again (a caller may build many times)
+            if failed is not None:  # MCOMPILE_DEBUG shows the worker's traceback too
+                raise WorkerError(f"{failed.kind}: {failed.message} (while building {failed.display})") from _Remote(failed.trace)
         finally:
             _JOB = None
     if pre is not None:

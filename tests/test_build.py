@@ -200,7 +200,7 @@ def test_workers_fork_from_a_frozen_heap_and_the_parent_unfreezes_after(monkeypa
     assert gc.get_freeze_count() == before
 
     # the workers cannot start (e.g. out of processes): the parent is unfrozen all the same (a worker
-    # raising is not used here: Pool.terminate with tasks still queued can hang in CPython)
+    # raising is the next test)
     import multiprocessing
 
     class NoPool:
@@ -299,3 +299,50 @@ def test_workers_staging_their_profiles_give_the_tree_the_writer_alone_gives(pro
     staged, alone = _entries(work / "out"), _entries(ref / "out")
     assert len(staged) > 300 and staged == alone
     assert os.listdir(work / "out" / ".mcompile" / "stage") == []  # nothing of the prestage is left
+
+
+WORKER_RAISES = """
+import sys
+from compiler import build
+real = build.build_one
+class RenderBug(Exception):  # its __init__ differs from its args: it does not unpickle in the parent
+    def __init__(self, family, detail):
+        super().__init__(f"{family}: {detail}")
+def build_one(target, verifier):
+    if target.display.endswith("tier2.yaml"):
+        raise RenderBug("a render family", "a bug")
+    return real(target, verifier)
+build.build_one = build_one
+sys.argv = ["mcompile", "build", "--no-cache", "--jobs", "2", *sys.argv[1:]]
+from compiler.cli import main
+main()
+"""
+
+
+def test_an_internal_error_in_a_worker_exits_3_and_never_hangs(project: Path) -> None:
+    """A worker that raises (an internal error, not bad input) must not hang the pool: CPython's
+    Pool.terminate, which ``with Pool`` runs when ``imap`` re-raises, can wait forever while tasks
+    are still queued. Many profiles keep tasks queued when the error comes back; the timeout turns
+    a hang into a failure. An exception that cannot be unpickled in the parent (this one) killed
+    the pool's result thread and hung the parent for good. The parent reports the error once,
+    naming the profile (exit 3), and writes nothing."""
+    text = (project / "profiles/tier1.yaml").read_text()
+    many = ["profiles/tier1.yaml", "profiles/tier2.yaml"]
+    for i in range(22):  # 24 tasks for 2 workers: most still queued when the error comes back
+        (project / f"profiles/many-{i}.yaml").write_text(text.replace("name: qwen3-32b\n", f"name: many-{i}\n", 1))
+        many.append(f"profiles/many-{i}.yaml")
+    before = tree(project / "out")
+    r = subprocess.run([sys.executable, "-c", WORKER_RAISES, *many], check=False, cwd=project, capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "MCOMPILE_DEBUG": ""})
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.count("internal error") == 1
+    assert "RenderBug: a render family: a bug (while building profiles/tier2.yaml)" in r.stderr
+    assert tree(project / "out") == before
+
+    debug = subprocess.run([sys.executable, "-c", WORKER_RAISES, *TIERS], check=False, cwd=project, capture_output=True, text=True,
+                           timeout=120, env={**os.environ, "MCOMPILE_DEBUG": "1"})
+    assert debug.returncode != 0
+    worker = debug.stderr.partition("(in the worker)")[2]
+    assert ", in build_one\n" in worker and "RenderBug: a render family: a bug\n" in worker  # where it was raised
+    for i in range(22):
+        (project / f"profiles/many-{i}.yaml").unlink()  # the module's other tests check every profile they find
