@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -157,7 +156,9 @@ def _new_item_hints(layers: Sequence[Layer]) -> list[Diagnostic]:
         for list_path, name, col, known in new_items(layer, list(layers[:i])):
             where = ".".join(list_path)
             have = f"(items: {', '.join(known)})" if known else "(it has no items)"
-            if hint := difflib.get_close_matches(name, known, n=1):
+            from difflib import get_close_matches  # only a refused --set needs it
+
+            if hint := get_close_matches(name, known, n=1):
                 have += f" (did you mean [{hint[0]}]?)"
             out.append(Diagnostic(Source(layer.origin, layer.source(()).line, col, layer.name), json_path(list_path),
                                   f"no item named {name!r} in {where} {have}: [{name}] added a new item; [..] selects items by name, not by position"))

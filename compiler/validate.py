@@ -7,7 +7,6 @@ positions; for the merged profile, the provenance recorded by the merge.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -268,10 +267,12 @@ def _errors(errors: Iterable[ValidationError], locate: Locate, schema: Schema, d
 def _explain(e: ValidationError, locate: Locate, schema: Schema) -> list[Diagnostic]:
     path = list(e.absolute_path)
     if e.validator == "additionalProperties" and isinstance(e.instance, dict):
+        from difflib import get_close_matches  # only a refused profile needs it
+
         allowed = sorted(e.schema.get("properties", {}))
         diags = []
         for key in sorted(set(e.instance) - set(allowed)):
-            hint = difflib.get_close_matches(key, allowed, n=1) if len(key) < 100 else []
+            hint = get_close_matches(key, allowed, n=1) if len(key) < 100 else []
             msg = f"unknown key {_short(key)}" + (f" (did you mean {hint[0]!r}?)" if hint else f"; allowed: {', '.join(allowed)}")
             diags.append(Diagnostic(locate(path + [key]), json_path(path + [key]), msg))
         if diags:

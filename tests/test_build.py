@@ -346,3 +346,39 @@ def test_an_internal_error_in_a_worker_exits_3_and_never_hangs(project: Path) ->
     assert ", in build_one\n" in worker and "RenderBug: a render family: a bug\n" in worker  # where it was raised
     for i in range(22):
         (project / f"profiles/many-{i}.yaml").unlink()  # the module's other tests check every profile they find
+
+
+#: Modules that compiling and writing a profile (into a fresh out/, the user cache warm) does not
+#: load, whatever the command-line library loads: each is imported where the rare path that needs
+#: it runs (an unknown key's or a refused ``--set`` selector's hint, a prestage tree that is not
+#: what a build leaves). The chain is run as ``mcompile build`` runs it, without the CLI.
+NOT_ON_A_WARM_BUILD = ("shutil", "difflib", "bz2", "lzma")
+
+_CHAIN = """
+import json, sys
+from pathlib import Path
+from compiler.build import Timings, target_for
+from compiler.cache.run import run_cached
+from compiler.cache.verifier import LazyVerifier
+from compiler.store.incremental import index_for, write_changed
+from compiler.store.prestage import staging
+out = Path("out")
+with staging(out):
+    staged = run_cached([target_for(Path(sys.argv[1]), out, (), ())], LazyVerifier((), "1.33", ()), None, 1, Timings(), None, False, [], True)
+    write_changed(out, staged.scopes, index_for(None, out), prune=True)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_a_warm_build_imports_only_what_it_uses(repo: Path, tmp_path: Path) -> None:
+    """Run the build chain twice (the first fills the user cache) and list what the second loaded."""
+    shutil.copytree(repo / "profiles", tmp_path / "profiles")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg"), "PYTHONPATH": str(REPO)}
+    for run in ("fills the user cache", "warm"):
+        shutil.rmtree(tmp_path / "out", ignore_errors=True)
+        p = subprocess.run([sys.executable, "-c", _CHAIN, "profiles/tier3.yaml"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert p.returncode == 0, (run, p.stderr)
+    modules = set(__import__("json").loads(p.stdout))
+    assert {"compiler.render", "compiler.verify.crds", "compiler.store.swap"} <= modules  # it did compile and write
+    assert (tmp_path / "out" / "glm-5" / "chart" / "Chart.yaml").is_file()
+    assert sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in NOT_ON_A_WARM_BUILD)) == []

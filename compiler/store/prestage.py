@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
@@ -162,7 +161,7 @@ class Prestage:
             with open(f"{where}.json", "w", encoding="utf-8") as fh:  # last: the scope is complete
                 fh.write(json.dumps(marker))  # (json.dump streams through json's pure-Python encoder: ~1.4 ms a profile)
         except (OSError, ValueError):
-            shutil.rmtree(where, ignore_errors=True)
+            remove_tree(where)
             return outcome
         return replace(outcome, files=())
 
@@ -172,7 +171,7 @@ class Prestage:
         gets, for a new tree (renamed into place whole, its files untouched), each file's
         ``(size, mtime_ns, ctime_ns, inode)`` once it is complete: the output index records them
         without an ``lstat`` of every file in the parent (``index.OutIndex.record``)."""
-        shutil.rmtree(where, ignore_errors=True)  # a retried build (a damaged cache entry) stages again
+        remove_tree(where)  # a retried build (a damaged cache entry) stages again
         with suppress(FileNotFoundError):
             os.unlink(f"{where}.json")
         live = os.path.lexists(self.root / top)
@@ -227,7 +226,36 @@ class Prestage:
 
     def clear(self) -> None:
         """Remove every staged file (before the manifest is written: nothing may outlive it)."""
-        shutil.rmtree(self.base, ignore_errors=True)
+        remove_tree(self.base)
+
+
+def remove_tree(path: str | os.PathLike[str]) -> None:
+    """``shutil.rmtree(path, ignore_errors=True)``. What a build leaves here is usually nothing
+    (the path was never made) or files and empty directories one level down (the markers, the
+    directories of scopes renamed into place): those are removed with ``unlink``/``rmdir``, which
+    never follow a symlink, without loading shutil (and the compression modules it imports);
+    anything else (a symlink, a file, a fuller tree) goes to shutil."""
+    try:
+        if not os.path.isdir(path) or os.path.islink(path):
+            if os.path.lexists(path):
+                _rmtree(path)
+            return
+        with os.scandir(path) as it:
+            entries = list(it)
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                os.rmdir(entry.path)  # only an empty one: else OSError, and shutil removes the rest
+            else:
+                os.unlink(entry.path)
+        os.rmdir(path)
+    except OSError:
+        _rmtree(path)
+
+
+def _rmtree(path: str | os.PathLike[str]) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def current() -> Prestage | None:
@@ -245,7 +273,7 @@ def remove_stale(root: Path, keep: Path | None = None) -> None:
     with suppress(OSError):
         for entry in os.scandir(root / _STAGE):
             if entry.name.startswith(PREFIX) and (keep is None or entry.path != os.fspath(keep)):
-                shutil.rmtree(entry.path, ignore_errors=True)
+                remove_tree(entry.path)
 
 
 def _safe(root: Path) -> bool:

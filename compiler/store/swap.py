@@ -29,7 +29,6 @@ commits, reported by :func:`stage` returning ``None``.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import json
 import os
@@ -98,6 +97,8 @@ _RENAMEAT2: list[object] = []
 
 def _renameat2() -> object | None:
     if not _RENAMEAT2:
+        import ctypes  # a build that renames no directory does not load it
+
         try:
             _RENAMEAT2.append(getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None))
         except OSError:
@@ -110,6 +111,8 @@ def _rename2(src: Path, dst: Path, flags: int) -> None:
     if fn is None:
         raise OSError(errno.ENOSYS, "renameat2 is not available")
     if fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) != 0:  # type: ignore[operator]
+        import ctypes
+
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), os.fspath(src))
 

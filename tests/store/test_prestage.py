@@ -270,3 +270,53 @@ def test_what_arrived_is_used_for_the_same_digests_only_and_a_later_unstaged_out
         os.unlink(pre.base / (pre._dir("a").name + ".json"))
         assert pre.find("a", digests) is None  # read from disk again
     assert pre.found == {}
+
+
+def _shape(root: Path) -> list[tuple[str, str]]:
+    """Every path under ``root`` (symlinks not followed) with its kind."""
+    if not os.path.lexists(root):
+        return []
+    out = [(".", "link" if root.is_symlink() else "dir" if root.is_dir() else "file")]
+    if root.is_dir() and not root.is_symlink():
+        for p in sorted(root.rglob("*")):
+            out.append((p.relative_to(root).as_posix(), "link" if p.is_symlink() else "dir" if p.is_dir() else "file"))
+    return out
+
+
+def _layouts(base: Path) -> dict[str, Path]:
+    """Trees remove_tree may meet: gone, empty, what a build leaves, deeper, a symlink, a file."""
+    outside = base / "outside"
+    (outside / "keep").mkdir(parents=True)
+    (outside / "keep" / "f").write_text("x")
+    made = {}
+    for name in ("missing", "empty", "flat", "deep", "link", "file", "inner-link"):
+        made[name] = base / name
+    made["empty"].mkdir()
+    made["flat"].mkdir()
+    (made["flat"] / "a.json").write_text("{}")
+    (made["flat"] / "0123abcd").mkdir()
+    (made["deep"] / "x" / "y").mkdir(parents=True)
+    (made["deep"] / "x" / "y" / "f").write_text("f")
+    (made["deep"] / "g").write_text("g")
+    made["link"].symlink_to(outside, target_is_directory=True)
+    made["file"].write_text("a file")
+    made["inner-link"].mkdir()
+    (made["inner-link"] / "to-outside").symlink_to(outside, target_is_directory=True)
+    return made
+
+
+def test_remove_tree_leaves_what_shutil_rmtree_leaves(tmp_path: Path) -> None:
+    """The reference is ``shutil.rmtree(path, ignore_errors=True)``: the same paths are gone and
+    the same survive (a symlink is never followed: nothing outside the tree is touched)."""
+    import shutil
+
+    results = {}
+    for how, remove in (("ours", prestage.remove_tree), ("shutil", lambda p: shutil.rmtree(p, ignore_errors=True))):
+        base = tmp_path / how
+        made = _layouts(base)
+        for path in made.values():
+            remove(path)
+        results[how] = {name: _shape(path) for name, path in made.items()} | {"outside": _shape(base / "outside")}
+    assert results["ours"] == results["shutil"]
+    assert results["ours"]["outside"] == [(".", "dir"), ("keep", "dir"), ("keep/f", "file")]
+    assert results["ours"]["flat"] == results["ours"]["deep"] == [] and results["ours"]["link"] == [(".", "link")]
