@@ -1,7 +1,7 @@
 """Stage 1 — load: YAML text to plain data with a position for every node.
 
-Safe by construction: we compose the YAML node graph with ruamel.yaml and build plain Python
-values ourselves, so only the YAML 1.2 core tags exist (no object construction), duplicate keys
+Safe by construction: we compose the YAML node graph (libyaml's events into :mod:`.compose`'s
+nodes, else ruamel.yaml's composer, imported only then) and build plain Python values ourselves, so only the YAML 1.2 core tags exist (no object construction), duplicate keys
 are all reported, and alias expansion is bounded (a "billion laughs" document is refused after
 ``MAX_NODES`` nodes instead of exhausting memory).
 """
@@ -15,10 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from .compose import compose
 from .errors import Diagnostic, InputError, Source, json_path
 
@@ -28,6 +24,8 @@ MAX_DEPTH = 64
 MAX_DIGITS = 100  # Python refuses int() of more than 4300 digits; no profile value needs 100
 
 Path_ = tuple[str | int, ...]
+#: A node of either composer (compose.Node or ruamel's: the same attributes, ``id`` its kind).
+Node = Any
 
 
 @dataclass
@@ -97,21 +95,22 @@ class _Builder:
             raise _TooBig(f"document nests deeper than {MAX_DEPTH} levels", node)
         m = node.start_mark
         self.positions.setdefault(path, (m.line + 1, m.column + 1))
-        if isinstance(node, MappingNode):
+        kind = node.id
+        if kind == "mapping":
             return self._mapping(node, path, depth)
-        if isinstance(node, SequenceNode):
+        if kind == "sequence":
             if node.tag not in (_CORE + "seq",):
                 self.err(node, path, f"tag {node.tag!r} is not allowed")
             return [self.build(v, path + (i,), depth + 1) for i, v in enumerate(node.value)]
-        assert isinstance(node, ScalarNode)  # the composer makes only mapping, sequence and scalar nodes
+        assert kind == "scalar"  # the composers make only mapping, sequence and scalar nodes
         return self._scalar(node, path)
 
-    def _mapping(self, node: MappingNode, path: Path_, depth: int) -> dict:
+    def _mapping(self, node: Node, path: Path_, depth: int) -> dict:
         if node.tag != _CORE + "map":
             self.err(node, path, f"tag {node.tag!r} is not allowed")
         out: dict[str, Any] = {}
         for knode, vnode in node.value:
-            if not isinstance(knode, ScalarNode) or knode.tag == _CORE + "merge" or knode.value == "<<":
+            if knode.id != "scalar" or knode.tag == _CORE + "merge" or knode.value == "<<":
                 self.err(knode, path, "only plain scalar keys are allowed (no merge keys or complex keys)")
                 continue
             key = str(knode.value)
@@ -143,7 +142,7 @@ class _Builder:
             hint = "it is half of a UTF-16 surrogate pair; write the character itself or a \\U00XXXXXX escape"
         self.err(node, path, f"\\u{ord(hi):04X} is not a Unicode character: {hint}")
 
-    def _scalar(self, node: ScalarNode, path: Path_) -> Any:
+    def _scalar(self, node: Node, path: Path_) -> Any:
         tag, v = node.tag, node.value
         if node.style == ">" and isinstance(v, str):
             # ruamel's round-trip reader marks each fold of a folded block scalar with a BEL
@@ -236,6 +235,9 @@ def _flow_too_deep(text: str) -> tuple[int, int] | None:
 
 def _compose_ruamel(text: str, origin: str, name: str) -> Any:
     """ruamel's node graph of ``text`` (the reference reader), or every problem as an InputError."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     try:
         return YAML(typ="rt", pure=True).compose(text)
     except MarkedYAMLError as e:

@@ -90,3 +90,63 @@ def test_shipped_profiles_take_the_fast_path(tier: str) -> None:
 def test_declines_where_ruamel_must_decide(text: str) -> None:
     with pytest.raises(Exception):  # noqa: B017 - Declined, or libyaml's own error: either way ruamel reads it
         fast.compose(text)
+
+
+def test_the_resolver_table_is_ruamels_yaml_1_2_table() -> None:
+    """compose._IMPLICIT_1_2 is a copy: the same expressions and flags, first characters and order."""
+    import re
+
+    from ruamel.yaml import resolver
+
+    theirs = [(tag, rx.pattern, rx.flags, list(first)) for versions, tag, rx, first in resolver.implicit_resolvers if (1, 2) in versions]
+    ours = [(fast._CORE + tag, expr, re.compile(expr, flags).flags, list(first)) for tag, expr, flags, first in fast._IMPLICIT_1_2]
+    assert ours == theirs
+
+
+def _values() -> list[str]:
+    """Plain scalars of every YAML file of the repository, and the corner cases of each rule."""
+    import yaml
+
+    seen: set[str] = set()
+    for path in FILES:
+        try:
+            seen.update(e.value for e in yaml.parse(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader) if type(e).__name__ == "ScalarEvent")
+        except yaml.YAMLError:
+            continue
+    words = ["", "~", "null", "Null", "NULL", "nULL", "true", "True", "TRUE", "tRUE", "false", "yes", "on", "off", "y", "n", "<<", "=", "!", "&", "*",
+             "0", "00", "010", "0o17", "0o", "0b101", "0b", "0x1F", "0xg", "-0", "+12", "1_000", "_1", "1.", ".5", "-.5", "+.5e+3", ".5e3", "1e3", "1E-3",
+             "1.5e", ".inf", "-.Inf", "+.INF", ".nan", ".NaN", "-.nan", "1:20", "1:20:30.5", "2001-12-14", "2001-12-14t21:59:43.10-05:00",
+             "2001-12-14 21:59:43.10 -5", "2001-12-1", "2001-1-1 1:00:00", "20011214", "12.5.6", "1.2.3", "v1", "- x", "0x_", "1__2", "3:", "true\n",
+             "null ", " null", "é", "٣", "1٣"]
+    return sorted(seen | set(words))
+
+
+def test_resolve_gives_ruamels_tag_for_every_value() -> None:
+    from ruamel.yaml.nodes import ScalarNode
+    from ruamel.yaml.resolver import VersionedResolver
+
+    resolver = VersionedResolver()
+    values = _values()
+    assert len(values) > 1000
+    for plain in (True, False):
+        for value in values:
+            assert fast.resolve(value, plain) == str(resolver.resolve(ScalarNode, value, (plain, not plain))), (value, plain)
+
+
+@pytest.mark.parametrize(("text", "tag"), [("a: !foo%21 x\n", "!foo!"), ("a: !foo%2521 x\n", "!foo!"), ("a: !a%252 x\n", "!a\x02"),
+                                        ("a: !a%25zz x\n", "!a%zz"), ("a: !<tag:x%252Cy> [1]\n", "tag:x,y")])
+def test_explicit_tags_with_uri_escapes(text: str, tag: str) -> None:
+    """libyaml decodes a tag's escapes and the fast path decodes what is left once more, as it did
+    when its nodes were ruamel's (whose ``Tag`` decodes its suffix); an escape that does not decode
+    the second time is left to ruamel (it was an internal error)."""
+    assert read(text) == ("error", [f"f.yaml:1:4: $.a: tag {tag!r} is not allowed"])
+
+
+def test_reading_a_valid_profile_imports_no_ruamel(repo: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from compiler.load import load_file\n"
+            "load_file(Path(sys.argv[1]), 'p', 'profile'); print(sorted(m for m in sys.modules if m.startswith('ruamel')))")
+    p = subprocess.run([sys.executable, "-c", code, str(repo / "profiles" / "tier3.yaml")], capture_output=True, text=True, check=True, cwd=repo)
+    assert p.stdout.strip() == "[]"
