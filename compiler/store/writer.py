@@ -257,7 +257,7 @@ def _apply_locked(plans: Sequence[WritePlan], sweep: bool = True) -> list[WriteS
     _verify_fresh(plans)
     busy = [p for p in plans if p.to_write or p.to_delete]
     eligible = [p for p in busy if p.swap_top]
-    done = _commit_swaps(root, eligible) if eligible and swap.exchange_supported(root) else {}
+    done = _commit_swaps(root, eligible) if eligible else {}
     if pre is not None:
         pre.settle()
     done.update(_commit_per_file(root, [p for p in busy if p.scope not in done]))
@@ -285,13 +285,20 @@ _Done = dict[str, tuple[list[str], list[str], list[str]]]  # scope -> (deleted, 
 def _commit_swaps(root: Path, plans: Sequence[WritePlan]) -> _Done:
     """Stage every scope's next directory, make all of them durable at once, swap each into
     place and discard the old trees. Scopes that cannot be staged or swapped are left out of the
-    result (the caller commits them file by file)."""
+    result (the caller commits them file by file): all but the new directories when the
+    filesystem cannot exchange two directories (probed only when a live one is to be swapped; a
+    new one is renamed with ``RENAME_NOREPLACE``, and one the filesystem refuses is left out)."""
     staged, fresh = [], []
+    exchange: list[bool] = []
     for plan in plans:
         assert plan.swap_top is not None, "only swap-eligible plans are staged"
         whole = staged_tree(plan.to_write) if not plan.unchanged and not plan.to_delete else None
         if whole is not None and not os.path.lexists(root / plan.swap_top):
             fresh.append((plan, whole))  # a new directory a worker staged whole: renamed into place
+            continue
+        if not exchange:
+            exchange.append(swap.exchange_supported(root))
+        if not exchange[0]:
             continue
         st = swap.stage(root, plan.swap_top, plan.to_write, plan.to_delete, plan.expected)
         release(plan.to_write)  # written to the stage: the scope's bytes are not needed any more

@@ -320,3 +320,31 @@ def test_remove_tree_leaves_what_shutil_rmtree_leaves(tmp_path: Path) -> None:
     assert results["ours"] == results["shutil"]
     assert results["ours"]["outside"] == [(".", "dir"), ("keep", "dir"), ("keep/f", "file")]
     assert results["ours"]["flat"] == results["ours"]["deep"] == [] and results["ours"]["link"] == [(".", "link")]
+
+
+def test_new_directories_are_renamed_in_without_probing_for_exchange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build that only adds directories needs RENAME_NOREPLACE, not RENAME_EXCHANGE: the probe
+    (three directories made and removed) runs only once a live directory is to be swapped; where
+    the filesystem cannot exchange, new directories are still renamed in whole and a changed one is
+    written file by file, with the same result as the writer alone."""
+    probes: list[Path] = []
+    real = swap.exchange_supported
+    monkeypatch.setattr(swap, "exchange_supported", lambda root: probes.append(root) or real(root))
+    out, serial = tmp_path / "out", tmp_path / "serial"
+    scoped = [(n, _files(n, "v1")) for n in ("a", "b")]
+    write_scopes(serial, scoped)
+    with prestage.staging(out) as pre:
+        assert pre is not None
+        planned = [_worker_built(pre, n, files) for n, files in scoped]
+        staged_a = pre.base / next(p.name for p in pre.base.iterdir() if p.is_dir())
+        inode = os.lstat(staged_a).st_ino
+        write_changed(out, planned, None)
+    assert out not in probes and _tree(out) == _tree(serial)
+    assert inode in {os.lstat(out / n).st_ino for n in ("a", "b")}  # renamed into place whole
+    monkeypatch.setattr(swap, "exchange_supported", lambda root: probes.append(root) or False)  # as on a filesystem without it
+    v2 = [(n, _files(n, "v2")) for n in ("a", "b", "c")]
+    write_scopes(serial, v2)
+    with prestage.staging(out) as pre:
+        assert pre is not None
+        write_changed(out, [_worker_built(pre, n, files) for n, files in v2], None)
+    assert probes.count(out) == 1 and _tree(out) == _tree(serial)
