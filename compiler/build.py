@@ -256,8 +256,10 @@ def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 
     on each outcome in the process that built it.
     """
     global _JOB
+    from . import regex_cache
     from .store.prestage import current
 
+    regex_cache.install()  # the stages' regular expressions (PyYAML's, the schemas' patterns) from the user cache
     pre = current()
     if pre is not None:
         pre.settle()  # no fork while an early writeback thread of an earlier attempt runs

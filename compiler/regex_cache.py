@@ -1,0 +1,141 @@
+"""Compiled regular expressions kept across runs, in the user cache.
+
+A build compiles ~130 regular expressions (module constants of the compiler and of PyYAML, the
+``pattern`` keywords of the schemas a value reaches): ~10 ms of ``re``'s pure-Python parser and
+code generator, the same every run. :func:`install` wraps ``re._compiler.compile``, the one
+function ``re`` calls for a pattern its in-process cache does not hold: the arguments it passes to
+``_sre.compile`` (the pattern, its flags, the compiled program as a list of integers, the group
+count and names) are recorded, kept in one ``marshal`` file of the user cache, and the next
+process builds the same ``Pattern`` from them with ``_sre.compile`` directly. Nothing is
+translated: what is stored is exactly what ``re`` produced (``tests/test_regex_cache.py`` checks
+that every stored entry builds a pattern equal, program included, to ``re.compile``'s).
+
+The file is keyed by the interpreter (``sys.version``, ``_sre.MAGIC``) and this module's source,
+starts with a SHA-256 of its body, is written to a temporary name and renamed into place at exit
+(when the run compiled something new; at most ``MAX_ENTRIES`` patterns); a missing, damaged or
+foreign file is ignored (and rewritten), ``MCOMPILE_NO_CACHE`` turns it off. Patterns that are
+not plain ``str``/``bytes``, or that ask for ``re.DEBUG``, go to ``re`` as before.
+"""
+
+from __future__ import annotations
+
+import _sre  # type: ignore[import-not-found]
+import hashlib
+import marshal
+import os
+import sys
+import threading
+from pathlib import Path
+from re import _compiler  # type: ignore[attr-defined]
+from typing import Any
+
+_FORMAT = b"re-codes/v1"
+MAX_ENTRIES = 4000
+_DEBUG = 128  # re.DEBUG
+
+_table: dict[tuple[Any, int], tuple[Any, ...]] | None = None  # (pattern, flags) -> _sre.compile's arguments
+_new: dict[tuple[Any, int], tuple[Any, ...]] = {}
+_loading = False
+_capture = threading.local()
+_original: Any = None
+
+
+class _Recorder:
+    """Stands in for ``_sre`` in ``re._compiler``: records ``compile``'s arguments in the calling
+    thread (when :func:`_compile` asks), everything else is ``_sre``'s."""
+
+    def compile(self, *args: Any) -> Any:
+        if getattr(_capture, "on", False):
+            _capture.args = args
+        return _sre.compile(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_sre, name)
+
+
+def install() -> None:
+    """Serve ``re``'s compilations from the user cache (idempotent)."""
+    global _original
+    if _original is not None or os.environ.get("MCOMPILE_NO_CACHE"):
+        return
+    _original = _compiler.compile
+    _compiler._sre = _Recorder()
+    _compiler.compile = _compile
+
+
+def _compile(p: Any, flags: Any = 0) -> Any:
+    try:
+        key = (p, int(flags))
+    except (TypeError, ValueError):  # pragma: no cover - re passes ints and RegexFlags
+        return _original(p, flags)
+    if type(p) not in (str, bytes) or key[1] & _DEBUG:
+        return _original(p, flags)
+    table = _table if _table is not None else _load()
+    args = table.get(key)
+    if args is not None:
+        try:
+            return _sre.compile(*args)
+        except Exception:  # noqa: BLE001, S110 - not what _sre takes (a damaged entry): compile it
+            pass
+    _capture.on, _capture.args = True, None
+    try:
+        result = _original(p, flags)
+    finally:
+        _capture.on, args = False, _capture.args
+    if args is not None and len(table) + len(_new) < MAX_ENTRIES:
+        if not _new:
+            import atexit
+
+            atexit.register(save)
+        pattern, flags_, code, groups, groupindex, indexgroup = args  # re's named opcodes are ints: stored as plain ones
+        _new[key] = (pattern, int(flags_), [int(c) for c in code], int(groups), {str(k): int(v) for k, v in groupindex.items()}, tuple(indexgroup))
+    return result
+
+
+def _path() -> Path | None:
+    if os.environ.get("MCOMPILE_NO_CACHE"):
+        return None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    digest = hashlib.sha256(_FORMAT + sys.version.encode() + str(_sre.MAGIC).encode() + Path(__file__).read_bytes()).hexdigest()[:32]
+    return Path(base) / "mcompile" / "re-codes" / f"{digest}.bin"
+
+
+def _load() -> dict[tuple[Any, int], tuple[Any, ...]]:
+    """The stored table (empty when there is none, or it is damaged)."""
+    global _table, _loading
+    if _loading:  # a pattern compiled while the table is read: compile it as usual
+        return {}
+    _loading = True
+    table: dict[tuple[Any, int], tuple[Any, ...]] = {}
+    try:
+        path = _path()
+        raw = path.read_bytes() if path is not None else b""
+        if len(raw) > 32 and hashlib.sha256(raw[32:]).digest() == raw[:32]:
+            data = marshal.loads(raw[32:])
+            if isinstance(data, dict):
+                table = data
+    except Exception:  # noqa: BLE001, S110 - missing, unreadable or not ours
+        pass
+    finally:
+        _loading = False
+    _table = table
+    return table
+
+
+def save() -> None:
+    """Store what this process compiled that the table lacked (atomically; best effort)."""
+    if not _new:
+        return
+    try:
+        path = _path()
+        if path is None:
+            return
+        table = {**(_table or {}), **_new}
+        body = marshal.dumps(table)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(hashlib.sha256(body).digest() + body)
+        os.replace(tmp, path)
+        _new.clear()
+    except Exception:  # noqa: BLE001, S110 - no home, a cache that cannot be written: it costs time only
+        pass
