@@ -9,6 +9,7 @@ derive from it.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
@@ -31,14 +32,20 @@ def schema_path() -> Path:
 
 
 class Schema:
-    """Navigation over the profile schema."""
+    """Navigation over the profile schema.
 
-    def __init__(self, doc: dict[str, Any]) -> None:
+    ``key``: what ``doc`` and everything derived here depend on, when known (:meth:`load`: the
+    schema file's bytes and this module's source): the compiled checks are then looked up in
+    the user cache by it, so a run that finds them neither relaxes nor serialises the schema."""
+
+    def __init__(self, doc: dict[str, Any], key: str | None = None) -> None:
         self.doc = doc
+        self.key = key
 
     @classmethod
     def load(cls) -> Schema:
-        return cls(json.loads(schema_path().read_text(encoding="utf-8")))
+        raw = schema_path().read_bytes()
+        return cls(json.loads(raw.decode("utf-8")), schema_key(raw))
 
     def resolve(self, node: dict[str, Any]) -> dict[str, Any]:
         while "$ref" in node:
@@ -103,11 +110,11 @@ class Schema:
 
     @cached_property
     def _accepts(self) -> Callable[[Any], bool] | None:
-        return _compiled_check(self.doc)
+        return _compiled_check(lambda: self.doc, None if self.key is None else f"full:{self.key}")
 
     @cached_property
     def _layer_accepts(self) -> Callable[[Any], bool] | None:
-        return _compiled_check(self._relaxed)
+        return _compiled_check(lambda: self._relaxed, None if self.key is None else f"layer:{self.key}")
 
     def walk(self) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
         """Every property path with its (resolved) schema, depth first, in document order."""
@@ -125,24 +132,46 @@ class Schema:
         yield from go(self.doc, ())
 
 
-def _compiled_check(doc: dict[str, Any]) -> Callable[[Any], bool] | None:
-    """The schema compiled to an accept-only check (:mod:`compiler.verify.accept`: microseconds
-    where jsonschema takes milliseconds per profile); None when it uses a keyword the compiler
-    lacks. ``tests/test_schema.py`` compares both on the shipped profiles and mutations of them."""
-    from .verify.accept import Unsupported, compile_check
+def schema_key(raw: bytes) -> str:
+    """What a schema read from ``raw`` and the checks derived from it here depend on."""
+    return hashlib.sha256(raw + b"\0" + Path(__file__).read_bytes()).hexdigest()
 
-    def resolve(ref: str) -> Any:
-        target: Any = doc
-        for part in ref.removeprefix("#/").split("/"):
-            if not isinstance(target, dict) or part not in target:
-                raise Unsupported(f"$ref {ref}")
-            target = target[part]
-        return target
 
-    try:
-        return compile_check(doc, resolve)
-    except Unsupported:
-        return None
+def _compiled_check(make: Callable[[], dict[str, Any]], key: str | None) -> Callable[[Any], bool] | None:
+    """The schema ``make()`` returns compiled to an accept-only check (:mod:`compiler.verify.accept`:
+    microseconds where jsonschema takes milliseconds per profile); None when it uses a keyword
+    the compiler lacks. ``tests/test_schema.py`` compares both on the shipped profiles and
+    mutations of them. With a ``key`` (see :class:`Schema`) the compiled code is cached under it
+    and ``make`` runs only on a miss; else ``compile_check`` keys it by the schema's JSON."""
+    from .verify.accept import Unsupported, check_source, compile_check, compile_source, load_check
+
+    def resolver(doc: dict[str, Any]) -> Callable[[str], Any]:
+        def resolve(ref: str) -> Any:
+            target: Any = doc
+            for part in ref.removeprefix("#/").split("/"):
+                if not isinstance(target, dict) or part not in target:
+                    raise Unsupported(f"$ref {ref}")
+                target = target[part]
+            return target
+
+        return resolve
+
+    if key is None:
+        doc = make()
+        try:
+            return compile_check(doc, resolver(doc))
+        except Unsupported:
+            return None
+    from .verify.schema_cache import cached
+
+    def build() -> Any:
+        doc = make()
+        try:
+            return compile_source(check_source(doc, resolver(doc)))
+        except Unsupported:
+            return None
+
+    return cached(("profile-schema-check", key), build, lambda code: None if code is None else load_check(code))
 
 
 def relax(doc: dict[str, Any]) -> dict[str, Any]:

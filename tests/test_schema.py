@@ -97,3 +97,43 @@ def test_compiled_checks_agree_with_jsonschema_on_profiles_and_mutations() -> No
                     assert [(e.message, list(e.absolute_path)) for e in errors] == [(e.message, list(e.absolute_path)) for e in validator.iter_errors(v)]
                     checked[kind][0 if ok else 1] += 1
     assert all(a >= 10 and r >= 100 for a, r in checked.values()), checked
+
+
+def test_the_shipped_schemas_checks_are_found_by_its_file_digest(tmp_path, monkeypatch) -> None:
+    """Schema.load() keys its compiled checks by the schema file's bytes and schema.py: the next
+    run (a new Schema) takes both from the user cache without relaxing or serialising the schema,
+    and they give the verdicts of the checks compiled from the schema itself (Schema(doc), keyed
+    by its JSON) on the shipped profiles and mutations of them."""
+    from compiler import schema as schema_module
+    from compiler.resolve import Request, resolve_all
+    from compiler.schema import Schema, schema_key, schema_path
+    from compiler.validate import drop_nulls
+    from tests.shipped import REPO
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("MCOMPILE_NO_CACHE", raising=False)
+    first = Schema.load()
+    assert first.key == schema_key(schema_path().read_bytes()) and first._accepts is not None and first._layer_accepts is not None
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("built again, not read from the user cache")
+
+    monkeypatch.setattr(schema_module, "relax", not_again)
+    monkeypatch.setattr("compiler.verify.accept.check_source", not_again)
+    cached = Schema.load()
+    assert cached._accepts is not None and cached._layer_accepts is not None
+    monkeypatch.undo()
+    reference = Schema(cached.doc)  # no key: compiled from the schema (or its JSON's cache entry)
+    compared = 0
+    for tier in ("tier1", "tier2", "tier3"):
+        path = REPO / "profiles" / f"{tier}.yaml"
+        for r in resolve_all(Request(path, path.name, None, (), ())):
+            values = {k: v for k, v in r.values.items() if k != "environments"}
+            for v in [values, *_mutations(values, 60)]:
+                assert cached._accepts(v) == reference._accepts(v), v
+                compared += 1
+            for v in [drop_nulls(values), *_mutations(drop_nulls(values), 60)]:
+                assert cached._layer_accepts(v) == reference._layer_accepts(v), v
+    assert compared > 100
+    raw = schema_path().read_bytes()
+    assert schema_key(raw.replace(b'"description"', b'"description" ', 1)) != schema_key(raw)  # any byte of the file is in the key
