@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import Diagnostic, InputError, Source, with_sources
 from .fleet.stage import PLATFORM_SCOPE
+from .regex_cache import records
 
 if TYPE_CHECKING:  # the stages are imported where they run (build_one, check_outcomes, write_files):
     # a build whose every profile is a cache hit loads none of them (tests/test_startup_cli.py)
@@ -246,6 +247,7 @@ def effective_jobs(jobs: int | None, n: int) -> int:
     return wanted if wanted > 1 and can_fork() else 1  # one profile: no multiprocessing to load
 
 
+@records  # the stages' regular expressions (PyYAML's, the schemas' patterns) from the user cache
 def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1,
               progress: Callable[[int, int], None] | None = None, finish: Finish | None = None) -> list[Outcome]:
     """Every profile's :class:`Outcome`, in the order of ``targets``.
@@ -256,10 +258,8 @@ def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 
     on each outcome in the process that built it.
     """
     global _JOB
-    from . import regex_cache
     from .store.prestage import current
 
-    regex_cache.install()  # the stages' regular expressions (PyYAML's, the schemas' patterns) from the user cache
     pre = current()
     if pre is not None:
         pre.settle()  # no fork while an early writeback thread of an earlier attempt runs
@@ -358,6 +358,7 @@ class Built:
     scoped: list[tuple[str, list[OutputFile]]]
 
 
+@records
 def run(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1, times: Timings | None = None,
         progress: Callable[[int, int], None] | None = None, strict: bool = False,
         warnings: list[Diagnostic] | None = None) -> Built:

@@ -10,11 +10,14 @@ process builds the same ``Pattern`` from them with ``_sre.compile`` directly. No
 translated: what is stored is exactly what ``re`` produced (``tests/test_regex_cache.py`` checks
 that every stored entry builds a pattern equal, program included, to ``re.compile``'s).
 
-The file is keyed by the interpreter (``sys.version``, ``_sre.MAGIC``) and this module's source,
-starts with a SHA-256 of its body, is written to a temporary name and renamed into place at exit
-(when the run compiled something new; at most ``MAX_ENTRIES`` patterns); a missing, damaged or
-foreign file is ignored (and rewritten), ``MCOMPILE_NO_CACHE`` turns it off. Patterns that are
-not plain ``str``/``bytes``, or that ask for ``re.DEBUG``, go to ``re`` as before.
+Only patterns compiled inside :func:`recording` (a build's stage chain) are stored, so the file
+holds what a build needs, not whatever else a process embedding the compiler compiles. It is
+keyed by the interpreter (``sys.version``, ``_sre.MAGIC``) and this module's source, starts with
+a SHA-256 of its body, is written to a temporary name and renamed into place at exit when the
+run compiled something new: the patterns this run used first, then the earlier ones, at most
+``MAX_ENTRIES`` (it is read whole). A missing, damaged or foreign file is ignored (and
+rewritten), ``MCOMPILE_NO_CACHE`` turns it off. Patterns that are not plain ``str``/``bytes``,
+or that ask for ``re.DEBUG``, go to ``re`` as before.
 """
 
 from __future__ import annotations
@@ -25,16 +28,23 @@ import marshal
 import os
 import sys
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
 from pathlib import Path
 from re import _compiler  # type: ignore[attr-defined]
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _FORMAT = b"re-codes/v1"
-MAX_ENTRIES = 4000
+MAX_ENTRIES = 1000
 _DEBUG = 128  # re.DEBUG
 
 _table: dict[tuple[Any, int], tuple[Any, ...]] | None = None  # (pattern, flags) -> _sre.compile's arguments
 _new: dict[tuple[Any, int], tuple[Any, ...]] = {}
+_used: dict[tuple[Any, int], None] = {}  # entries of the table this run used (kept first on save)
+_depth = 0  # recording() nesting
 _loading = False
 _capture = threading.local()
 _original: Any = None
@@ -63,6 +73,29 @@ def install() -> None:
     _compiler.compile = _compile
 
 
+@contextmanager
+def recording() -> Iterator[None]:
+    """Install the cache (see :func:`install`) and store what is compiled inside this block."""
+    global _depth
+    install()
+    _depth += 1
+    try:
+        yield
+    finally:
+        _depth -= 1
+
+
+def records(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn`` run inside :func:`recording`."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        with recording():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _compile(p: Any, flags: Any = 0) -> Any:
     try:
         key = (p, int(flags))
@@ -74,15 +107,21 @@ def _compile(p: Any, flags: Any = 0) -> Any:
     args = table.get(key)
     if args is not None:
         try:
-            return _sre.compile(*args)
+            pattern = _sre.compile(*args)
         except Exception:  # noqa: BLE001, S110 - not what _sre takes (a damaged entry): compile it
             pass
+        else:
+            if _depth:
+                _used[key] = None
+            return pattern
+    if not _depth:
+        return _original(p, flags)
     _capture.on, _capture.args = True, None
     try:
         result = _original(p, flags)
     finally:
         _capture.on, args = False, _capture.args
-    if args is not None and len(table) + len(_new) < MAX_ENTRIES:
+    if args is not None and len(_new) < MAX_ENTRIES:
         if not _new:
             import atexit
 
@@ -130,12 +169,18 @@ def save() -> None:
         path = _path()
         if path is None:
             return
-        table = {**(_table or {}), **_new}
+        old = _table or {}
+        table = {**_new, **{k: old[k] for k in _used if k in old}}
+        for k, v in old.items():
+            if len(table) >= MAX_ENTRIES:
+                break
+            table.setdefault(k, v)
         body = marshal.dumps(table)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(hashlib.sha256(body).digest() + body)
         os.replace(tmp, path)
         _new.clear()
+        _used.clear()
     except Exception:  # noqa: BLE001, S110 - no home, a cache that cannot be written: it costs time only
         pass

@@ -1,6 +1,6 @@
 """compiler.regex_cache: a pattern built from the user cache is the pattern ``re`` compiles (the
-same program, groups and flags), a new process reads what an earlier one stored, and a damaged
-or disabled cache costs time only."""
+same program, groups and flags), a new process reads what an earlier one stored, only what a
+build compiled is stored (bounded), and a damaged or disabled cache costs time only."""
 
 from __future__ import annotations
 
@@ -42,14 +42,17 @@ def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     regex_cache.install()
     monkeypatch.setattr(regex_cache, "_table", None)
     monkeypatch.setattr(regex_cache, "_new", {})
+    monkeypatch.setattr(regex_cache, "_used", {})
     re.purge()
     yield tmp_path / "xdg" / "mcompile" / "re-codes"
     re.purge()
 
 
-def _compile_all() -> list[Any]:
+def _compile_all(patterns: list[tuple[Any, int]] = PATTERNS) -> list[Any]:
+    """Compile ``patterns`` as a build does (inside ``recording``), none from re's own cache."""
     re.purge()
-    return [re.compile(p, f) for p, f in PATTERNS]
+    with regex_cache.recording():
+        return [re.compile(p, f) for p, f in patterns]
 
 
 def test_a_new_process_builds_the_same_patterns_from_the_cache(fresh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,10 +80,11 @@ def test_every_entry_a_build_stores_is_what_re_compiles(tmp_path: Path) -> None:
     every stored entry here and compare it with re's own compilation."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg"), "PYTHONPATH": str(REPO)}
     env.pop("MCOMPILE_NO_CACHE", None)
-    code = ("from compiler import regex_cache; regex_cache.install()\n"
-            "from pathlib import Path\nfrom compiler.resolve import Request, resolve_all\n"
-            "import compiler.emit.yamlout, compiler.verify.accept\n"
-            "resolve_all(Request(Path('profiles/tier3.yaml'), 'profiles/tier3.yaml', None, (), ()))\n")
+    code = ("from compiler import regex_cache\n"
+            "with regex_cache.recording():\n"
+            "    from pathlib import Path\n    from compiler.resolve import Request, resolve_all\n"
+            "    import compiler.emit.yamlout, compiler.verify.accept\n"
+            "    resolve_all(Request(Path('profiles/tier3.yaml'), 'profiles/tier3.yaml', None, (), ()))\n")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True, timeout=300)
     (path,) = (tmp_path / "xdg" / "mcompile" / "re-codes").glob("*.bin")
     raw = path.read_bytes()
@@ -119,3 +123,27 @@ def test_no_cache_writes_nothing(fresh: Path, monkeypatch: pytest.MonkeyPatch) -
     assert _compile_all() == [_reference(p, f) for p, f in PATTERNS]
     regex_cache.save()
     assert not fresh.exists()
+
+
+def test_only_what_is_compiled_while_recording_is_stored(fresh: Path) -> None:
+    """A process embedding the compiler compiles its own patterns too: those are served from the
+    table if it has them, but never stored."""
+    re.purge()
+    outside = re.compile("only-outside-a-build+", 0)
+    inside = _compile_all(PATTERNS[:2])
+    assert outside == _reference("only-outside-a-build+", 0) and inside == [_reference(p, f) for p, f in PATTERNS[:2]]
+    regex_cache.save()
+    assert set(regex_cache._load()) == {(p, f) for p, f in PATTERNS[:2]}
+
+
+def test_the_table_is_bounded_and_keeps_what_the_last_build_used(fresh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(regex_cache, "MAX_ENTRIES", 6)
+    old = [(f"old-{i}+", 0) for i in range(6)]
+    _compile_all(old)
+    regex_cache.save()
+    assert list(regex_cache._load()) == old
+    monkeypatch.setattr(regex_cache, "_table", None)  # the next run uses one old pattern and compiles two new ones
+    _compile_all([old[4], ("new-a+", 0), ("new-b+", 0)])
+    regex_cache.save()
+    kept = list(regex_cache._load())
+    assert len(kept) == 6 and kept[:3] == [("new-a+", 0), ("new-b+", 0), old[4]] and kept[3:] == old[:3]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..build import Outcome, Target, Timings, account, build_all, check_outcomes, profile_errors
 from ..errors import Diagnostic, InputError
 from ..fleet.stage import PLATFORM_SCOPE
+from ..regex_cache import records
 from ..types import OutputFile
 from .codec import CodecError, decode
 from .entry import CorruptEntry, Entry
@@ -159,6 +160,7 @@ def _platform(outcomes: list[Outcome], verifier: Verifier | LazyVerifier, cache:
     return Scope(PLATFORM_SCOPE, dict(_digests(platform)), loaded=platform)
 
 
+@records  # (the fleet stage's regular expressions too: see build_all)
 def run_cached(targets: Sequence[Target], verifier: Verifier | LazyVerifier, cache: BuildCache | None, jobs: int | None = 1, times: Timings | None = None,
                progress: Callable[[int, int], None] | None = None, strict: bool = False, warnings: list[Diagnostic] | None = None,
                fleet: bool = True) -> Staged:
