@@ -351,9 +351,11 @@ def test_an_internal_error_in_a_worker_exits_3_and_never_hangs(project: Path) ->
 #: Modules that compiling and writing a profile (into a fresh out/, the user cache warm) does not
 #: load, whatever the command-line library loads: each is imported where the rare path that needs
 #: it runs (an unknown key's or a refused ``--set`` selector's hint, a prestage tree that is not
-#: what a build leaves, a profile that libyaml's fast path leaves to ruamel). The chain is run as
-#: ``mcompile build`` runs it, without the CLI.
-NOT_ON_A_WARM_BUILD = ("shutil", "difflib", "bz2", "lzma", "ruamel")
+#: what a build leaves, a profile that libyaml's fast path leaves to ruamel), or not at all (the
+#: standard library typer and click bring along). The chain is run as ``mcompile build`` runs it,
+#: without the CLI.
+NOT_ON_A_WARM_BUILD = ("shutil", "difflib", "bz2", "lzma", "zlib", "ruamel", "subprocess", "platform", "uuid", "locale", "gettext",
+                       "textwrap", "traceback", "shlex", "heapq", "logging", "email", "urllib.request")
 
 _CHAIN = """
 import json, sys
