@@ -151,13 +151,13 @@ def _merged_problems(layers: Sequence[Layer], sch: Schema, seen: Sequence[Diagno
 def _new_item_hints(layers: Sequence[Layer]) -> list[Diagnostic]:
     """When the merged profile is invalid, say which ``--set [name]`` selector added a new, partial
     item instead of changing an existing one (``capacity.pools[0].weight=3``: no pool is named 0)."""
+    from difflib import get_close_matches  # only a refused profile needs it
+
     out = []
     for i, layer in enumerate(layers):
         for list_path, name, col, known in new_items(layer, list(layers[:i])):
             where = ".".join(list_path)
             have = f"(items: {', '.join(known)})" if known else "(it has no items)"
-            from difflib import get_close_matches  # only a refused --set needs it
-
             if hint := get_close_matches(name, known, n=1):
                 have += f" (did you mean [{hint[0]}]?)"
             out.append(Diagnostic(Source(layer.origin, layer.source(()).line, col, layer.name), json_path(list_path),
