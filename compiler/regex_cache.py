@@ -54,6 +54,9 @@ class _Recorder:
     """Stands in for ``_sre`` in ``re._compiler``: records ``compile``'s arguments in the calling
     thread (when :func:`_compile` asks), everything else is ``_sre``'s."""
 
+    def __init__(self) -> None:
+        self.__dict__.update((k, v) for k, v in vars(_sre).items() if not k.startswith("__") and k != "compile")
+
     def compile(self, *args: Any) -> Any:
         if getattr(_capture, "on", False):
             _capture.args = args
