@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import typer.main
+from typer._click.exceptions import ClickException
 
 from compiler.cli import argv, building, plain, root
 
@@ -25,7 +26,7 @@ def typer_args(args: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[str, l
         monkeypatch.setattr(building, name, lambda *a, name=name: got.append((name, list(a))))
     try:
         COMMAND.main(args, prog_name="mcompile", standalone_mode=False)
-    except Exception:  # click's usage errors (BadParameter, NoSuchOption, MissingParameter, ...)
+    except ClickException:  # click's usage errors (BadParameter, NoSuchOption, MissingParameter, ...)
         return None
     return got[0] if got else None
 
@@ -123,7 +124,7 @@ def test_a_usage_error_found_by_the_command_is_left_to_typer(monkeypatch: pytest
 def test_through_the_console_entry_a_plain_build_loads_no_typer_and_typer_still_reports_usage(repo: Path, tmp_path: Path) -> None:
     code = ("import sys\nsys.argv = ['mcompile', *sys.argv[1:]]\nfrom compiler.cli import main\n"
             "try:\n    main()\nfinally:\n    print('typer loaded' if 'typer' in sys.modules else 'no typer', file=sys.stderr)\n")
-    run = lambda *a: subprocess.run([sys.executable, "-c", code, *a], cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120)  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-c", code, *a], cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120)
     p = run("build", str(repo / "profiles/tier1.yaml"), "--out", "out")
     assert p.returncode == 0, p.stderr
     assert p.stderr.rstrip().endswith("no typer") and "qwen3-32b: " in p.stdout

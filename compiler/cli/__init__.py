@@ -91,6 +91,9 @@ def main() -> None:
     # keeps the cycles bounded: the peak memory of a fleet of 100 did not change (54 MB).
     # Worker processes are forked from here and inherit it.
     gc.set_threshold(200_000, 30, 30)
+    from ..classcode import install
+
+    install()  # before the compiler's dataclasses are made: their generated methods come compiled
     try:
         code = None if completing() else plain(sys.argv[1:])
         if code is not None:
