@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # the stages are imported where they run (build_one, check_ou
 
 @dataclass(frozen=True)
 class Target:
+    """One profile to build: its request and the name messages give it."""
+
     request: Request
     display: str
 

@@ -35,6 +35,8 @@ MANIFEST = Path(".mcompile") / "manifest.json"
 
 @dataclass
 class Change:
+    """One object added, removed or changed between two out/ trees, with the changed fields."""
+
     key: Key
     kind: str  # added | removed | changed
     fields: list[tuple[str, Any, Any]] = field(default_factory=list)  # (path, before, after)
@@ -42,12 +44,16 @@ class Change:
 
 @dataclass
 class Tree:
+    """The objects and plan summaries of one out/ tree."""
+
     objects: dict[Key, dict[str, Any]]
     plans: dict[str, dict[str, Any]]  # "<profile>/<env>" -> plan summary
 
 
 @dataclass
 class PlanChange:
+    """One profile/environment's plan summary before and after."""
+
     scope: str  # <profile>/<env>
     before: dict[str, Any] | None
     after: dict[str, Any] | None
@@ -55,6 +61,8 @@ class PlanChange:
 
 @dataclass
 class Report:
+    """What ``mcompile diff`` reports: object changes, plan changes and cost totals."""
+
     base: str
     changes: list[Change]
     unchanged: int

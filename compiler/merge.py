@@ -33,6 +33,8 @@ from .schema import Schema
 
 @dataclass(frozen=True)
 class Leaf:
+    """A merged scalar value and the layer (file, line, column) it came from."""
+
     value: Any
     source: Source
 

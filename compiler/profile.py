@@ -16,6 +16,8 @@ BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.
 
 @dataclass(frozen=True)
 class Image:
+    """The serving image and its pull policy."""
+
     repository: str
     tag: str
     digest: str | None
@@ -37,6 +39,8 @@ class Image:
 
 @dataclass(frozen=True)
 class Architecture:
+    """Declared attention shape of the model (overrides the catalog's)."""
+
     layers: int | None
     kv_heads: int | None
     head_dim: int | None
@@ -45,6 +49,8 @@ class Architecture:
 
 @dataclass(frozen=True)
 class Model:
+    """The model served: id, source, size and precision."""
+
     id: str
     source: str
     served_name: str
@@ -65,6 +71,8 @@ class Model:
 
 @dataclass(frozen=True)
 class Measured:
+    """A measured operating point (concurrency and latencies) that replaces the estimate."""
+
     concurrency: int
     e2e_seconds: float
     ttft_seconds: float | None
@@ -72,6 +80,8 @@ class Measured:
 
 @dataclass(frozen=True)
 class Workload:
+    """The traffic to serve: token shapes, rate and latency objectives."""
+
     input_tokens: int
     output_tokens: int
     target_rps: float
@@ -98,12 +108,16 @@ class Role:
 
 @dataclass(frozen=True)
 class EnvVar:
+    """A plain environment variable of the serving container."""
+
     name: str
     value: str
 
 
 @dataclass(frozen=True)
 class SecretEnv:
+    """An environment variable taken from a key of an existing Secret."""
+
     name: str
     secret_name: str
     key: str
@@ -130,6 +144,8 @@ class GpuSharing:
 
 @dataclass(frozen=True)
 class Serving:
+    """How the model is served: engine, image, roles and engine settings."""
+
     engine: str
     image: Image
     roles: tuple[Role, ...]
@@ -166,6 +182,8 @@ class Serving:
 
 @dataclass(frozen=True)
 class Reservation:
+    """A capacity reservation (or Capacity Block) a pool launches into."""
+
     id: str | None
     tags: tuple[tuple[str, str], ...]
     owner_id: str | None
@@ -174,6 +192,8 @@ class Reservation:
 
 @dataclass(frozen=True)
 class Pool:
+    """A capacity pool: its role, instance choices and capacity types."""
+
     name: str
     role: str
     capacity_types: tuple[str, ...]
@@ -191,6 +211,8 @@ class Pool:
 
 @dataclass(frozen=True)
 class Capacity:
+    """Where the GPUs come from: provisioner, cluster, node role and pools."""
+
     provisioner: str
     cluster_name: str
     node_role: str
@@ -208,6 +230,8 @@ class Capacity:
 
 @dataclass(frozen=True)
 class Autoscaling:
+    """Replica bounds and the KEDA scaling settings."""
+
     enabled: bool
     min_replicas: int | None
     max_replicas: int | None
@@ -223,6 +247,8 @@ class Autoscaling:
 
 @dataclass(frozen=True)
 class Monitoring:
+    """Dashboards, alerts and the metrics they read."""
+
     enabled: bool
     namespace: str
     selector_labels: tuple[tuple[str, str], ...]
@@ -246,6 +272,8 @@ class Prometheus:
 
 @dataclass(frozen=True)
 class Destination:
+    """A cluster an environment is delivered to."""
+
     name: str
     server: str
     environment: str
@@ -254,6 +282,8 @@ class Destination:
 
 @dataclass(frozen=True)
 class GitOps:
+    """How the output is delivered: engine, repository, revision and path."""
+
     engine: str
     repo_url: str
     revision: str
@@ -265,6 +295,8 @@ class GitOps:
 
 @dataclass(frozen=True)
 class Profile:
+    """One environment of a profile, merged, validated and typed: the input of plan and render."""
+
     name: str
     namespace: str
     labels: tuple[tuple[str, str], ...]

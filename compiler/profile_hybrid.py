@@ -32,6 +32,8 @@ class CapacityBlock:
 
 @dataclass(frozen=True)
 class Taint:
+    """A taint of the hybrid nodes that the serving pods tolerate."""
+
     key: str
     value: str | None
     effect: str

@@ -13,6 +13,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class PinnedImage:
+    """An image pinned by tag (and optionally digest)."""
+
     repository: str
     tag: str
     digest: str | None = None
@@ -38,6 +40,8 @@ class Step:
 
 @dataclass(frozen=True)
 class Routing:
+    """The Gateway and the endpoint picker's scoring weights."""
+
     gateway_class: str
     listener_port: int
     gateway_service: str | None  # None: <gateway>-<class> (Istio's naming)
@@ -53,6 +57,8 @@ class Routing:
 
 @dataclass(frozen=True)
 class Fallback:
+    """The Bifrost gateway and its cascade of providers."""
+
     enabled: bool
     image: PinnedImage
     port: int
@@ -61,12 +67,16 @@ class Fallback:
 
 @dataclass(frozen=True)
 class Identity:
+    """EKS Pod Identity for the path: the ACK controller and the model role."""
+
     ack: bool
     model_role_arn: str | None
 
 
 @dataclass(frozen=True)
 class Path:
+    """The request path from the clients to the model: routing, fallback, identity."""
+
     routing: Routing
     fallback: Fallback
     identity: Identity

@@ -135,11 +135,13 @@ def _compile(p: Any, flags: Any = 0) -> Any:
 
 
 def _path() -> Path | None:
-    if os.environ.get("MCOMPILE_NO_CACHE"):
+    from .usercache import cache_dir
+
+    where = cache_dir()
+    if where is None:
         return None
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     digest = hashlib.sha256(_FORMAT + sys.version.encode() + str(_sre.MAGIC).encode() + Path(__file__).read_bytes()).hexdigest()[:32]
-    return Path(base) / "mcompile" / "re-codes" / f"{digest}.bin"
+    return where / "re-codes" / f"{digest}.bin"
 
 
 def _load() -> dict[tuple[Any, int], tuple[Any, ...]]:

@@ -131,16 +131,17 @@ def test_the_workflows_keep_the_user_cache_where_mcompile_writes_it(tmp_path: Pa
     directory the compiled schema checks and CEL programs (schema_cache) and the pulled CRDs
     (crd_sources) live in when $XDG_CACHE_HOME is unset, as on a hosted runner; keyed by the
     installed version. Without it every CI run recompiles them (~1 s per run)."""
+    from compiler import usercache
     from compiler.verify import crd_sources, schema_cache
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.delenv("MCOMPILE_NO_CACHE", raising=False)
-    schema_cache._writable.cache_clear()
+    usercache._writable.cache_clear()
     try:
         checks = schema_cache.cache_dir()
     finally:
-        schema_cache._writable.cache_clear()
+        usercache._writable.cache_clear()
     jobs = 0
     for name in ("mcompile.yml", "mcompile-shards.yml"):
         workflow = yaml.safe_load((REPO / ".github/workflows" / name).read_text())

@@ -23,6 +23,8 @@ class MigProfile:
 
 @dataclass(frozen=True)
 class Gpu:
+    """A GPU model's figures the planner uses (memory, bandwidth, compute, FP8)."""
+
     name: str
     memory_gb: float
     bandwidth_gbs: float
@@ -33,6 +35,8 @@ class Gpu:
 
 @dataclass(frozen=True)
 class InstanceType:
+    """An EC2 GPU instance type of the catalog: its GPUs, CPUs, memory and price."""
+
     name: str
     family: str
     gpu: Gpu
@@ -45,6 +49,8 @@ class InstanceType:
 
 @dataclass(frozen=True)
 class ModelShape:
+    """A catalog model's attention shape (what its KV cache costs per token)."""
+
     layers: int | None
     kv_heads: int | None
     head_dim: int | None

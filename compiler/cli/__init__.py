@@ -4,8 +4,9 @@ Exit codes: 0 ok; 1 ``check``/``diff`` found differences; 2 input or usage error
 printed as ``file:line:col: $.path: message``, sorted, nothing written); 3 internal error.
 
 Start-up is paid for by every command, so this package imports nothing heavy: ``mcompile
---help`` and ``--version`` are answered here (:func:`quick_answer`), everything else goes to
-typer (:mod:`.root`), and each command module imports the pipeline only when its command runs.
+--help`` and ``--version`` are answered here (:func:`quick_answer`), a plain ``build`` or ``check`` runs without
+typer (:func:`plain`), everything else goes to typer (:mod:`.root`), and each command module
+imports the pipeline only when its command runs.
 ``tests/test_startup_cli.py`` fails when a quick command imports a heavy module.
 """
 
@@ -57,6 +58,24 @@ def quick_answer(argv: list[str]) -> str | None:
     return None
 
 
+def plain(argv: list[str]) -> int | None:
+    """Run a plain ``build``/``check`` command line without typer (:mod:`.argv`); its exit code,
+    or None when typer is to parse it (anything unusual, every usage error)."""
+    from .argv import parse
+
+    call = parse(argv)
+    if call is None:
+        return None
+    from . import building
+    from .failures import UsageError, outcome
+
+    command, args = call
+    try:
+        return outcome(lambda: getattr(building, command)(*args), command == "build")
+    except UsageError:  # found by the command before it did anything: typer reports it
+        return None
+
+
 def main() -> None:
     text = quick_answer(sys.argv[1:])
     if text is not None:
@@ -72,9 +91,15 @@ def main() -> None:
     # keeps the cycles bounded: the peak memory of a fleet of 100 did not change (54 MB).
     # Worker processes are forked from here and inherit it.
     gc.set_threshold(200_000, 30, 30)
-    from .root import run
+    from ..classcode import install
 
+    install()  # before the compiler's dataclasses are made: their generated methods come compiled
     try:
+        code = None if completing() else plain(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
+        from .root import run
+
         run()
     finally:
         # The command is done and the process ends: leave its objects to the OS. At exit the

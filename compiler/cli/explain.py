@@ -9,7 +9,8 @@ from typing import Any, List, Optional
 import typer
 
 from ..errors import Diagnostic, InputError, Source, json_path
-from .options import Env, Override, Profile, request
+from .options import Env, Override, Profile
+from .params import request
 from .root import app, handle_errors
 
 

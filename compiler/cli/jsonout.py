@@ -6,18 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import typer
-
 from ..errors import Diagnostic, InputError
-
-FORMATS = ("text", "json")
-
-
-def check_format(value):  # type: ignore[no-untyped-def]  # typer reads the parameters of a callback
-    """``--format`` callback: text or json."""
-    if value not in FORMATS:
-        raise typer.BadParameter("must be text or json", param_hint="--format")
-    return value
+from .failures import Exit
+from .term import echo
 
 
 def diagnostic(d: Diagnostic) -> dict[str, Any]:
@@ -27,10 +18,10 @@ def diagnostic(d: Diagnostic) -> dict[str, Any]:
 
 
 def emit(doc: dict[str, Any]) -> None:
-    typer.echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
+    echo(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False))
 
 
 def fail(e: InputError, doc: dict[str, Any]) -> None:
     """Print ``doc`` with every error of ``e`` (sorted) and exit 2."""
     emit({**doc, "ok": False, "errors": [diagnostic(d) for d in e.sorted()]})
-    raise typer.Exit(2)
+    raise Exit(2)

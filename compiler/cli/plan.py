@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, List, Optional
 
 import typer
 
-from .options import Env, Override, request
+from .options import Env, Override
 from .options import Profile as ProfileArg
+from .params import request
 from .root import app, handle_errors
 
 if TYPE_CHECKING:

@@ -6,7 +6,6 @@ Imported only when a command really runs (``compiler.cli.main`` answers ``mcompi
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from functools import wraps
@@ -15,8 +14,8 @@ from typing import Any, Callable
 import typer
 from typer.exceptions import TyperException
 
-from ..errors import InputError
 from . import coerce, completing
+from .failures import UsageError, outcome
 
 EXIT_HELP = "Exit codes: 0 ok, 1 check/diff found differences, 2 input or usage error, 3 internal error."
 
@@ -49,32 +48,17 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn InputError into sorted located messages and exit 2; never show a traceback."""
+    """Turn InputError into sorted located messages and exit 2; never show a traceback
+    (:func:`.failures.outcome`); a :class:`.failures.UsageError` becomes typer's usage error."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
-        except InputError as e:
-            from .term import painter
-
-            paint = painter(sys.stderr)
-            for d in e.sorted():
-                typer.echo(paint(str(d), "red"), err=True)
-            n = len(e.sorted())
-            written = ", nothing written" if fn.__name__ in WRITERS else ""
-            typer.echo(f"mcompile: {n} error{'s' if n != 1 else ''}{written}", err=True)
-            raise typer.Exit(2) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt, TyperException):
-            raise  # usage errors: click prints them and exits 2
-        except BrokenPipeError:  # `mcompile explain … | head`
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(0) from None
-        except Exception as e:  # last line of defence, reported not hidden
-            if os.environ.get("MCOMPILE_DEBUG"):
-                raise
-            typer.echo(f"mcompile: internal error: {type(e).__name__}: {e} (set MCOMPILE_DEBUG=1 for a traceback)", err=True)
-            raise typer.Exit(3) from None
+            code = outcome(lambda: fn(*args, **kwargs), fn.__name__ in WRITERS, (typer.Exit, typer.Abort, TyperException))
+        except UsageError as e:
+            raise typer.BadParameter(e.message, param_hint=e.hint) from None
+        if code:
+            raise typer.Exit(code)
 
     return wrapper
 

@@ -12,6 +12,14 @@ from typing import TextIO
 _CODES = {"red": "31", "green": "32", "yellow": "33", "bold": "1"}
 
 
+def echo(text: str, err: bool = False, nl: bool = True) -> None:
+    """``text`` and a newline on stdout (stderr with ``err``), flushed: what ``typer.echo`` does
+    for the plain text mcompile prints (the typer-free path of build and check prints with it too)."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(f"{text}\n" if nl else text)
+    stream.flush()
+
+
 def colour_on(stream: TextIO) -> bool:
     """https://no-color.org: any non-empty ``NO_COLOR`` turns colour off."""
     return not os.environ.get("NO_COLOR") and _isatty(stream)

@@ -10,8 +10,8 @@ import typer
 
 from ..errors import Diagnostic, InputError
 from . import jsonout
-from .jsonout import check_format
-from .options import AllowKind, Crds, Env, KubeVersion, Out, Override, Profiles, request, verifier_from
+from .options import AllowKind, Crds, Env, Format, KubeVersion, Out, Override, Profiles
+from .params import request, verifier_from
 from .root import app, handle_errors
 
 
@@ -27,7 +27,7 @@ def validate(
     allow_kind: Optional[List[str]] = AllowKind,
     out: Path = Out,
     strict: bool = typer.Option(False, "--strict", help="Treat the capacity planner's warnings as errors (exit 2); CI uses it."),
-    format: str = typer.Option("text", "--format", help="text, or json (one document on stdout, also on errors).", callback=check_format),
+    format: str = Format("text, or json (one document on stdout, also on errors)."),
 ) -> None:
     """Validate profiles and verify what they compile to (every environment unless --env): schema,
     capacity plan, Kubernetes schemas, the real CRDs and the semantic rules. Exit 0 when all pass."""

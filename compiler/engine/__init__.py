@@ -30,6 +30,8 @@ STOCK_IMAGES = {"vllm": "vllm/vllm-openai", "sglang": "lmsysorg/sglang"}
 
 @dataclass(frozen=True)
 class Connector:
+    """A KV-transfer connector of an engine version and the parallelism it supports."""
+
     name: str
     pipeline_parallel: bool
     data_parallel: bool
@@ -43,6 +45,8 @@ class Connector:
 
 @dataclass(frozen=True)
 class KnownImage:
+    """An engine image the table knows, with its capabilities."""
+
     repository: str
     tag: str
     capabilities: tuple[str, ...]
@@ -50,6 +54,8 @@ class KnownImage:
 
 @dataclass(frozen=True)
 class EngineVersion:
+    """What one pinned engine version runs: images, features, load formats, connectors."""
+
     version: str
     images: tuple[KnownImage, ...]
     features: tuple[tuple[str, tuple[str, ...]], ...]

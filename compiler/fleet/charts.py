@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class HelmChart:
+    """A platform component installed from its upstream Helm chart."""
+
     key: str  # component id (file names, Application names)
     repo: str  # Helm repository URL (``oci://`` for OCI registries)
     chart: str

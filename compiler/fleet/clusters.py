@@ -23,6 +23,8 @@ from .landing import Landing
 
 @dataclass
 class Cluster:
+    """A cluster of the fleet and the profile environments that land on it."""
+
     name: str
     server: str
     landings: list[Landing] = field(default_factory=list)

@@ -53,6 +53,8 @@ class Needs:
 
 @dataclass(frozen=True)
 class GitOpsTarget:
+    """Where a GitOps engine reads an environment's output from."""
+
     engine: str
     repo_url: str
     revision: str
@@ -63,6 +65,8 @@ class GitOpsTarget:
 
 @dataclass(frozen=True)
 class Landing:
+    """One profile environment landing on one cluster, with what its platform needs."""
+
     profile: str
     source: str  # the profile's display path
     env: str

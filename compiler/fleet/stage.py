@@ -28,6 +28,8 @@ PLATFORM_SCOPE = "_platform"
 
 @dataclass(frozen=True)
 class FleetPlan:
+    """The fleet stage's result: clusters, their platform objects by directory, errors."""
+
     clusters: dict[str, Cluster]
     objects: dict[str, dict[str, list[dict[str, Any]]]]  # cluster -> directory -> objects
     errors: tuple[Diagnostic, ...]

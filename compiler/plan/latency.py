@@ -23,6 +23,8 @@ MAX_CONCURRENCY = 1024
 
 @dataclass(frozen=True)
 class Operating:
+    """The operating point of a replica: concurrency, latencies and throughput."""
+
     concurrency: int
     e2e_seconds: float
     ttft_seconds: float

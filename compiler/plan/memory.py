@@ -27,6 +27,8 @@ FALLBACK_SHAPE = ModelShape(layers=80, kv_heads=8, head_dim=128, kv_bytes_per_to
 
 @dataclass(frozen=True)
 class Fit:
+    """How a model fits a pod's GPUs: weights, KV budget and KV tokens per replica."""
+
     weights_per_gpu_gb: float
     kv_budget_gb: float
     kv_bytes_per_token_per_gpu: float

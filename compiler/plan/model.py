@@ -10,6 +10,8 @@ from .sharing import SharingPlan
 
 @dataclass(frozen=True)
 class RolePlan:
+    """The planned shape and replica counts of one serving role."""
+
     role: str  # serve | prefill | decode
     tensor: int
     pipeline: int
@@ -49,6 +51,8 @@ class RolePlan:
 
 @dataclass(frozen=True)
 class PoolPlan:
+    """The planned limits and node counts of one capacity pool."""
+
     name: str
     limit_gpus: int
     limit_cpu: int
@@ -96,6 +100,8 @@ class HybridPlan:
 
 @dataclass(frozen=True)
 class Plan:
+    """The capacity plan of one environment: roles, pools and cost."""
+
     roles: tuple[RolePlan, ...]
     pools: tuple[PoolPlan, ...]
     cost_per_hour: float

@@ -30,6 +30,8 @@ from .model import PoolPlan, RolePlan
 
 @dataclass(frozen=True)
 class NodeGroupSize:
+    """Managed node group sizes (DRA path) and the instance type they assume."""
+
     min_size: int
     desired_size: int
     max_size: int

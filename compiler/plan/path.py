@@ -156,6 +156,8 @@ def needs_identity(p: Profile) -> bool:
 
 @dataclass(frozen=True)
 class Hop:
+    """One hop of the request path and the objects that implement it."""
+
     source: str
     target: str
     objects: str  # what implements the hop

@@ -29,6 +29,8 @@ CONNECTOR = "NixlConnector"
 
 @dataclass(frozen=True)
 class Layout:
+    """Tensor, pipeline and data parallel sizes, and expert parallelism."""
+
     tensor: int
     pipeline: int
     data: int

@@ -31,6 +31,8 @@ COMPONENT = "identity"
 
 @dataclass(frozen=True)
 class Association:
+    """An EKS Pod Identity association: service account, role and why."""
+
     name: str
     service_account: str
     role_arn: str

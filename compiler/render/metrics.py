@@ -33,6 +33,8 @@ INSTANCE_TYPE_KEY = "node.kubernetes.io/instance-type"
 
 @dataclass(frozen=True)
 class Metric:
+    """A metric a dashboard or alert reads, its kind, labels and the exporter that serves it."""
+
     name: str
     kind: str  # gauge | counter | histogram (the _bucket series)
     labels: frozenset[str]

@@ -27,6 +27,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .. import usercache
+
 T = TypeVar("T")
 
 _FORMAT = "schema-checks/v1"
@@ -35,22 +37,8 @@ _GENERATORS = ("accept.py", "crd_schema.py", "crd_defaults.py", "crd_compiled.py
 
 
 def cache_dir() -> Path | None:
-    """The user cache of every verify cache (``crd_cel.cache_dir`` is this one):
-    ``$XDG_CACHE_HOME/mcompile`` (``~/.cache/mcompile``), created if need be; None when it cannot
-    be written or ``MCOMPILE_NO_CACHE`` is set."""
-    if os.environ.get("MCOMPILE_NO_CACHE"):
-        return None
-    return _writable(os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache"))
-
-
-@cache
-def _writable(base: str) -> Path | None:
-    where = Path(base) / "mcompile"
-    try:
-        where.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return where if os.access(where, os.W_OK) else None
+    """The user cache of every verify cache (``crd_cel.cache_dir`` is this one): :func:`compiler.usercache.cache_dir`."""
+    return usercache.cache_dir()
 
 
 @cache
