@@ -66,14 +66,17 @@ def plain(argv: list[str]) -> int | None:
     call = parse(argv)
     if call is None:
         return None
-    from . import building
-    from .failures import UsageError, outcome
+    from ..regex_cache import recording
 
-    command, args = call
-    try:
-        return outcome(lambda: getattr(building, command)(*args), command == "build")
-    except UsageError:  # found by the command before it did anything: typer reports it
-        return None
+    with recording():  # the patterns the command's modules compile come from the user cache too
+        from . import building
+        from .failures import UsageError, outcome
+
+        command, args = call
+        try:
+            return outcome(lambda: getattr(building, command)(*args), command == "build")
+        except UsageError:  # found by the command before it did anything: typer reports it
+            return None
 
 
 def main() -> None:

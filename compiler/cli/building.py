@@ -24,10 +24,12 @@ def _open_cache(out: Path, cache_dir: Optional[Path], no_cache: bool, verifier):
     """The build cache, or None when disabled."""
     import os
 
+    if no_cache:
+        return None  # (nothing of the cache loaded)
     from ..cache.key import toolchain_digest
     from ..cache.store import NO_CACHE_ENV, BuildCache, default_cache_dir
 
-    if no_cache or os.environ.get(NO_CACHE_ENV):
+    if os.environ.get(NO_CACHE_ENV):
         return None
     return BuildCache(default_cache_dir(out, cache_dir), toolchain_digest(verifier.crds, verifier.kube_version, verifier.allow, verifier.located))
 
