@@ -426,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     head = (f"Run of {started} on {platform.node()} ({os.cpu_count()} CPUs, Python {platform.python_version()}), load average "
             f"{load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; every figure the median of {args.runs} runs"
             + (", checkouts alternating run by run" if len(repos) > 1 else "")
-            + ("; every build with an empty user cache" if args.empty_cache else "; user cache (parsed CRDs, CEL parse trees) kept between runs")
+            + ("; every build with an empty user cache" if args.empty_cache else "; user cache (compiled schema checks and CEL programs, CRD facts, dataclass and regex code) kept between runs")
             + ".\n\nThe issue's table, measured (" + (f"B = {repos[-1]}" if len(repos) > 1 else str(repos[-1])) + "):\n\n"
             + goals(tiers[-1], noops[-1], fleets[-1], floor[-1], python) + "\n\n")
     text = head + texts[-1]

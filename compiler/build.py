@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from .errors import Diagnostic, InputError, Source, with_sources
 from .fleet.stage import PLATFORM_SCOPE
@@ -189,66 +187,6 @@ def _work(index: int) -> Outcome:
     return pre.put(outcome) if pre is not None else outcome
 
 
-class WorkerError(RuntimeError):
-    """An internal error in a worker process, raised in the parent once every task has come back."""
-
-
-class _Failure(NamedTuple):
-    """A worker's exception as plain strings: an exception object may not survive the pickle back
-    (one whose ``__init__`` takes other arguments than its ``args`` kills the pool's result thread,
-    and the parent then waits forever)."""
-
-    display: str
-    kind: str
-    message: str
-    trace: str
-
-
-class _Remote(Exception):
-    def __str__(self) -> str:
-        return f"\n\n(in the worker)\n{self.args[0]}"
-
-
-def _pool_work(index: int) -> Outcome | _Failure:
-    """:func:`_work` in a pool worker: an exception comes back as a value, never raised across the
-    pool. CPython's ``Pool.terminate`` (what ``with Pool`` does when ``imap`` re-raises) can hang
-    while tasks are still queued; returning the failure lets the parent drain the pool and close
-    it normally, then raise (exit 3 instead of a hung ``build --jobs N``)."""
-    try:
-        return _work(index)
-    except Exception as e:  # noqa: BLE001 (any internal error: reported by the parent, exit 3)
-        import traceback
-
-        assert _JOB is not None
-        return _Failure(_JOB[0][index].display, type(e).__name__, str(e), traceback.format_exc())
-
-
-def default_jobs() -> int:
-    """The CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def can_fork() -> bool:
-    """Workers are forked (they inherit the loaded verifier); elsewhere builds run in-process."""
-    import multiprocessing
-
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
-
-
-def effective_jobs(jobs: int | None, n: int) -> int:
-    """Worker processes actually used for ``n`` profiles: never more than there are profiles.
-
-    The default (None or 0: one per CPU) stays in-process when this process runs other threads
-    (an embedding test runner, say): forking a multi-threaded process can copy a lock some other
-    thread holds. An explicit ``jobs`` is obeyed."""
-    default = default_jobs() if threading.active_count() == 1 else 1
-    wanted = min(default if jobs is None or jobs <= 0 else jobs, n)
-    return wanted if wanted > 1 and can_fork() else 1  # one profile: no multiprocessing to load
-
-
 @records  # the stages' regular expressions (PyYAML's, the schemas' patterns) from the user cache
 def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 1,
               progress: Callable[[int, int], None] | None = None, finish: Finish | None = None) -> list[Outcome]:
@@ -265,6 +203,8 @@ def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 
     pre = current()
     if pre is not None:
         pre.settle()  # no fork while an early writeback thread of an earlier attempt runs
+    from .workers import effective_jobs
+
     workers = effective_jobs(jobs, len(targets))
     tick = progress or (lambda done, total: None)  # (profiles built, profiles)
     _JOB = (targets, verifier, finish)
@@ -277,34 +217,16 @@ def build_all(targets: Sequence[Target], verifier: Verifier, jobs: int | None = 
         finally:
             _JOB = None
     else:
-        rest = range(1, len(targets))
-        chunk = max(1, min(8, len(rest) // (workers * 4)))
+        from .workers import forked_map
+
         try:
             outcomes = [_work(0)]
             tick(1, len(targets))
-            import gc
-            import multiprocessing
-
-            # The workers are forked: a collection in a worker writes to the header of every object
-            # it walks, so it copies the parent's pages (modules, the plan of profile 0) into each
-            # worker. Frozen objects are never walked (the gc module's advice before a fork): the
-            # summed PSS of a fleet of 1,000 went from 273 to 250 MB, and its CPU down by ~10 %.
-            gc.freeze()
-            failed: _Failure | None = None
-            try:
-                with multiprocessing.get_context("fork").Pool(min(workers, len(rest))) as pool:
-                    for o in pool.imap(_pool_work, rest, chunksize=chunk):
-                        if isinstance(o, _Failure):
-                            failed = failed or o  # the first one; the pool drains (no terminate with tasks queued)
-                            continue
-                        outcomes.append(o)
-                        if pre is not None:
-                            pre.arrived(o)  # the commit's per-scope work, while the workers run (prestage.py)
-                        tick(len(outcomes), len(targets))
-            finally:
-                gc.unfreeze()  # the parent's own objects are collectable again (a caller may build many times)
-            if failed is not None:  # MCOMPILE_DEBUG shows the worker's traceback too
-                raise WorkerError(f"{failed.kind}: {failed.message} (while building {failed.display})") from _Remote(failed.trace)
+            for o in forked_map(_work, range(1, len(targets)), workers, lambda i: targets[i].display):
+                outcomes.append(o)
+                if pre is not None:
+                    pre.arrived(o)  # the commit's per-scope work, while the workers run (prestage.py)
+                tick(len(outcomes), len(targets))
         finally:
             _JOB = None
     if pre is not None:

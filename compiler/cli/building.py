@@ -74,9 +74,10 @@ def build(profiles: List[Path], override: Optional[List[Path]], set_: Optional[L
           jobs: int, timings: bool, strict: bool, cache_dir: Optional[Path],
           no_cache: bool, shard: Optional[str]) -> None:
     """``mcompile build`` (its help is the typer command's, :func:`compiler.cli.build.build`)."""
-    from ..build import Timings, effective_jobs, shard_of
+    from ..build import Timings, shard_of
     from ..store.incremental import index_for, write_changed
     from ..store.writer import OutputLocked, WritePlanError, summary_line
+    from ..workers import effective_jobs
 
     start, times = time.perf_counter(), Timings()
     part = _shard(shard)
