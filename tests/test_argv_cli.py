@@ -134,3 +134,16 @@ def test_through_the_console_entry_a_plain_build_loads_no_typer_and_typer_still_
     p = run("build", str(tmp_path / "missing.yaml"), "--out", "out")
     assert p.returncode == 2 and "missing.yaml:1:1: $: file not found" in p.stderr and "nothing written" in p.stderr
     assert p.stderr.rstrip().endswith("no typer")
+
+
+def test_ctrl_c_exits_130_without_a_traceback_as_through_typer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    def interrupted(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(building, "build", interrupted)
+    assert plain(["build", "a.yaml"]) == 130
+    with pytest.raises(SystemExit) as typer_exit:
+        COMMAND.main(["build", "a.yaml"], prog_name="mcompile", standalone_mode=True)
+    assert typer_exit.value.code == 130

@@ -77,6 +77,8 @@ def plain(argv: list[str]) -> int | None:
             return outcome(lambda: getattr(building, command)(*args), command == "build")
         except UsageError:  # found by the command before it did anything: typer reports it
             return None
+        except KeyboardInterrupt:  # Ctrl-C: typer's exit code, no traceback
+            return 130
 
 
 def main() -> None:
