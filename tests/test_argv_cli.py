@@ -92,6 +92,7 @@ def declared(name: str) -> dict[str, tuple[tuple[str, ...], str, Any]]:
     for p in command.params:
         if p.param_type_name != "option":
             continue
+        assert p.envvar is None, p.name  # an option read from the environment: the plain path would need it too
         kind = "flag" if p.is_flag else "many" if p.multiple else "one"
         out[p.name] = (tuple(sorted((*p.opts, *p.secondary_opts))), kind, p.default)
     return out
