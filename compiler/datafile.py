@@ -53,16 +53,8 @@ def _fresh(data: Any) -> Any:
 @cache
 def code_key() -> str:
     """Digest of this module and of the installed PyYAML (found, not imported)."""
-    from importlib.util import find_spec
+    from .usercache import library_stamp
 
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    spec = find_spec("yaml")
-    where = list(spec.submodule_search_locations or []) if spec is not None else []
-    digest.update(f"\0yaml:{where}".encode())
-    for name in sorted({*_PYYAML_FILES, *(p.name for p in Path(where[0]).glob("_yaml*"))}) if where else ():
-        try:
-            stat = (Path(where[0]) / name).stat()
-            digest.update(f"\0{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-        except OSError:
-            digest.update(f"\0{name}:missing".encode())
+    digest.update(b"\0" + library_stamp("yaml", _PYYAML_FILES, also="_yaml*").encode())
     return digest.hexdigest()

@@ -6,6 +6,7 @@ costs time."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -26,3 +27,22 @@ def _writable(base: str) -> Path | None:
     except OSError:
         return None
     return where if os.access(where, os.W_OK) else None
+
+
+def library_stamp(module: str, files: Iterable[str], also: str | None = None) -> str:
+    """What an entry derived with the installed library ``module`` is keyed by: where it is, and
+    the size and mtime of ``files`` in it (plus those matching the glob ``also``), found without
+    importing it. A reinstall or upgrade changes the stamp."""
+    from importlib.util import find_spec
+
+    spec = find_spec(module)
+    where = list(spec.submodule_search_locations or []) if spec is not None else []
+    parts = [f"{module}:{where}"]
+    names = sorted({*files, *(p.name for p in Path(where[0]).glob(also))} if also else set(files)) if where else []
+    for name in names:
+        try:
+            stat = (Path(where[0]) / name).stat()
+            parts.append(f"{name}:{stat.st_size}:{stat.st_mtime_ns}")
+        except OSError:
+            parts.append(f"{name}:missing")
+    return "\0".join(parts)

@@ -17,10 +17,10 @@ import json
 import os
 from dataclasses import dataclass
 from functools import cache
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from ..usercache import library_stamp
 from .cel_ext import _MACROS
 
 _CHAIN = frozenset({"expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication", "unary", "member"})
@@ -64,15 +64,7 @@ def code_key() -> str:
     for name in _SOURCES:
         digest.update(name.encode() + b"\0" + (here / name).read_bytes())
     for module, files in _LIBRARIES:
-        spec = find_spec(module)
-        where = list(spec.submodule_search_locations or []) if spec is not None else []
-        digest.update(f"\0{module}:{where}".encode())
-        for name in files if where else ():
-            try:
-                stat = (Path(where[0]) / name).stat()
-                digest.update(f"\0{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-            except OSError:
-                digest.update(f"\0{name}:missing".encode())
+        digest.update(b"\0" + library_stamp(module, files).encode())
     return digest.hexdigest()
 
 
