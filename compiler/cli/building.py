@@ -4,7 +4,6 @@ functions directly for a plain command line (no typer loaded: ~20 ms of every bu
 
 from __future__ import annotations
 
-import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional
@@ -184,6 +183,8 @@ def check(profiles: Optional[List[Path]], out: Path, crds: Optional[List[Path]],
 
 def _fix_command(profiles: list[Path], out: Path) -> str:
     """The exact command that brings the stale profiles' output up to date."""
+    import shlex  # only a stale check prints a command
+
     words = ["mcompile", "build", *(shlex.quote(p.as_posix()) for p in profiles)]
     if out != Path("out"):
         words += ["--out", shlex.quote(out.as_posix())]
