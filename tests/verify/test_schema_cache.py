@@ -169,3 +169,27 @@ def test_the_cached_crd_index_answers_like_the_files(crd_dir, user_cache, monkey
     bad["apiVersion"] = "karpenter.sh/v0"
     assert messages(cached.validate(bad)) == messages(plain.validate(bad))
     assert messages(cached.validate(bad))[0].startswith("NodePool version v0 is not served by the CRD (served: v1")
+
+
+def test_the_code_keys_cover_every_compiler_module_their_sources_import() -> None:
+    """The user-cache keys hash hand-listed source files (schema_cache._GENERATORS for compiled
+    checks, cel_meta._SOURCES for CEL programs). A module one of them imports shapes what is
+    cached too: it must be listed, else an edit to it would leave stale entries in every user's
+    cache. (usercache only locates the directory.)"""
+    import ast
+    from pathlib import Path
+
+    from compiler.verify import cel_meta
+
+    here = Path(schema_cache.__file__).parent
+    listed = {*schema_cache._GENERATORS, *cel_meta._SOURCES}
+    missing = []
+    for name in sorted(listed):
+        for node in ast.walk(ast.parse((here / name).read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                targets = [node.module] if node.module else [a.name for a in node.names]
+                missing += [f"{name} imports {t}" for t in targets if f"{t.split('.')[0]}.py" not in listed]
+            elif isinstance(node, ast.ImportFrom) and node.level == 2:
+                targets = [node.module] if node.module else [a.name for a in node.names]
+                missing += [f"{name} imports compiler.{t}" for t in targets if t != "usercache"]
+    assert missing == []
