@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-import marshal
-import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from .usercache import cache_dir, read_entry, write_entry
 
 #: Texts kept at most; past it the file holds only what the last run that compiled used.
 LIMIT = 4_000
@@ -59,31 +59,12 @@ class Table:
 
     def save(self) -> None:
         """Write the table when this run compiled something (atomically; a failure only costs time)."""
-        if self.path is None or not self.compiled:
-            return
-        keep = self.codes if len(self.codes) <= LIMIT else self.used
-        payload = marshal.dumps(keep)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(hashlib.sha256(payload).digest() + payload)
-            os.replace(tmp, self.path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+        if self.path is not None and self.compiled:
+            write_entry(self.path, self.codes if len(self.codes) <= LIMIT else self.used)
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return {}
-    payload = data[32:]
-    if hashlib.sha256(payload).digest() != data[:32]:
-        return {}
-    try:
-        table = marshal.loads(payload)
-    except (EOFError, ValueError, TypeError):
-        return {}
+    table = read_entry(path, {})
     return table if isinstance(table, dict) else {}
 
 
@@ -96,8 +77,6 @@ def install() -> Table | None:
     save the table at exit. None, and nothing changed, when the user cache is off."""
     import atexit
     import dataclasses
-
-    from .usercache import cache_dir
 
     root = cache_dir()
     if root is None or "exec" in vars(dataclasses):

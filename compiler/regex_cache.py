@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import _sre  # type: ignore[import-not-found]
 import hashlib
-import marshal
 import os
 import sys
 import threading
@@ -34,6 +33,8 @@ from functools import wraps
 from pathlib import Path
 from re import _compiler  # type: ignore[attr-defined]
 from typing import Any, TypeVar
+
+from .usercache import cache_dir, read_entry, write_entry
 
 T = TypeVar("T")
 
@@ -135,8 +136,6 @@ def _compile(p: Any, flags: Any = 0) -> Any:
 
 
 def _path() -> Path | None:
-    from .usercache import cache_dir
-
     where = cache_dir()
     if where is None:
         return None
@@ -150,18 +149,13 @@ def _load() -> dict[tuple[Any, int], tuple[Any, ...]]:
     if _loading:  # a pattern compiled while the table is read: compile it as usual
         return {}
     _loading = True
-    table: dict[tuple[Any, int], tuple[Any, ...]] = {}
     try:
-        path = _path()
-        raw = path.read_bytes() if path is not None else b""
-        if len(raw) > 32 and hashlib.sha256(raw[32:]).digest() == raw[:32]:
-            data = marshal.loads(raw[32:])
-            if isinstance(data, dict):
-                table = data
-    except Exception:  # noqa: BLE001, S110 - missing, unreadable or not ours
-        pass
+        data = read_entry(_path(), {})
+    except Exception:  # noqa: BLE001 - no home directory, say: no table
+        data = {}
     finally:
         _loading = False
+    table: dict[tuple[Any, int], tuple[Any, ...]] = data if isinstance(data, dict) else {}
     _table = table
     return table
 
@@ -180,11 +174,7 @@ def save() -> None:
             if len(table) >= MAX_ENTRIES:
                 break
             table.setdefault(k, v)
-        body = marshal.dumps(table)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(hashlib.sha256(body).digest() + body)
-        os.replace(tmp, path)
+        write_entry(path, table)
         _new.clear()
         _used.clear()
     except Exception:  # noqa: BLE001, S110 - no home, a cache that cannot be written: it costs time only

@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 
 def cache_dir() -> Path | None:
@@ -46,3 +47,39 @@ def library_stamp(module: str, files: Iterable[str], also: str | None = None) ->
         except OSError:
             parts.append(f"{name}:missing")
     return "\0".join(parts)
+
+
+def read_entry(path: Path | None, missing: Any = None) -> Any:
+    """The ``marshal`` data of the entry file at ``path`` when it is intact (a SHA-256 of the body,
+    then the body), else ``missing``: no cache, no file, a damaged or foreign one."""
+    if path is None:
+        return missing
+    import hashlib
+    import marshal
+
+    try:
+        raw = path.read_bytes()
+        if len(raw) > 32 and hashlib.sha256(raw[32:]).digest() == raw[:32]:
+            return marshal.loads(raw[32:])
+    except Exception:  # noqa: BLE001, S110 - missing, unreadable or not ours
+        pass
+    return missing
+
+
+def write_entry(path: Path | None, data: Any) -> None:
+    """Store ``data`` at ``path`` as :func:`read_entry` reads it: written to a temporary name and
+    renamed into place (a reader never sees half a file); best effort, since a cache that cannot
+    be written only costs time."""
+    if path is None:
+        return
+    import hashlib
+    import marshal
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        body = marshal.dumps(data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(hashlib.sha256(body).digest() + body)
+        os.replace(tmp, path)
+    except (OSError, ValueError):
+        tmp.unlink(missing_ok=True)

@@ -38,3 +38,20 @@ def test_a_library_stamp_changes_when_one_of_its_files_does(tmp_path: Path, monk
     assert usercache.library_stamp("stamped_lib", ("gone.py",)).endswith("gone.py:missing")
     assert "stamped_lib" not in sys.modules  # found, never imported
     assert usercache.library_stamp("no_such_library_here", ("x.py",)) == "no_such_library_here:[]"
+
+
+def test_an_entry_reads_back_only_while_intact(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "entry.bin"
+    data = {"code": compile("x = 1", "<t>", "exec"), "items": [1, "two", (3.0, None)]}
+    usercache.write_entry(path, data)
+    assert usercache.read_entry(path) == data
+    assert [p.name for p in path.parent.iterdir()] == ["entry.bin"]  # no temporary file left
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 1
+    path.write_bytes(bytes(raw))
+    assert usercache.read_entry(path, "missing") == "missing"
+    assert usercache.read_entry(tmp_path / "none.bin", "missing") == "missing"
+    assert usercache.read_entry(None, "missing") == "missing"
+    usercache.write_entry(None, data)  # no cache: nothing to do
+    usercache.write_entry(tmp_path / "bad.bin", object())  # marshal refuses it: nothing written
+    assert not (tmp_path / "bad.bin").exists()

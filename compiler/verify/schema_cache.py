@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import marshal
-import os
 import sys
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -66,30 +64,12 @@ _MISSING = object()
 def read(parts: Sequence[str], missing: Any = None) -> Any:
     """The intact ``marshal`` data of the entry for ``parts``, else ``missing`` (no entry, a
     damaged one, no cache)."""
-    path = entry_path(parts)
-    if path is not None:
-        try:
-            raw = path.read_bytes()
-            if len(raw) > 32 and hashlib.sha256(raw[32:]).digest() == raw[:32]:
-                return marshal.loads(raw[32:])
-        except Exception:  # noqa: BLE001, S110 - missing, unreadable or not ours
-            pass
-    return missing
+    return usercache.read_entry(entry_path(parts), missing)
 
 
 def write(parts: Sequence[str], data: Any) -> None:
     """Store ``data`` for ``parts`` (atomically; best effort: a cache that cannot be written costs time)."""
-    path = entry_path(parts)
-    if path is None:
-        return
-    try:
-        body = marshal.dumps(data)
-        path.parent.mkdir(exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(hashlib.sha256(body).digest() + body)
-        os.replace(tmp, path)
-    except (OSError, ValueError):
-        pass
+    usercache.write_entry(entry_path(parts), data)
 
 
 def cached(parts: Sequence[str], build: Callable[[], Any], load: Callable[[Any], T]) -> T:
